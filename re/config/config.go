@@ -1,0 +1,672 @@
+// Package config parses the RE's configuration: a file of Junos-style `set`
+// statements (a subset, listed in Statements). Parsing is all-or-nothing:
+// any unknown or invalid statement fails the whole file with the file name,
+// line number and reason, so that nothing half-applies.
+//
+// Config is what the operator asked for; it holds no runtime state. It is a
+// plain value, safe to share read-only between goroutines.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults from seed 003 and REFERENCE.md.
+const (
+	DefaultCacheTimeout = 360 * time.Second
+	DefaultResolveRate  = 66
+	DefaultAS           = 65000
+)
+
+// ErrInvalid is wrapped by every parse error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is a parsed configuration.
+type Config struct {
+	HostName string
+	// Interfaces by device name ("xe-3/1/0", "ae91").
+	Interfaces map[string]*Interface
+	PIM        PIM
+	IGMP       IGMP
+	MSDP       MSDP
+	// CacheTimeout is the multicast forwarding-cache timeout (360 s default).
+	CacheTimeout time.Duration
+	// ResolveRate is the per-card resolve rate (66/s default; 100..1000 when set).
+	ResolveRate      int
+	NonstopRouting   bool
+	AutonomousSystem uint32
+	Chassis          Chassis
+	// Replication is forwarding-options multicast-replication: "" (default),
+	// "ingress" or "local-latency-fairness".
+	Replication string
+}
+
+// Interface is a device (physical port or aggregate).
+type Interface struct {
+	Name string
+	// LAG is the aggregate this port is a member of (gigether-options 802.3ad aeN).
+	LAG   string
+	MTU   int
+	Units map[int]*Unit
+	// Line is the first line that mentioned the interface (for errors).
+	Line int
+}
+
+// Unit is a logical unit.
+type Unit struct {
+	Number  int
+	Address netip.Prefix
+	// Index pins the kernel IFL index (hidden knob, used to reproduce the
+	// seed's numbers); 0 lets the RE allocate.
+	Index uint32
+	// NHIndex pins the unicast/aggregate NH id (hidden knob); 0 allocates.
+	NHIndex uint32
+}
+
+// PIM configuration.
+type PIM struct {
+	Interfaces []string
+	RPStatic   []netip.Addr
+}
+
+// IGMP configuration.
+type IGMP struct {
+	Interfaces []string
+	Static     []StaticJoin
+}
+
+// StaticJoin is `set protocols igmp interface IFL static group G source S`.
+type StaticJoin struct {
+	Interface string
+	Group     netip.Addr
+	Source    netip.Addr
+	Line      int
+}
+
+// MSDP configuration.
+type MSDP struct {
+	Peers []MSDPPeer
+}
+
+// MSDPPeer is one configured peer.
+type MSDPPeer struct {
+	Address      netip.Addr
+	LocalAddress netip.Addr
+}
+
+// Chassis configuration.
+type Chassis struct {
+	// NetworkServices is "enhanced-ip" or "".
+	NetworkServices string
+	FPCs            map[int]*FPC
+}
+
+// FPC is per-slot chassis configuration.
+type FPC struct {
+	// Type is the card type (MPC1, MPC2, MPC3, MPC4, 16x10GE); "" default.
+	Type string
+	// NoMcastReplication lists PICs with `no-mcast-replication`.
+	NoMcastReplication map[int]bool
+}
+
+// New returns an empty configuration with defaults.
+func New() *Config {
+	return &Config{
+		HostName:         "mxfwd",
+		Interfaces:       map[string]*Interface{},
+		CacheTimeout:     DefaultCacheTimeout,
+		ResolveRate:      DefaultResolveRate,
+		AutonomousSystem: DefaultAS,
+		Chassis:          Chassis{FPCs: map[int]*FPC{}},
+	}
+}
+
+// Load reads and parses a configuration file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return Parse(path, f)
+}
+
+// maxLine bounds one statement's length.
+const maxLine = 4096
+
+// Parse parses statements from r; name is used in error messages.
+func Parse(name string, r io.Reader) (*Config, error) {
+	c := New()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := c.Apply(line, n); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w: %v", name, n+1, ErrInvalid, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+func bad(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+var (
+	rePhys = regexp.MustCompile(`^(xe|ge|et)-(\d+)/(\d+)/(\d+)$`)
+	reAE   = regexp.MustCompile(`^ae(\d+)$`)
+	reIFL  = regexp.MustCompile(`^((?:xe|ge|et)-\d+/\d+/\d+|ae\d+)\.(\d+)$`)
+)
+
+// ParsePort splits a physical port name "xe-3/1/0" into FPC, PIC, port.
+func ParsePort(name string) (fpc, pic, port int, ok bool) {
+	m := rePhys.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0, 0, false
+	}
+	fpc, _ = strconv.Atoi(m[2])
+	pic, _ = strconv.Atoi(m[3])
+	port, _ = strconv.Atoi(m[4])
+	return fpc, pic, port, true
+}
+
+// Apply parses and applies one statement. It is exported so that the CLI
+// can offer `set` at run time through the same code path.
+func (c *Config) Apply(line string, lineNo int) error {
+	w := strings.Fields(line)
+	if len(w) == 0 {
+		return nil
+	}
+	if w[0] != "set" {
+		return bad("unknown statement %q: only 'set' statements are accepted", w[0])
+	}
+	w = w[1:]
+	if len(w) == 0 {
+		return bad("missing statement after 'set'")
+	}
+	switch w[0] {
+	case "system":
+		return c.applySystem(w[1:])
+	case "interfaces":
+		return c.applyInterfaces(w[1:], lineNo)
+	case "protocols":
+		return c.applyProtocols(w[1:], lineNo)
+	case "routing-options":
+		return c.applyRoutingOptions(w[1:])
+	case "forwarding-options":
+		return c.applyForwardingOptions(w[1:])
+	case "chassis":
+		return c.applyChassis(w[1:])
+	}
+	return bad("unknown statement 'set %s' (expected one of: chassis, forwarding-options, interfaces, protocols, routing-options, system)", w[0])
+}
+
+func expect(w []string, n int, what string) error {
+	if len(w) < n {
+		return bad("incomplete statement, expecting %s", what)
+	}
+	if len(w) > n {
+		return bad("unexpected %q after %s", strings.Join(w[n:], " "), what)
+	}
+	return nil
+}
+
+func (c *Config) applySystem(w []string) error {
+	if len(w) >= 1 && w[0] == "host-name" {
+		if err := expect(w, 2, "host-name <name>"); err != nil {
+			return err
+		}
+		c.HostName = w[1]
+		return nil
+	}
+	return bad("unknown statement 'system %s' (expected host-name)", strings.Join(w, " "))
+}
+
+func (c *Config) iface(name string, line int) (*Interface, error) {
+	if !rePhys.MatchString(name) && !reAE.MatchString(name) {
+		return nil, bad("invalid interface name %q (expected xe-FPC/PIC/PORT, ge-…, et-… or aeN)", name)
+	}
+	i := c.Interfaces[name]
+	if i == nil {
+		i = &Interface{Name: name, Units: map[int]*Unit{}, Line: line}
+		c.Interfaces[name] = i
+	}
+	return i, nil
+}
+
+func parseUint(s, what string, lo, hi int) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, bad("invalid %s %q (range %d..%d)", what, s, lo, hi)
+	}
+	return v, nil
+}
+
+func (c *Config) applyInterfaces(w []string, line int) error {
+	if len(w) < 2 {
+		return bad("incomplete statement, expecting interfaces <name> ...")
+	}
+	i, err := c.iface(w[0], line)
+	if err != nil {
+		return err
+	}
+	switch w[1] {
+	case "gigether-options":
+		if err := expect(w[2:], 2, "gigether-options 802.3ad <aeN>"); err != nil {
+			return err
+		}
+		if w[2] != "802.3ad" {
+			return bad("unknown gigether-options %q (expected 802.3ad)", w[2])
+		}
+		if !reAE.MatchString(w[3]) {
+			return bad("invalid aggregate %q (expected aeN)", w[3])
+		}
+		if reAE.MatchString(i.Name) {
+			return bad("%s is an aggregate and cannot join %s", i.Name, w[3])
+		}
+		i.LAG = w[3]
+		if _, err := c.iface(w[3], line); err != nil {
+			return err
+		}
+		return nil
+	case "mtu":
+		if err := expect(w[2:], 1, "mtu <bytes>"); err != nil {
+			return err
+		}
+		v, err := parseUint(w[2], "mtu", 256, 9216)
+		if err != nil {
+			return err
+		}
+		i.MTU = v
+		return nil
+	case "unit":
+		if len(w) < 3 {
+			return bad("incomplete statement, expecting unit <number>")
+		}
+		n, err := parseUint(w[2], "unit", 0, 16384)
+		if err != nil {
+			return err
+		}
+		u := i.Units[n]
+		if u == nil {
+			u = &Unit{Number: n}
+			i.Units[n] = u
+		}
+		rest := w[3:]
+		if len(rest) == 0 {
+			return nil
+		}
+		switch rest[0] {
+		case "family":
+			if len(rest) == 2 && rest[1] == "inet" {
+				return nil
+			}
+			if len(rest) != 4 || rest[1] != "inet" || rest[2] != "address" {
+				return bad("expecting 'family inet address <prefix>'")
+			}
+			p, err := netip.ParsePrefix(rest[3])
+			if err != nil || !p.Addr().Is4() {
+				return bad("invalid IPv4 address %q", rest[3])
+			}
+			u.Address = p
+			return nil
+		case "ifl-index":
+			if err := expect(rest, 2, "ifl-index <n>"); err != nil {
+				return err
+			}
+			v, err := parseUint(rest[1], "ifl-index", 1, 1<<20)
+			if err != nil {
+				return err
+			}
+			u.Index = uint32(v)
+			return nil
+		case "nh-index":
+			if err := expect(rest, 2, "nh-index <n>"); err != nil {
+				return err
+			}
+			v, err := parseUint(rest[1], "nh-index", 1, 1<<30)
+			if err != nil {
+				return err
+			}
+			u.NHIndex = uint32(v)
+			return nil
+		}
+		return bad("unknown unit statement %q (expected family, ifl-index, nh-index)", rest[0])
+	}
+	return bad("unknown interface statement %q (expected gigether-options, mtu, unit)", w[1])
+}
+
+// SplitIFL splits "ae91.0" into device and unit.
+func SplitIFL(name string) (dev string, unit int, ok bool) {
+	m := reIFL.FindStringSubmatch(name)
+	if m == nil {
+		return "", 0, false
+	}
+	unit, _ = strconv.Atoi(m[2])
+	return m[1], unit, true
+}
+
+func (c *Config) ifl(name string) error {
+	if _, _, ok := SplitIFL(name); !ok {
+		return bad("invalid logical interface %q (expected NAME.UNIT, e.g. ae91.0)", name)
+	}
+	return nil
+}
+
+func addr(s, what string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, bad("invalid %s %q", what, s)
+	}
+	return a, nil
+}
+
+func (c *Config) applyProtocols(w []string, line int) error {
+	if len(w) < 1 {
+		return bad("incomplete statement, expecting protocols pim|igmp|msdp")
+	}
+	switch w[0] {
+	case "pim":
+		switch {
+		case len(w) >= 2 && w[1] == "interface":
+			if err := expect(w[2:], 1, "interface <name>"); err != nil {
+				return err
+			}
+			if err := c.ifl(w[2]); err != nil {
+				return err
+			}
+			c.PIM.Interfaces = appendUniq(c.PIM.Interfaces, w[2])
+			return nil
+		case len(w) >= 3 && w[1] == "rp" && w[2] == "static":
+			if err := expect(w[3:], 2, "rp static address <address>"); err != nil {
+				return err
+			}
+			if w[3] != "address" {
+				return bad("expecting 'rp static address <address>'")
+			}
+			a, err := addr(w[4], "RP address")
+			if err != nil {
+				return err
+			}
+			c.PIM.RPStatic = append(c.PIM.RPStatic, a)
+			return nil
+		}
+		return bad("unknown pim statement %q (expected interface, rp static address)", strings.Join(w[1:], " "))
+	case "igmp":
+		if len(w) < 3 || w[1] != "interface" {
+			return bad("expecting 'igmp interface <name> [static group <group> source <source>]'")
+		}
+		if err := c.ifl(w[2]); err != nil {
+			return err
+		}
+		if len(w) == 3 {
+			c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
+			return nil
+		}
+		if len(w) != 8 || w[3] != "static" || w[4] != "group" || w[6] != "source" {
+			return bad("expecting 'igmp interface %s static group <group> source <source>'", w[2])
+		}
+		g, err := addr(w[5], "group")
+		if err != nil {
+			return err
+		}
+		if !g.IsMulticast() {
+			return bad("group %s is not a multicast address", g)
+		}
+		s, err := addr(w[7], "source")
+		if err != nil {
+			return err
+		}
+		if s.IsMulticast() || s.IsUnspecified() {
+			return bad("source %s is not a unicast address", s)
+		}
+		c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
+		c.IGMP.Static = append(c.IGMP.Static, StaticJoin{Interface: w[2], Group: g, Source: s, Line: line})
+		return nil
+	case "msdp":
+		if len(w) < 3 || w[1] != "peer" {
+			return bad("expecting 'msdp peer <address> local-address <address>'")
+		}
+		p, err := addr(w[2], "peer address")
+		if err != nil {
+			return err
+		}
+		peer := MSDPPeer{Address: p}
+		if len(w) > 3 {
+			if len(w) != 5 || w[3] != "local-address" {
+				return bad("expecting 'msdp peer %s local-address <address>'", w[2])
+			}
+			if peer.LocalAddress, err = addr(w[4], "local address"); err != nil {
+				return err
+			}
+		}
+		c.MSDP.Peers = append(c.MSDP.Peers, peer)
+		return nil
+	}
+	return bad("unknown protocol %q (expected igmp, msdp, pim)", w[0])
+}
+
+func appendUniq(l []string, s string) []string {
+	for _, x := range l {
+		if x == s {
+			return l
+		}
+	}
+	return append(l, s)
+}
+
+func (c *Config) applyRoutingOptions(w []string) error {
+	switch {
+	case len(w) == 1 && w[0] == "nonstop-routing":
+		c.NonstopRouting = true
+		return nil
+	case len(w) >= 1 && w[0] == "autonomous-system":
+		if err := expect(w[1:], 1, "autonomous-system <number>"); err != nil {
+			return err
+		}
+		v, err := strconv.ParseUint(w[1], 10, 32)
+		if err != nil || v == 0 {
+			return bad("invalid autonomous-system %q", w[1])
+		}
+		c.AutonomousSystem = uint32(v)
+		return nil
+	case len(w) >= 3 && w[0] == "multicast" && w[1] == "forwarding-cache" && w[2] == "timeout":
+		if err := expect(w[3:], 1, "forwarding-cache timeout <minutes>"); err != nil {
+			return err
+		}
+		v, err := parseUint(w[3], "forwarding-cache timeout (minutes)", 1, 720)
+		if err != nil {
+			return err
+		}
+		c.CacheTimeout = time.Duration(v) * time.Minute
+		return nil
+	}
+	return bad("unknown routing-options statement %q (expected autonomous-system, multicast forwarding-cache timeout, nonstop-routing)", strings.Join(w, " "))
+}
+
+func (c *Config) applyForwardingOptions(w []string) error {
+	switch {
+	case len(w) >= 2 && w[0] == "multicast" && w[1] == "resolve-rate":
+		if err := expect(w[2:], 1, "resolve-rate <per second>"); err != nil {
+			return err
+		}
+		v, err := parseUint(w[2], "resolve-rate", 100, 1000)
+		if err != nil {
+			return err
+		}
+		c.ResolveRate = v
+		return nil
+	case len(w) >= 1 && w[0] == "multicast-replication":
+		if err := expect(w[1:], 1, "multicast-replication ingress|local-latency-fairness"); err != nil {
+			return err
+		}
+		if w[1] != "ingress" && w[1] != "local-latency-fairness" {
+			return bad("invalid multicast-replication mode %q (expected ingress, local-latency-fairness)", w[1])
+		}
+		c.Replication = w[1]
+		return nil
+	}
+	return bad("unknown forwarding-options statement %q (expected multicast resolve-rate, multicast-replication)", strings.Join(w, " "))
+}
+
+var cardTypes = map[string]bool{"MPC1": true, "MPC2": true, "MPC3": true, "MPC4": true, "16x10GE": true, "DPCE": true}
+
+func (c *Config) applyChassis(w []string) error {
+	switch {
+	case len(w) >= 1 && w[0] == "network-services":
+		if err := expect(w[1:], 1, "network-services enhanced-ip"); err != nil {
+			return err
+		}
+		if w[1] != "enhanced-ip" && w[1] != "ip" {
+			return bad("invalid network-services %q (expected enhanced-ip, ip)", w[1])
+		}
+		c.Chassis.NetworkServices = w[1]
+		return nil
+	case len(w) >= 3 && w[0] == "fpc":
+		slot, err := parseUint(w[1], "fpc slot", 0, 11)
+		if err != nil {
+			return err
+		}
+		f := c.Chassis.FPCs[slot]
+		if f == nil {
+			f = &FPC{NoMcastReplication: map[int]bool{}}
+			c.Chassis.FPCs[slot] = f
+		}
+		switch w[2] {
+		case "type":
+			if err := expect(w[3:], 1, "type <card>"); err != nil {
+				return err
+			}
+			if !cardTypes[w[3]] {
+				return bad("unknown card type %q (expected DPCE, MPC1, MPC2, MPC3, MPC4, 16x10GE)", w[3])
+			}
+			f.Type = w[3]
+			return nil
+		case "pic":
+			if err := expect(w[3:], 2, "pic <n> no-mcast-replication"); err != nil {
+				return err
+			}
+			pic, err := parseUint(w[3], "pic", 0, 3)
+			if err != nil {
+				return err
+			}
+			if w[4] != "no-mcast-replication" {
+				return bad("unknown pic statement %q (expected no-mcast-replication)", w[4])
+			}
+			f.NoMcastReplication[pic] = true
+			return nil
+		}
+		return bad("unknown fpc statement %q (expected type, pic)", w[2])
+	}
+	return bad("unknown chassis statement %q (expected fpc, network-services)", strings.Join(w, " "))
+}
+
+// Validate checks cross-statement consistency.
+func (c *Config) Validate() error {
+	names := make([]string, 0, len(c.Interfaces))
+	for n := range c.Interfaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i := c.Interfaces[n]
+		if i.LAG != "" && len(i.Units) > 0 {
+			return fmt.Errorf("line %d: %w: %s is a member of %s and cannot have units of its own", i.Line, ErrInvalid, n, i.LAG)
+		}
+	}
+	for _, s := range c.IGMP.Static {
+		if c.UnitOf(s.Interface) == nil {
+			return fmt.Errorf("line %d: %w: static join on %s: interface not configured", s.Line, ErrInvalid, s.Interface)
+		}
+	}
+	return nil
+}
+
+// UnitOf returns the unit of a logical interface name, or nil.
+func (c *Config) UnitOf(ifl string) *Unit {
+	dev, unit, ok := SplitIFL(ifl)
+	if !ok {
+		return nil
+	}
+	i := c.Interfaces[dev]
+	if i == nil {
+		return nil
+	}
+	return i.Units[unit]
+}
+
+// UpstreamFor returns the logical interface whose subnet contains src (the
+// RPF interface of a directly connected source), or "".
+func (c *Config) UpstreamFor(src netip.Addr) string {
+	best, bestBits := "", -1
+	names := make([]string, 0, len(c.Interfaces))
+	for n := range c.Interfaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i := c.Interfaces[n]
+		for _, u := range i.Units {
+			if u.Address.IsValid() && u.Address.Masked().Contains(src) && u.Address.Bits() > bestBits {
+				best, bestBits = fmt.Sprintf("%s.%d", n, u.Number), u.Address.Bits()
+			}
+		}
+	}
+	return best
+}
+
+// Members returns the member ports of an aggregate, sorted by name.
+func (c *Config) Members(ae string) []string {
+	var m []string
+	for n, i := range c.Interfaces {
+		if i.LAG == ae {
+			m = append(m, n)
+		}
+	}
+	sort.Strings(m)
+	return m
+}
+
+// Statements lists the statements this package accepts (for the README and
+// `re config statements`).
+var Statements = []string{
+	"set system host-name <name>",
+	"set interfaces <xe-F/P/N|aeN> unit <n> family inet address <prefix>",
+	"set interfaces <xe-F/P/N|aeN> unit <n> ifl-index <n>        (hidden: pin the kernel IFL index)",
+	"set interfaces <xe-F/P/N|aeN> unit <n> nh-index <n>         (hidden: pin the unicast/aggregate NH id)",
+	"set interfaces <xe-F/P/N> gigether-options 802.3ad <aeN>",
+	"set interfaces <name> mtu <bytes>",
+	"set protocols pim interface <ifl>",
+	"set protocols pim rp static address <address>",
+	"set protocols igmp interface <ifl> [static group <group> source <source>]",
+	"set protocols msdp peer <address> [local-address <address>]",
+	"set routing-options multicast forwarding-cache timeout <1..720 minutes>",
+	"set routing-options nonstop-routing",
+	"set routing-options autonomous-system <as>",
+	"set forwarding-options multicast resolve-rate <100..1000>",
+	"set forwarding-options multicast-replication ingress|local-latency-fairness",
+	"set chassis network-services enhanced-ip",
+	"set chassis fpc <slot> type MPC1|MPC2|MPC3|MPC4|16x10GE|DPCE",
+	"set chassis fpc <slot> pic <pic> no-mcast-replication",
+}
