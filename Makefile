@@ -1,0 +1,52 @@
+# mxfwd — see README.md. `make run` and `make test` are the two commands a
+# newcomer needs; everything else is for developers.
+GO      ?= go
+DRIVER  ?= swpfe
+FUZZTIME ?= 20s
+PKGS    := ./...
+
+.PHONY: all build run demo test test-short bench bench-afpacket fuzz lint ci clean
+
+all: build
+
+build:
+	$(GO) build -o bin/re ./cmd/re
+	$(GO) build -o bin/fpc ./cmd/fpc
+
+run: build
+	DRIVER=$(DRIVER) ./scripts/run.sh
+
+demo: build
+	DRIVER=$(DRIVER) ./scripts/demo.sh
+
+# The whole suite, race detector on. Tests that need root (network
+# namespaces, AF_PACKET) skip with a message when not root.
+test: build
+	$(GO) vet $(PKGS)
+	$(GO) test -race -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ipc/ ./drivers/swpfe/ ./drivers/trio/ ./re/kernel/
+
+bench-afpacket: build
+	./perf/afpacket/bench.sh
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+ci: lint test
+
+clean:
+	rm -rf bin

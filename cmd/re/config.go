@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mxfwd/mxfwd/re/config"
+)
+
+func (a *app) configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Configuration tools"}
+	c.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Parse and validate a configuration file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d statements OK\n", args[0], len(cfg.Statements()))
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "statements",
+		Short: "List the configuration statements the RE accepts",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			for _, s := range config.Grammar {
+				fmt.Fprintln(cmd.OutOrStdout(), s)
+			}
+		},
+	})
+	return c
+}

@@ -1,0 +1,72 @@
+package fpc
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mxfwd/mxfwd/hal"
+)
+
+// Collector exposes the card's counters to Prometheus, read at scrape time.
+// Labels are per interface, never per (S,G).
+func (r *Runtime) Collector() prometheus.Collector { return (*collector)(r) }
+
+type collector Runtime
+
+var (
+	descConnected = prometheus.NewDesc("mxfwd_fpc_re_connected", "1 while the IPC session with the RE is up.", []string{"slot"}, nil)
+	descResolve   = prometheus.NewDesc("mxfwd_fpc_resolve_total", "Resolve requests by outcome.", []string{"slot", "outcome"}, nil)
+	descOps       = prometheus.NewDesc("mxfwd_fpc_ops_total", "Programming operations applied to the driver, by result.", []string{"slot", "result"}, nil)
+	descObjects   = prometheus.NewDesc("mxfwd_fpc_objects", "Objects installed in the PFE.", []string{"slot", "kind"}, nil)
+	descIFL       = prometheus.NewDesc("mxfwd_fpc_ifl_packets_total", "Packets per interface and direction or drop reason.", []string{"slot", "ifl", "counter"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnected, descResolve, descOps, descObjects, descIFL} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	r := (*Runtime)(c)
+	slot := strconv.Itoa(r.cfg.Slot)
+	up := 0.0
+	if r.Connected() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, up, slot)
+	st := r.throttle.Stats()
+	for k, v := range map[string]uint64{
+		"sent": r.stats.ResolveSent.Load(), "dropped": r.stats.ResolveDropped.Load(),
+		"throttled": st.Throttled, "outstanding": st.Outstanding, "pending_full": st.PendingFull,
+	} {
+		ch <- prometheus.MustNewConstMetric(descResolve, prometheus.CounterValue, float64(v), slot, k)
+	}
+	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(r.stats.OpsApplied.Load()), slot, "applied")
+	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(r.stats.OpsFailed.Load()), slot, "failed")
+	sum := r.drv.Summary()
+	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(sum.Routes), slot, "route")
+	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(sum.NHs), slot, "nexthop")
+	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(sum.IFLs), slot, "ifl")
+	r.mu.Lock()
+	idx := make([]hal.IFLIndex, 0, len(r.shadow.ifls))
+	names := map[hal.IFLIndex]string{}
+	for i, s := range r.shadow.ifls {
+		idx = append(idx, i)
+		names[i] = s.name
+	}
+	r.mu.Unlock()
+	for _, i := range idx {
+		cnt, err := r.drv.IFLCounters(i)
+		if err != nil {
+			continue
+		}
+		for k, v := range map[string]uint64{
+			"rx": cnt.RxPackets, "tx": cnt.TxPackets, "rpf_fail": cnt.RPFFail, "ttl": cnt.TTLExpiry,
+			"discard": cnt.Discard, "resolve": cnt.Resolve, "malformed": cnt.Malformed, "queue_full": cnt.QueueFull,
+		} {
+			ch <- prometheus.MustNewConstMetric(descIFL, prometheus.CounterValue, float64(v), slot, names[i], k)
+		}
+	}
+}

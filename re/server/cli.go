@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mxfwd/mxfwd/cli"
+	"github.com/mxfwd/mxfwd/ipc"
+	"github.com/mxfwd/mxfwd/re/config"
+	"github.com/mxfwd/mxfwd/re/kernel"
+)
+
+// Version is printed by `show version`.
+var Version = "mxfwd 0.1"
+
+// CLI returns the RE command tree. Layouts follow seed 003 and
+// reference-junos.md §2.
+func (s *Server) CLI() *cli.Tree {
+	t := cli.New()
+	t.SetHelp("show", "Show information")
+	t.SetHelp("clear", "Clear information")
+	t.SetHelp("request", "Make system-level requests")
+	t.SetHelp("monitor", "Show real-time debugging information")
+	defer func() {
+		for p, h := range map[string]string{
+			"show tnp": "Show TNP information", "show chassis": "Show chassis information",
+			"show multicast": "Show multicast information", "show route": "Show routing table information",
+			"show kernel": "Show kernel information", "show system": "Show system information",
+			"show system statistics": "Show statistics", "clear multicast": "Clear multicast information",
+			"request multicast": "Change multicast state", "request system": "System requests",
+		} {
+			t.SetHelp(p, h)
+		}
+	}()
+	t.Add("show tnp addresses", "Show TNP addresses of the RE and the connected FPCs", s.cliTNP, nil)
+	t.Add("show chassis fpc", "Show connected FPCs", s.cliFPCs, nil)
+	t.Add("show multicast next-hops", "Show multicast next-hop information", s.cliNextHops, nil,
+		cli.Option{Name: "detail", Help: "Display detailed output"})
+	t.Add("show multicast route", "Show multicast routing table", s.cliMcastRoute,
+		[]cli.Arg{{Name: "group", Keyword: "group", Help: "Group address"}},
+		cli.Option{Name: "detail", Help: "Display detailed output"},
+		cli.Option{Name: "extensive", Help: "Display extensive output"})
+	t.Add("show multicast statistics", "Show multicast statistics", s.cliMcastStats, nil)
+	t.Add("show route table", "Show a routing table", s.cliRouteTable,
+		[]cli.Arg{{Name: "table", Help: "Table name (inet.1)", Required: true}},
+		cli.Option{Name: "detail", Help: "Display detailed output"})
+	t.Add("clear multicast forwarding-cache", "Clear the multicast forwarding cache", s.cliClearCache, nil)
+	t.Add("monitor kernel", "Show the kernel's route and next-hop changes (rtsockmon -t)", s.cliJournal,
+		[]cli.Arg{{Name: "count", Keyword: "count", Help: "Last N lines"}})
+	t.Add("show kernel journal", "Show the kernel's route and next-hop changes", s.cliJournal,
+		[]cli.Arg{{Name: "count", Keyword: "count", Help: "Last N lines"}})
+	joinArgs := []cli.Arg{
+		{Name: "source", Keyword: "source", Help: "Source address", Required: true},
+		{Name: "group", Keyword: "group", Help: "Group address", Required: true},
+		{Name: "interface", Keyword: "interface", Help: "Downstream logical interface", Required: true},
+		{Name: "upstream", Keyword: "upstream", Help: "Upstream logical interface (default: the interface whose subnet holds the source)"},
+	}
+	t.Add("request multicast join", "Add a static (S,G) join at run time", s.cliJoin, joinArgs)
+	t.Add("request multicast prune", "Remove a downstream interface from an (S,G) join", s.cliPrune, joinArgs[:3])
+	t.Add("request system reload", "Reread the configuration file", s.cliReload, nil)
+	t.Add("show configuration", "Show the active configuration", s.cliConfig, nil)
+	t.Add("show system statistics ipc", "Show IPC statistics of the RE", s.cliIPCStats, nil)
+	t.Add("show version", "Show the software version", func(_ context.Context, _ *cli.Request, w io.Writer) error {
+		fmt.Fprintf(w, "Hostname: %s\nModel: mxfwd\n%s\n", s.Config().HostName, Version)
+		return nil
+	}, nil)
+	return t
+}
+
+func (s *Server) cliTNP(_ context.Context, req *cli.Request, w io.Writer) error {
+	fpcs := s.FPCs()
+	if req.JSON {
+		return cli.WriteJSON(w, fpcs)
+	}
+	// Layout of seed 003 / reference-junos §2.8: E is 0 for the RE and 4
+	// for a line card, H the internal plane, R 3.
+	fmt.Fprintln(w, "   Name                TNPaddr   MAC address    IF     MTU E H R")
+	row := func(name string, a ipc.TNPAddr, mac string, e int) {
+		fmt.Fprintf(w, "%-10s%18s %s em0  1500 %d 0 3\n", name, fmt.Sprintf("%#x", uint32(a)), mac, e)
+	}
+	row("master", ipc.TNPMaster, "02:01:00:00:00:04", 0)
+	row("re0", ipc.TNPAddr(0x4), "02:01:00:00:00:04", 0)
+	for _, f := range fpcs {
+		row(fmt.Sprintf("fpc%d", f.Slot), ipc.FPCAddr(f.Slot), f.MAC, 4)
+	}
+	return nil
+}
+
+func (s *Server) cliFPCs(_ context.Context, req *cli.Request, w io.Writer) error {
+	fpcs := s.FPCs()
+	if req.JSON {
+		return cli.WriteJSON(w, fpcs)
+	}
+	fmt.Fprintf(w, "%-5s %-8s %-10s %-10s %-22s %s\n", "Slot", "State", "Driver", "Uptime", "Remote", "PFEs")
+	for _, f := range fpcs {
+		pfes := make([]string, len(f.PFEs))
+		for i, p := range f.PFEs {
+			pfes[i] = strconv.Itoa(int(p))
+		}
+		fmt.Fprintf(w, "%-5d %-8s %-10s %-10s %-22s %s\n", f.Slot, "Online", f.Driver, f.Uptime.Truncate(time.Second), f.Remote, strings.Join(pfes, ","))
+	}
+	return nil
+}
+
+func (s *Server) cliNextHops(_ context.Context, req *cli.Request, w io.Writer) error {
+	if req.JSON {
+		return cli.WriteJSON(w, s.kern.NextHops())
+	}
+	return s.kern.ShowNextHops(w)
+}
+
+func (s *Server) cliMcastRoute(_ context.Context, req *cli.Request, w io.Writer) error {
+	var g netip.Addr
+	if v := req.Arg("group"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() || !a.IsMulticast() {
+			return fmt.Errorf("invalid group %q: expected an IPv4 multicast address", v)
+		}
+		g = a
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, s.kern.Routes(g))
+	}
+	return s.kern.ShowRoute(w, g, req.Flag("detail"), req.Flag("extensive"))
+}
+
+func (s *Server) cliMcastStats(_ context.Context, req *cli.Request, w io.Writer) error {
+	if req.JSON {
+		return cli.WriteJSON(w, s.kern.Statistics())
+	}
+	return s.kern.ShowStatistics(w)
+}
+
+func (s *Server) cliRouteTable(_ context.Context, req *cli.Request, w io.Writer) error {
+	if t := req.Arg("table"); t != "inet.1" {
+		return fmt.Errorf("routing table %q not found (this RE has inet.1)", t)
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, s.kern.RouteTable())
+	}
+	return s.kern.ShowRouteTable(w, req.Flag("detail"))
+}
+
+func (s *Server) cliClearCache(_ context.Context, _ *cli.Request, w io.Writer) error {
+	n := s.kern.ClearCache()
+	fmt.Fprintf(w, "Cleared %d multicast forwarding-cache entries\n", n)
+	return nil
+}
+
+func (s *Server) cliJournal(_ context.Context, req *cli.Request, w io.Writer) error {
+	lines, _ := s.kern.Journal(0)
+	if c := req.Arg("count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid count %q", c)
+		}
+		if n < len(lines) {
+			lines = lines[len(lines)-n:]
+		}
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, lines)
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
+
+func (s *Server) parseJoin(req *cli.Request) (kernel.Join, error) {
+	src, err := netip.ParseAddr(req.Arg("source"))
+	if err != nil || !src.Is4() || src.IsMulticast() {
+		return kernel.Join{}, fmt.Errorf("invalid source %q: expected an IPv4 unicast address", req.Arg("source"))
+	}
+	grp, err := netip.ParseAddr(req.Arg("group"))
+	if err != nil || !grp.Is4() || !grp.IsMulticast() {
+		return kernel.Join{}, fmt.Errorf("invalid group %q: expected an IPv4 multicast address", req.Arg("group"))
+	}
+	ifl := req.Arg("interface")
+	if _, _, ok := config.SplitIFL(ifl); !ok {
+		return kernel.Join{}, fmt.Errorf("invalid interface %q: expected NAME.UNIT, e.g. ae91.0", ifl)
+	}
+	up := req.Arg("upstream")
+	if up == "" {
+		up = s.Config().UpstreamFor(src)
+		if up == "" {
+			return kernel.Join{}, fmt.Errorf("no upstream interface for source %s: no interface subnet contains it (give 'upstream IFL')", src)
+		}
+	}
+	return kernel.Join{Source: src, Group: grp, Upstream: up, Downstream: []string{ifl}, Protocol: "Static"}, nil
+}
+
+func (s *Server) cliJoin(_ context.Context, req *cli.Request, w io.Writer) error {
+	j, err := s.parseJoin(req)
+	if err != nil {
+		return err
+	}
+	if err := s.kern.Join(j); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Joined (%s,%s) upstream %s downstream %s\n", j.Source, j.Group, j.Upstream, j.Downstream[0])
+	return nil
+}
+
+func (s *Server) cliPrune(_ context.Context, req *cli.Request, w io.Writer) error {
+	j, err := s.parseJoin(req)
+	if err != nil {
+		return err
+	}
+	if err := s.kern.Prune(j.Source, j.Group, j.Downstream[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Pruned %s from (%s,%s)\n", j.Downstream[0], j.Source, j.Group)
+	return nil
+}
+
+func (s *Server) cliReload(_ context.Context, _ *cli.Request, w io.Writer) error {
+	if err := s.Reload(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "configuration reloaded")
+	return nil
+}
+
+func (s *Server) cliConfig(_ context.Context, req *cli.Request, w io.Writer) error {
+	c := s.Config()
+	if req.JSON {
+		return cli.WriteJSON(w, c)
+	}
+	for _, l := range c.Statements() {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
+
+func (s *Server) cliIPCStats(_ context.Context, req *cli.Request, w io.Writer) error {
+	st := map[string]uint64{
+		"registrations":    s.stats.Registrations.Load(),
+		"refused":          s.stats.Refused.Load(),
+		"resolve-requests": s.stats.Resolves.Load(),
+		"route-hits":       s.stats.RouteHits.Load(),
+		"wrong-iif":        s.stats.WrongIIF.Load(),
+		"punts":            s.stats.Punts.Load(),
+		"download-ops":     s.stats.DownloadOps.Load(),
+		"download-errors":  s.stats.DownloadErrors.Load(),
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, st)
+	}
+	for _, k := range []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors"} {
+		fmt.Fprintf(w, "%-18s %d\n", k+":", st[k])
+	}
+	return nil
+}
