@@ -591,8 +591,12 @@ func (c *Config) Validate() error {
 	sort.Strings(names)
 	for _, n := range names {
 		i := c.Interfaces[n]
-		if i.LAG != "" && len(i.Units) > 0 {
-			return fmt.Errorf("line %d: %w: %s is a member of %s and cannot have units of its own", i.Line, ErrInvalid, n, i.LAG)
+		if i.LAG != "" {
+			for un, u := range i.Units {
+				if un != 0 || u.Address.IsValid() {
+					return fmt.Errorf("line %d: %w: %s is a member of %s: only unit 0 with ifl-index/nh-index is allowed", i.Line, ErrInvalid, n, i.LAG)
+				}
+			}
 		}
 	}
 	for _, s := range c.IGMP.Static {
@@ -648,9 +652,9 @@ func (c *Config) Members(ae string) []string {
 	return m
 }
 
-// Statements lists the statements this package accepts (for the README and
+// Grammar lists the statements this package accepts (for the README and
 // `re config statements`).
-var Statements = []string{
+var Grammar = []string{
 	"set system host-name <name>",
 	"set interfaces <xe-F/P/N|aeN> unit <n> family inet address <prefix>",
 	"set interfaces <xe-F/P/N|aeN> unit <n> ifl-index <n>        (hidden: pin the kernel IFL index)",
@@ -669,4 +673,99 @@ var Statements = []string{
 	"set chassis network-services enhanced-ip",
 	"set chassis fpc <slot> type MPC1|MPC2|MPC3|MPC4|16x10GE|DPCE",
 	"set chassis fpc <slot> pic <pic> no-mcast-replication",
+}
+
+// Statements renders the configuration back as set statements, in a
+// stable order (`show configuration`).
+func (c *Config) Statements() []string {
+	var out []string
+	add := func(f string, a ...any) { out = append(out, fmt.Sprintf(f, a...)) }
+	add("set system host-name %s", c.HostName)
+	names := make([]string, 0, len(c.Interfaces))
+	for n := range c.Interfaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i := c.Interfaces[n]
+		if i.LAG != "" {
+			add("set interfaces %s gigether-options 802.3ad %s", n, i.LAG)
+		}
+		if i.MTU > 0 {
+			add("set interfaces %s mtu %d", n, i.MTU)
+		}
+		units := make([]int, 0, len(i.Units))
+		for u := range i.Units {
+			units = append(units, u)
+		}
+		sort.Ints(units)
+		for _, un := range units {
+			u := i.Units[un]
+			if u.Address.IsValid() {
+				add("set interfaces %s unit %d family inet address %s", n, un, u.Address)
+			} else {
+				add("set interfaces %s unit %d", n, un)
+			}
+			if u.Index != 0 {
+				add("set interfaces %s unit %d ifl-index %d", n, un, u.Index)
+			}
+			if u.NHIndex != 0 {
+				add("set interfaces %s unit %d nh-index %d", n, un, u.NHIndex)
+			}
+		}
+	}
+	for _, i := range c.PIM.Interfaces {
+		add("set protocols pim interface %s", i)
+	}
+	for _, a := range c.PIM.RPStatic {
+		add("set protocols pim rp static address %s", a)
+	}
+	for _, i := range c.IGMP.Interfaces {
+		add("set protocols igmp interface %s", i)
+	}
+	for _, j := range c.IGMP.Static {
+		add("set protocols igmp interface %s static group %s source %s", j.Interface, j.Group, j.Source)
+	}
+	for _, p := range c.MSDP.Peers {
+		if p.LocalAddress.IsValid() {
+			add("set protocols msdp peer %s local-address %s", p.Address, p.LocalAddress)
+		} else {
+			add("set protocols msdp peer %s", p.Address)
+		}
+	}
+	if c.CacheTimeout != DefaultCacheTimeout {
+		add("set routing-options multicast forwarding-cache timeout %d", int(c.CacheTimeout/time.Minute))
+	}
+	if c.NonstopRouting {
+		add("set routing-options nonstop-routing")
+	}
+	if c.AutonomousSystem != DefaultAS {
+		add("set routing-options autonomous-system %d", c.AutonomousSystem)
+	}
+	if c.ResolveRate != DefaultResolveRate {
+		add("set forwarding-options multicast resolve-rate %d", c.ResolveRate)
+	}
+	if c.Replication != "" {
+		add("set forwarding-options multicast-replication %s", c.Replication)
+	}
+	if c.Chassis.NetworkServices != "" {
+		add("set chassis network-services %s", c.Chassis.NetworkServices)
+	}
+	slots := make([]int, 0, len(c.Chassis.FPCs))
+	for s := range c.Chassis.FPCs {
+		slots = append(slots, s)
+	}
+	sort.Ints(slots)
+	for _, s := range slots {
+		f := c.Chassis.FPCs[s]
+		if f.Type != "" {
+			add("set chassis fpc %d type %s", s, f.Type)
+		}
+		for pic := 0; pic < 4; pic++ {
+			if f.NoMcastReplication[pic] {
+				add("set chassis fpc %d pic %d no-mcast-replication", s, pic)
+			}
+		}
+	}
+	return out
 }

@@ -104,3 +104,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestStatementsRoundTrip(t *testing.T) {
+	c, err := Parse("seed.conf", strings.NewReader(seedConfig))
+	require.NoError(t, err)
+	again, err := Parse("again", strings.NewReader(strings.Join(c.Statements(), "\n")))
+	require.NoError(t, err)
+	require.Equal(t, c.Statements(), again.Statements())
+	require.Contains(t, c.Statements(), "set forwarding-options multicast resolve-rate 500")
+}
