@@ -241,23 +241,29 @@ func (r *Runtime) Run(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.runApplier(ctx) }()
 	go func() { defer r.wg.Done(); r.runSender(ctx) }()
 	go func() { defer r.wg.Done(); r.runStats(ctx) }()
-	r.runConnect(ctx)
+	connErr := r.runConnect(ctx)
 	cancel()
 	r.wg.Wait()
 	if err := r.drv.Close(); err != nil {
 		return fmt.Errorf("fpc: close driver: %w", err)
 	}
-	return nil
+	return connErr
 }
 
 // runConnect dials the RE, registers and runs sessions until ctx is done.
-func (r *Runtime) runConnect(ctx context.Context) {
+// A registration the RE rejects (slot in use, bad slot) is final: it is
+// returned, so that the operator sees the RE's reason and the process exits.
+func (r *Runtime) runConnect(ctx context.Context) error {
 	backoff := r.cfg.BackoffMin
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := r.session(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if errors.Is(err, ipc.ErrRejected) {
+			r.log.Error("RE rejected the registration", "re", r.cfg.RE, "err", err)
+			return err
 		}
 		if time.Since(start) > 10*time.Second {
 			backoff = r.cfg.BackoffMin // the session was healthy for a while
@@ -265,7 +271,7 @@ func (r *Runtime) runConnect(ctx context.Context) {
 		r.log.Warn("RE session ended; reconnecting", "re", r.cfg.RE, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(backoff):
 		}
 		backoff *= 2
@@ -273,6 +279,7 @@ func (r *Runtime) runConnect(ctx context.Context) {
 			backoff = r.cfg.BackoffMax
 		}
 	}
+	return nil
 }
 
 func (r *Runtime) register() *ipc.Register {

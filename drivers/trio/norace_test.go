@@ -1,0 +1,5 @@
+//go:build !race
+
+package trio
+
+const raceEnabled = false

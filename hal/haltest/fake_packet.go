@@ -1,0 +1,238 @@
+package haltest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mxfwd/mxfwd/hal"
+)
+
+// fakeEvents are collected under the Fake's lock and delivered after it is
+// released, so that upcall implementations may call back into the Fake.
+type fakeEvents struct {
+	outputs  []Output
+	punts    []Punt
+	resolves []hal.ResolveRequest
+	wrongIfs []hal.WrongInterface
+}
+
+func (f *Fake) deliver(ev *fakeEvents) {
+	up := f.cfg.Upcalls
+	if up != nil {
+		for _, p := range ev.punts {
+			up.OnPunt(p.Ingress, p.Frame)
+		}
+		for _, r := range ev.resolves {
+			up.OnResolve(r)
+		}
+		for _, w := range ev.wrongIfs {
+			up.OnWrongInterface(w)
+		}
+	}
+	if f.cfg.Egress != nil {
+		// One Output call per run of frames to the same egress.
+		for i := 0; i < len(ev.outputs); {
+			j := i
+			var frames [][]byte
+			for j < len(ev.outputs) && ev.outputs[j].Egress == ev.outputs[i].Egress {
+				frames = append(frames, ev.outputs[j].Frame)
+				j++
+			}
+			f.cfg.Egress.Output(ev.outputs[i].Egress, frames)
+			i = j
+		}
+	}
+}
+
+// Input implements hal.Driver with a naive packet path (see Fake).
+func (f *Fake) Input(ingress hal.IFLIndex, frames [][]byte) error {
+	var ev fakeEvents
+	if err := f.inputLocked(ingress, frames, &ev); err != nil {
+		return err
+	}
+	f.deliver(&ev)
+	return nil
+}
+
+func (f *Fake) inputLocked(ingress hal.IFLIndex, frames [][]byte, ev *fakeEvents) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return hal.ErrClosed
+	}
+	if f.failIn != nil {
+		return fmt.Errorf("input on %d: %w", ingress, f.failIn)
+	}
+	in, ok := f.ifls[ingress]
+	if !ok {
+		return fmt.Errorf("input on ifl %d: %w", ingress, hal.ErrNotFound)
+	}
+	now := f.cfg.Now()
+	for _, fr := range frames {
+		f.inputs = append(f.inputs, Punt{Ingress: ingress, Frame: slices.Clone(fr)})
+		f.forwardLocked(in, fr, now, ev)
+	}
+	return nil
+}
+
+// parentAggLocked returns the aggregate IFL whose Members hold idx, or 0.
+func (f *Fake) parentAggLocked(idx hal.IFLIndex) hal.IFLIndex {
+	for _, ifl := range f.ifls {
+		if ifl.Kind == hal.IFLAggregate && slices.Contains(ifl.Members, idx) {
+			return ifl.Index
+		}
+	}
+	return 0
+}
+
+func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvents) {
+	c := f.counters[in.Index]
+	c.RxPackets++
+	c.RxBytes += uint64(len(fr))
+	p, err := ParseFrame(fr)
+	if err != nil {
+		c.Malformed++
+		return
+	}
+	g4 := p.Group.As4()
+	if p.Proto == ProtoIGMP || p.Proto == ProtoPIM || (g4[0] == 224 && g4[1] == 0 && g4[2] == 0) {
+		ev.punts = append(ev.punts, Punt{Ingress: in.Index, Frame: slices.Clone(fr)})
+		return
+	}
+	r, ok := f.lookupLocked(p.Source, p.Group)
+	if !ok {
+		c.NoRoute++
+		return
+	}
+	if r.RPF != 0 && r.RPF != in.Index && f.parentAggLocked(in.Index) != r.RPF {
+		c.RPFFail++
+		ev.wrongIfs = append(ev.wrongIfs, hal.WrongInterface{Ingress: in.Index, Expected: r.RPF, Source: p.Source, Group: p.Group})
+		return
+	}
+	st := f.rstats[r.Key]
+	st.Counters.Packets++
+	st.Counters.Bytes += uint64(len(fr))
+	st.LastUsed = now
+	nh := f.nhs[r.NH]
+	if nh.Type == hal.NHIndirect {
+		nh = f.nhs[nh.Target]
+	}
+	switch nh.Type {
+	case hal.NHResolve:
+		c.Resolve++
+		ev.resolves = append(ev.resolves, hal.ResolveRequest{NH: nh.ID, Ingress: in.Index, Source: p.Source, Group: p.Group})
+		return
+	case hal.NHMDiscard, hal.NHDiscard:
+		c.Discard++
+		return
+	}
+	if p.TTL <= 1 {
+		c.TTLExpiry++
+		return
+	}
+	legs := []hal.NextHop{nh}
+	if nh.Type == hal.NHComposite {
+		legs = legs[:0]
+		for _, m := range nh.Members {
+			legs = append(legs, f.nhs[m])
+		}
+	}
+	for _, leg := range legs {
+		var port hal.IFLIndex
+		switch leg.Type {
+		case hal.NHUnicast:
+			if f.ifls[leg.IFL].Up {
+				port = leg.IFL
+			} else {
+				f.counters[leg.IFL].PortDown++
+			}
+		case hal.NHAggregate:
+			var up []hal.IFLIndex
+			for _, m := range leg.Members {
+				if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up {
+					up = append(up, ifl.Index)
+				}
+			}
+			if len(up) == 0 {
+				f.counters[leg.IFL].PortDown++
+				continue
+			}
+			port = up[f.lagIndex(p.Source, p.Group, len(up))]
+		}
+		if port == 0 {
+			continue
+		}
+		out := slices.Clone(fr)
+		RewriteForEgress(out, p.Group, f.ifls[port].MAC)
+		oc := f.counters[port]
+		oc.TxPackets++
+		oc.TxBytes += uint64(len(out))
+		ev.outputs = append(ev.outputs, Output{Egress: port, Frame: out})
+	}
+}
+
+// RewriteForEgress applies the forwarding rewrite to a well-formed frame in
+// place the slow and obvious way: destination MAC from the group, source MAC
+// (if srcMAC has 6 bytes), TTL minus one and a fully recomputed header
+// checksum. It is the reference drivers' rewrites are compared against.
+func RewriteForEgress(fr []byte, group netip.Addr, srcMAC []byte) {
+	copy(fr[0:6], MulticastMAC(group))
+	if len(srcMAC) == 6 {
+		copy(fr[6:12], srcMAC)
+	}
+	ip := fr[EthHeaderLen:]
+	ihl := int(ip[0]&0x0f) * 4
+	ip[8]--
+	binary.BigEndian.PutUint16(ip[10:12], IPv4Checksum(ip[:ihl]))
+}
+
+// Transmit implements hal.Driver: frames go out unchanged; an aggregate
+// sends through its first Up member; a down port counts PortDown.
+func (f *Fake) Transmit(egress hal.IFLIndex, frames [][]byte) error {
+	var ev fakeEvents
+	err := func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.closed {
+			return hal.ErrClosed
+		}
+		if f.failIn != nil {
+			return fmt.Errorf("transmit on %d: %w", egress, f.failIn)
+		}
+		ifl, ok := f.ifls[egress]
+		if !ok {
+			return fmt.Errorf("transmit on ifl %d: %w", egress, hal.ErrNotFound)
+		}
+		port := hal.IFLIndex(0)
+		if ifl.Kind == hal.IFLPhysical && ifl.Up {
+			port = egress
+		}
+		if ifl.Kind == hal.IFLAggregate {
+			for _, m := range ifl.Members {
+				if mi, ok := f.ifls[m]; ok && mi.Up && mi.Kind == hal.IFLPhysical {
+					port = m
+					break
+				}
+			}
+		}
+		if port == 0 {
+			f.counters[egress].PortDown += uint64(len(frames))
+			return nil
+		}
+		oc := f.counters[port]
+		for _, fr := range frames {
+			oc.TxPackets++
+			oc.TxBytes += uint64(len(fr))
+			ev.outputs = append(ev.outputs, Output{Egress: port, Frame: slices.Clone(fr)})
+		}
+		return nil
+	}()
+	if err != nil {
+		return err
+	}
+	f.deliver(&ev)
+	return nil
+}

@@ -1,0 +1,390 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mxfwd/mxfwd/hal"
+)
+
+// Errors returned by the kernel, wrapped with the key that failed. They wrap
+// the hal sentinels so that callers can test either.
+var (
+	// ErrUnknownInterface: a join or request names an interface that is not
+	// configured (wraps hal.ErrNotFound).
+	ErrUnknownInterface = fmt.Errorf("unknown interface: %w", hal.ErrNotFound)
+	// ErrNoJoin: prune or remove of join state that does not exist (wraps
+	// hal.ErrNotFound).
+	ErrNoJoin = fmt.Errorf("no join state: %w", hal.ErrNotFound)
+)
+
+// Defaults.
+const (
+	// DefaultCacheTimeout is the forwarding-cache lifetime (Junos default:
+	// six minutes; seed 003 "By default the cache lifetime is equal to 360
+	// seconds").
+	DefaultCacheTimeout = 360 * time.Second
+	// DefaultJournalSize bounds the rtsockmon-like journal (lines).
+	DefaultJournalSize = 10000
+	// DefaultLocalAS is printed as "Local AS:" by `show route ... detail`.
+	DefaultLocalAS = 65000
+	// DefaultIFLIndexBase is the first automatically allocated IFL index.
+	DefaultIFLIndexBase hal.IFLIndex = 300
+	// DefaultSmallIDBase is the first id of the small NH pool (unicast and
+	// composite NHs; seed 003 shows 1173 and 1378).
+	DefaultSmallIDBase hal.NHID = 1000
+	// DefaultKernelIDLimit bounds the kernel NH pool to 2^24 ids (a 2 MiB
+	// bitmap at most); ids wrap and are reused past it.
+	DefaultKernelIDLimit = hal.IndirectBase + 1<<24 - 1
+)
+
+// Sink receives downloads. Download is called synchronously with the
+// kernel's lock held, in order; it must not block for long and must not call
+// into the Kernel. The ops slice is the Sink's; slices inside the ops are
+// shared and read-only.
+type Sink interface {
+	Download(ops []hal.Op)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ops []hal.Op)
+
+// Download implements Sink.
+func (f SinkFunc) Download(ops []hal.Op) { f(ops) }
+
+// Config configures a Kernel. Zero values select the defaults.
+type Config struct {
+	Logger       *slog.Logger     // nil: discard
+	Now          func() time.Time // nil: time.Now
+	CacheTimeout time.Duration    // 0: DefaultCacheTimeout
+	Sink         Sink             // nil: downloads are dropped
+	JournalSize  int              // 0: DefaultJournalSize
+	LocalAS      uint32           // 0: DefaultLocalAS
+
+	IFLIndexBase  hal.IFLIndex // 0: DefaultIFLIndexBase
+	SmallIDBase   hal.NHID     // 0: DefaultSmallIDBase
+	SmallIDLimit  hal.NHID     // 0: hal.IndirectBase-1
+	KernelIDLimit hal.NHID     // 0: DefaultKernelIDLimit
+}
+
+// Kernel is the RE forwarding kernel. See the package comment.
+type Kernel struct {
+	log     *slog.Logger
+	now     func() time.Time
+	sink    Sink
+	localAS uint32
+	iflBase hal.IFLIndex
+	started time.Time
+
+	mu      sync.Mutex
+	timeout time.Duration
+	small   idPool // unicast, composite
+	big     idPool // aggregate, multicast (OIL), indirect
+
+	ifByName  map[string]*iface
+	ifByIndex map[hal.IFLIndex]*iface
+	ifList    []*iface // configuration order
+
+	sgs    map[sgKey]*sgState
+	oils   map[string]*oilNH
+	dsSets map[string]*dsSet
+	wheel  wheel
+
+	nForward int // installed forwarding (S,G) routes
+	nDiscard int // installed mdiscard (S,G) routes
+
+	// unattributed counts requests whose ingress IFL is unknown.
+	unattributed IfStats
+
+	journal journal
+	pending []hal.Op
+}
+
+// New returns a Kernel with the default objects installed: NH 983
+// (Resolve), NH 35 (mdiscard) and the route 224/4 -> 983 (flags 0x000a).
+// These are downloaded to cfg.Sink at once.
+func New(cfg Config) *Kernel {
+	k := &Kernel{
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		sink:      cfg.Sink,
+		localAS:   cfg.LocalAS,
+		iflBase:   cfg.IFLIndexBase,
+		timeout:   cfg.CacheTimeout,
+		ifByName:  make(map[string]*iface),
+		ifByIndex: make(map[hal.IFLIndex]*iface),
+		sgs:       make(map[sgKey]*sgState),
+		oils:      make(map[string]*oilNH),
+		dsSets:    make(map[string]*dsSet),
+	}
+	if k.log == nil {
+		k.log = slog.New(slog.DiscardHandler)
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.localAS == 0 {
+		k.localAS = DefaultLocalAS
+	}
+	if k.iflBase == 0 {
+		k.iflBase = DefaultIFLIndexBase
+	}
+	if k.timeout <= 0 {
+		k.timeout = DefaultCacheTimeout
+	}
+	sb, sl := cfg.SmallIDBase, cfg.SmallIDLimit
+	if sb == 0 {
+		sb = DefaultSmallIDBase
+	}
+	if sl == 0 || sl < sb {
+		sl = hal.IndirectBase - 1
+	}
+	kl := cfg.KernelIDLimit
+	if kl == 0 || kl < hal.IndirectBase {
+		kl = DefaultKernelIDLimit
+	}
+	k.small = newIDPool("small", sb, sl)
+	k.big = newIDPool("kernel", hal.IndirectBase, kl)
+	// The fixed NHs never come from a pool; make sure a pool configured to
+	// cover them skips them.
+	_ = k.small.reserve(hal.NHResolveID)
+	_ = k.small.reserve(hal.NHMDiscardID)
+	js := cfg.JournalSize
+	if js <= 0 {
+		js = DefaultJournalSize
+	}
+	k.journal.init(js)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.started = k.now()
+	at := k.started
+	for _, nh := range defaultNHs() {
+		k.emit(hal.Op{Kind: hal.OpSetNH, NH: nh})
+		k.journal.add(jrec{at: at, what: jNH, verb: vAdd, nhType: nh.Type, id: nh.ID})
+	}
+	r := defaultRoute()
+	k.emit(hal.Op{Kind: hal.OpSetRoute, Route: r})
+	k.journal.add(jrec{at: at, what: jRoute, verb: vAdd, key: r.Key, nhType: hal.NHResolve, id: r.NH, flags: r.Flags})
+	k.flushLocked()
+	return k
+}
+
+func defaultNHs() []hal.NextHop {
+	return []hal.NextHop{
+		{ID: hal.NHResolveID, Type: hal.NHResolve},
+		{ID: hal.NHMDiscardID, Type: hal.NHMDiscard},
+	}
+}
+
+func defaultRoute() hal.Route {
+	return hal.Route{
+		Key:   hal.GroupPrefix(netip.MustParsePrefix("224.0.0.0/4")),
+		NH:    hal.NHResolveID,
+		Flags: hal.RouteFlagsResolve,
+	}
+}
+
+// emit queues one op for the current download.
+func (k *Kernel) emit(op hal.Op) { k.pending = append(k.pending, op) }
+
+// flushLocked hands the queued ops to the Sink.
+func (k *Kernel) flushLocked() []hal.Op {
+	ops := k.pending
+	k.pending = nil
+	if len(ops) > 0 && k.sink != nil {
+		k.sink.Download(ops)
+	}
+	return ops
+}
+
+// SetCacheTimeout sets the forwarding-cache lifetime. The configuration
+// layer validates 1..720 minutes; any positive duration is accepted here.
+// Installed entries keep their last activity time and expire at
+// last activity + d.
+func (k *Kernel) SetCacheTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("cache timeout %v: %w", d, hal.ErrInvalid)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	shorter := d < k.timeout
+	k.timeout = d
+	if shorter {
+		k.wheel.reset()
+		for _, st := range k.sgs {
+			if st.cached {
+				st.wheelAt = 0
+				k.fileLocked(st)
+			}
+		}
+	}
+	return nil
+}
+
+// CacheTimeout returns the forwarding-cache lifetime.
+func (k *Kernel) CacheTimeout() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.timeout
+}
+
+// Tick expires cache entries at Config.Now(); see Expire.
+func (k *Kernel) Tick() int { return k.Expire(k.now()) }
+
+// Run calls Tick every interval until ctx is done. It is a convenience for
+// owners without a timer loop of their own.
+func (k *Kernel) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			k.Tick()
+		}
+	}
+}
+
+// Summary counts kernel objects (for metrics and tests).
+type Summary struct {
+	Interfaces        int    `json:"interfaces"`
+	Joins             int    `json:"joins"`
+	ForwardingRoutes  int    `json:"forwarding-routes"`
+	DiscardRoutes     int    `json:"discard-routes"`
+	MulticastNextHops int    `json:"multicast-next-hops"`
+	SmallIDsInUse     int    `json:"small-ids-in-use"`
+	KernelIDsInUse    int    `json:"kernel-ids-in-use"`
+	JournalNext       uint64 `json:"journal-next"`
+}
+
+// Summary returns object counts.
+func (k *Kernel) Summary() Summary {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := Summary{
+		Interfaces:        len(k.ifByName),
+		ForwardingRoutes:  k.nForward,
+		DiscardRoutes:     k.nDiscard,
+		MulticastNextHops: len(k.oils),
+		SmallIDsInUse:     k.small.inUse,
+		KernelIDsInUse:    k.big.inUse,
+		JournalNext:       k.journal.next,
+	}
+	for _, st := range k.sgs {
+		if st.joined {
+			s.Joins++
+		}
+	}
+	return s
+}
+
+// Snapshot returns the full state as ops in dependency order (IFLs, NHs
+// bottom-up, routes), for replay to a (re)connecting FPC.
+func (k *Kernel) Snapshot() []hal.Op {
+	var all []hal.Op
+	_ = k.SnapshotTo(0, func(ops []hal.Op) error {
+		all = append(all, ops...)
+		return nil
+	})
+	return all
+}
+
+// SnapshotTo streams the full state in batches of at most batch ops (0:
+// 4096) to fn, in the order of Snapshot. fn runs with the kernel's lock
+// held: no Download can happen during the snapshot, so registering the
+// receiver with the Sink's fan-out from fn guarantees it sees every later
+// change exactly once. fn must not call into the Kernel. An error from fn
+// stops the snapshot and is returned.
+func (k *Kernel) SnapshotTo(batch int, fn func(ops []hal.Op) error) error {
+	if batch <= 0 {
+		batch = 4096
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	buf := make([]hal.Op, 0, batch)
+	var err error
+	put := func(op hal.Op) {
+		if err != nil {
+			return
+		}
+		buf = append(buf, op)
+		if len(buf) == batch {
+			err = fn(buf)
+			buf = make([]hal.Op, 0, batch)
+		}
+	}
+	k.interfaceOpsLocked(put)
+	for _, nh := range defaultNHs() {
+		put(hal.Op{Kind: hal.OpSetNH, NH: nh})
+	}
+	for _, o := range sortedOILs(k.oils) {
+		put(hal.Op{Kind: hal.OpSetNH, NH: o.nextHop()})
+	}
+	sts := k.sortedEntriesLocked(netip.Addr{})
+	for _, st := range sts {
+		if st.cached && !st.discard {
+			put(hal.Op{Kind: hal.OpSetNH, NH: st.compNH()})
+		}
+	}
+	for _, st := range sts {
+		if st.cached && !st.discard {
+			put(hal.Op{Kind: hal.OpSetNH, NH: st.indirectNH()})
+		}
+	}
+	put(hal.Op{Kind: hal.OpSetRoute, Route: defaultRoute()})
+	for _, st := range sts {
+		if st.cached {
+			put(hal.Op{Kind: hal.OpSetRoute, Route: st.route()})
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		err = fn(buf)
+	}
+	return err
+}
+
+// sgKey is an IPv4 (S,G): group in the high 32 bits, source in the low.
+type sgKey uint64
+
+func (k sgKey) group() netip.Addr {
+	g := uint32(k >> 32)
+	return netip.AddrFrom4([4]byte{byte(g >> 24), byte(g >> 16), byte(g >> 8), byte(g)})
+}
+
+func (k sgKey) source() netip.Addr {
+	s := uint32(k)
+	return netip.AddrFrom4([4]byte{byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)})
+}
+
+func (k sgKey) routeKey() hal.RouteKey { return hal.SG(k.source(), k.group()) }
+
+func (k sgKey) String() string { return "(" + k.source().String() + "," + k.group().String() + ")" }
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+var linkLocal = netip.MustParsePrefix("224.0.0.0/24")
+
+// makeKey validates an (S,G): IPv4 unicast source, IPv4 multicast group
+// outside 224.0.0.0/24.
+func makeKey(source, group netip.Addr) (sgKey, error) {
+	s, g := source.Unmap(), group.Unmap()
+	if !g.Is4() || !g.IsMulticast() || linkLocal.Contains(g) {
+		return 0, fmt.Errorf("group %v: not a routable IPv4 multicast group: %w", group, hal.ErrInvalid)
+	}
+	if !s.Is4() || s.IsMulticast() || s.IsUnspecified() || s == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return 0, fmt.Errorf("source %v: not an IPv4 unicast address: %w", source, hal.ErrInvalid)
+	}
+	return sgKey(uint64(u32(g))<<32 | uint64(u32(s))), nil
+}
