@@ -54,6 +54,9 @@ func (r *Runtime) Vty() *cli.Tree {
 	t.Add("test traffic stop", "Stop background streams", r.vtyTrafficStop, nil)
 	if vh, ok := r.drv.(hal.VtyHandler); ok {
 		for _, c := range vh.VtyCommands() {
+			if strings.Contains(c, "<") {
+				continue // commands with arguments are served by the generic tree (e.g. show nhdb id)
+			}
 			cmd := c
 			t.Add(cmd, "Driver command ("+r.cfg.DriverName+")", func(_ context.Context, req *cli.Request, w io.Writer) error {
 				args := strings.Fields(cmd)

@@ -33,7 +33,6 @@ func (a *app) ipcCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(out, "-----IPC message payload packet-----")
 				for _, msgs := range frames {
 					ipc.FormatFrame(out, msgs)
 				}
@@ -54,7 +53,6 @@ func (a *app) ipcCmd() *cobra.Command {
 						}
 						return
 					}
-					fmt.Fprintln(out, "        -----IPC message payload packet-----")
 					ipc.FormatFrame(out, msgs)
 				})
 				if err != nil {
