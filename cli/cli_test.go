@@ -135,3 +135,26 @@ func TestServerClient(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// Command lines come from operators and scripts: whatever they hold, Run
+// returns output or an error and never panics; syntax errors say where.
+func FuzzRun(f *testing.F) {
+	for _, s := range []string{
+		"show multicast next-hops", "sh mul route group 232.0.7.1 ext", "show route long_ip prefix 232.0.7.1.10.128.1.10 detail",
+		"show multicast next-hops | match \"ae91|ae101\" | count", "show | display json", "\"", "| | |", "show multicast route group",
+	} {
+		f.Add(s)
+	}
+	tr := testTree()
+	f.Fuzz(func(t *testing.T, line string) {
+		err := tr.Run(context.Background(), line, io.Discard)
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			if se.Pos < 0 || se.Pos > len(se.Line) {
+				t.Fatalf("caret at %d outside line of %d bytes", se.Pos, len(se.Line))
+			}
+			_ = se.Error()
+		}
+		_ = tr.Complete(line)
+	})
+}

@@ -47,5 +47,6 @@ pfe "show resolve statistics | match requests-sent"
 show "show multicast statistics | match \"Interface: ae90|Kernel resolve\""
 if [ "$DRIVER" = trio ]; then
 	pfe "show nhdb mcast resolve"
+	pfe "show mcast replication stats"
 fi
 printf '\ndemo complete (driver %s)\n' "$DRIVER"
