@@ -1,0 +1,499 @@
+package ipc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session errors.
+var (
+	// ErrPeerDead is returned by Run when nothing arrived from the peer for
+	// DeadAfter keepalive intervals.
+	ErrPeerDead = errors.New("peer dead")
+	// ErrSessionClosed is returned by Send once Run has ended.
+	ErrSessionClosed = errors.New("session closed")
+)
+
+// Session defaults.
+const (
+	DefaultKeepaliveInterval = time.Second
+	DefaultDeadAfter         = 3
+	// DefaultSendQueue bounds the messages waiting for the writer: one full
+	// frame's worth (DefaultMaxMessages), so that a download of a whole
+	// table in one Send call is still batched into full frames.
+	DefaultSendQueue = DefaultMaxMessages
+)
+
+// Bounds of the session queues.
+const (
+	// queueBytes bounds the queued bytes whatever the message count:
+	// SendQueue punts of 1.5 KB would otherwise be 100 MB. Four default
+	// frames (16 MiB) keep the writer busy (it takes the whole queue at
+	// once) while senders refill.
+	queueBytes = 4 * DefaultMaxFrameBytes
+	// maxPriority bounds keepalive requests and replies waiting for the
+	// writer; a peer that floods keepalive requests loses replies (counted
+	// in KeepaliveDrops), never memory.
+	maxPriority = 64
+)
+
+// SessionConfig configures a Session.
+type SessionConfig struct {
+	// Local and Peer are the TNP addresses of the two ends; Peer names
+	// the peer in errors and logs.
+	Local, Peer TNPAddr
+	// KeepaliveInterval is how often a keepalive request is sent (default
+	// 1 s; the RE tells the FPC in RegisterAck).
+	KeepaliveInterval time.Duration
+	// DeadAfter is how many keepalive intervals may pass with nothing
+	// received before the peer is declared dead (default 3). Any frame
+	// counts, not only keepalives, and time spent in Handler does not:
+	// a slow Handler delays reading, not the peer.
+	DeadAfter int
+	// Handler is called on the read goroutine, in order, for every message
+	// except keepalives. It may keep the message. Run waits for a running
+	// Handler before returning, so it must not block for long; if it calls
+	// Send it should pass a context that ends (a full queue on both ends
+	// with both readers blocked in Send would otherwise never drain).
+	Handler func(Message)
+	// Logger receives session events; nil discards them.
+	Logger *slog.Logger
+	// Limits apply to frames read, and to the frames the writer builds
+	// (the peer is assumed to use the same limits).
+	Limits Limits
+	// SendQueue is the maximum number of queued messages before Send
+	// blocks (default DefaultSendQueue).
+	SendQueue int
+	// Now is the clock (default time.Now); timers are real.
+	Now func() time.Time
+}
+
+// SessionStats are a session's counters.
+type SessionStats struct {
+	FramesIn, FramesOut     uint64
+	MessagesIn, MessagesOut uint64 // keepalives included
+	BytesIn, BytesOut       uint64 // frame bytes, headers included
+	KeepalivesIn            uint64 // requests and replies received
+	KeepalivesOut           uint64 // requests and replies sent
+	KeepaliveDrops          uint64 // keepalives not queued: priority queue full
+	LastRTT                 time.Duration
+	Queued                  int // messages waiting for the writer
+}
+
+// Session is one established connection between the RE and an FPC, after
+// registration. Run drives it; Send queues messages for the peer.
+//
+// The writer takes the whole send queue at once: messages sent while it
+// is busy accumulate in one frame (up to Limits), so a burst of Sends
+// becomes few large frames. Keepalives bypass the queue and go first.
+type Session struct {
+	conn   net.Conn
+	cfg    SessionConfig
+	lim    Limits
+	log    *slog.Logger
+	peer   string // "fpc3 (tnp 0x13, 127.0.0.1:40000)"
+	reader *Reader
+	wake   chan struct{} // capacity 1: work for the writer
+
+	mu      sync.Mutex
+	out     []byte // queued frames; the last one is open if open >= 0
+	open    int    // offset of the open frame's header, -1 if none
+	openN   int    // messages in the open frame
+	queued  int    // messages in out
+	frames  int    // closed frames in out
+	prio    []Keepalive
+	closed  bool
+	space   chan struct{} // closed (and replaced) when the queue drains
+	waiting bool          // a Send waits on space
+
+	started  atomic.Bool
+	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
+	busy     atomic.Bool  // the reader is in the Handler, not reading
+	seq      uint32       // keepalive sequence; keepalive goroutine only
+
+	framesIn, framesOut     atomic.Uint64
+	messagesIn, messagesOut atomic.Uint64
+	bytesIn, bytesOut       atomic.Uint64
+	kaIn, kaOut, kaDrops    atomic.Uint64
+	rtt                     atomic.Int64
+}
+
+// NewSession returns a session on conn, which it owns from Run on. conn
+// must be past the registration handshake; bytes already buffered by
+// another reader would be lost (ReadRegister and ClientHandshake read
+// nothing beyond the handshake).
+func NewSession(conn net.Conn, cfg SessionConfig) *Session {
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = DefaultDeadAfter
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{
+		conn:  conn,
+		cfg:   cfg,
+		lim:   cfg.Limits.withDefaults(),
+		peer:  describePeer(cfg.Peer, conn),
+		wake:  make(chan struct{}, 1),
+		open:  -1,
+		space: make(chan struct{}),
+	}
+	s.log = log.With("peer", s.peer)
+	s.reader = NewReader(conn, s.lim)
+	return s
+}
+
+func describePeer(a TNPAddr, conn net.Conn) string {
+	remote := "unknown address"
+	if ra := conn.RemoteAddr(); ra != nil {
+		remote = ra.String()
+	}
+	switch {
+	case a == 0:
+		return remote
+	case a.Name() == "":
+		return fmt.Sprintf("tnp %s (%s)", a, remote)
+	}
+	return fmt.Sprintf("%s (tnp %s, %s)", a.Name(), a, remote)
+}
+
+func (s *Session) peerErr(err error) error { return withContext("peer "+s.peer, err) }
+
+// Run drives the session until ctx is done, the connection fails or the
+// peer is declared dead, then closes the connection, waits for its
+// goroutines (reader, writer, keepalive) and returns: ctx's error when ctx
+// ended it, otherwise an error naming the peer that wraps ErrPeerDead, the
+// decode error (ErrMalformed) or the I/O error (io.EOF when the peer closed
+// the connection). Messages still queued are dropped. Run may be called
+// once.
+func (s *Session) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("ipc: peer %s: Run called twice", s.peer)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.lastRecv.Store(s.cfg.Now().UnixNano())
+	s.log.Debug("ipc session start", "keepalive", s.cfg.KeepaliveInterval, "dead_after", s.cfg.DeadAfter)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runReader(cancel) })
+	wg.Go(func() { s.runWriter(ctx, cancel) })
+	wg.Go(func() { s.runKeepalive(ctx, cancel) })
+	<-ctx.Done()
+	s.conn.Close()
+	s.closeQueue()
+	wg.Wait()
+
+	err := context.Cause(ctx)
+	s.log.Info("ipc session end", "err", err)
+	return err
+}
+
+// Send queues msgs for the peer, in order. It encodes them at once, so an
+// invalid message fails here (ErrInvalidMessage) and the message may be
+// reused as soon as Send returns. When the queue is full Send blocks until
+// the writer drains it (backpressure) or ctx is done. On error, a prefix
+// of msgs may have been queued. After Run has ended Send returns
+// ErrSessionClosed.
+func (s *Session) Send(ctx context.Context, msgs ...Message) error {
+	for len(msgs) > 0 {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return s.peerErr(ErrSessionClosed)
+		}
+		n := 0
+		var err error
+		for n < len(msgs) && !s.fullLocked() {
+			if err = s.appendLocked(msgs[n]); err != nil {
+				break
+			}
+			n++
+		}
+		msgs = msgs[n:]
+		var space chan struct{}
+		if err == nil && len(msgs) > 0 {
+			s.waiting = true
+			space = s.space
+		}
+		s.mu.Unlock()
+		if n > 0 {
+			s.kick()
+		}
+		if err != nil || space == nil {
+			return err
+		}
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	queued := s.queued
+	s.mu.Unlock()
+	return SessionStats{
+		FramesIn:       s.framesIn.Load(),
+		FramesOut:      s.framesOut.Load(),
+		MessagesIn:     s.messagesIn.Load(),
+		MessagesOut:    s.messagesOut.Load(),
+		BytesIn:        s.bytesIn.Load(),
+		BytesOut:       s.bytesOut.Load(),
+		KeepalivesIn:   s.kaIn.Load(),
+		KeepalivesOut:  s.kaOut.Load(),
+		KeepaliveDrops: s.kaDrops.Load(),
+		LastRTT:        time.Duration(s.rtt.Load()),
+		Queued:         queued,
+	}
+}
+
+// kick wakes the writer.
+func (s *Session) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) fullLocked() bool {
+	return s.queued >= s.cfg.SendQueue || len(s.out) >= max(queueBytes, s.lim.MaxFrameBytes)
+}
+
+// appendLocked encodes m into the open frame, opening one if needed and
+// starting a new one when m would take the frame past the limits.
+func (s *Session) appendLocked(m Message) error {
+	if s.open < 0 {
+		s.open = len(s.out)
+		s.out = append(s.out, 0, 0, 0, 0, 0, 0, 0, 0)
+		s.openN = 0
+	}
+	at := len(s.out)
+	out, err := appendMessage(s.out, m)
+	s.out = out
+	if err != nil {
+		if s.openN == 0 {
+			s.out, s.open = s.out[:s.open], -1
+		}
+		return s.peerErr(err)
+	}
+	if s.openN > 0 && len(s.out)-s.open-frameHeaderLen > s.lim.MaxFrameBytes {
+		// Close the frame before m and move m into a new one.
+		n := len(s.out) - at
+		s.out = append(s.out, 0, 0, 0, 0, 0, 0, 0, 0)
+		copy(s.out[at+frameHeaderLen:], s.out[at:at+n])
+		binary.LittleEndian.PutUint32(s.out[s.open:], uint32(s.openN))
+		binary.LittleEndian.PutUint32(s.out[s.open+4:], uint32(at-s.open-frameHeaderLen))
+		s.frames++
+		s.open, s.openN = at, 0
+	}
+	s.openN++
+	s.queued++
+	if s.openN >= s.lim.MaxMessages {
+		s.closeFrameLocked()
+	}
+	return nil
+}
+
+func (s *Session) closeFrameLocked() {
+	if s.open < 0 {
+		return
+	}
+	putFrameHeader(s.out, s.open, s.openN)
+	s.frames++
+	s.open = -1
+}
+
+// queueKeepalive queues a keepalive ahead of bulk messages.
+func (s *Session) queueKeepalive(k Keepalive) {
+	s.mu.Lock()
+	ok := !s.closed && len(s.prio) < maxPriority
+	if ok {
+		s.prio = append(s.prio, k)
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.kaDrops.Add(1)
+		return
+	}
+	s.kick()
+}
+
+// take hands the queue to the writer, leaving spare as the new queue
+// buffer, and wakes blocked senders.
+func (s *Session) take(spare []byte, prio []Keepalive) (out []byte, _ []Keepalive, msgs, frames int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeFrameLocked()
+	out, s.out = s.out, spare[:0]
+	msgs, frames = s.queued, s.frames
+	s.queued, s.frames = 0, 0
+	prio = append(prio, s.prio...)
+	s.prio = s.prio[:0]
+	if s.waiting && !s.closed {
+		close(s.space)
+		s.space = make(chan struct{})
+		s.waiting = false
+	}
+	return out, prio, msgs, frames
+}
+
+// closeQueue ends Send for good and wakes blocked senders.
+func (s *Session) closeQueue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.space)
+		s.out, s.open, s.openN, s.queued, s.frames, s.prio = nil, -1, 0, 0, 0, nil
+	}
+}
+
+// runReader reads frames until the connection fails, answering
+// keepalives and passing everything else to the Handler.
+func (s *Session) runReader(fail context.CancelCauseFunc) {
+	for {
+		msgs, err := s.reader.ReadFrame()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("connection closed by peer: %w", err)
+			case !errors.Is(err, ErrMalformed) && !errors.Is(err, io.ErrUnexpectedEOF):
+				err = fmt.Errorf("read: %w", err)
+			}
+			fail(s.peerErr(err))
+			return
+		}
+		now := s.cfg.Now()
+		s.lastRecv.Store(now.UnixNano())
+		s.busy.Store(true)
+		s.framesIn.Add(1)
+		s.messagesIn.Add(uint64(len(msgs)))
+		s.bytesIn.Add(uint64(s.reader.last))
+		for _, m := range msgs {
+			if k, ok := m.(*Keepalive); ok {
+				s.kaIn.Add(1)
+				if k.Reply {
+					if rtt := now.UnixNano() - k.Sent; rtt >= 0 {
+						s.rtt.Store(rtt)
+					}
+				} else {
+					s.queueKeepalive(Keepalive{Seq: k.Seq, Sent: k.Sent, Reply: true})
+				}
+				continue
+			}
+			if s.cfg.Handler != nil {
+				s.cfg.Handler(m)
+			}
+		}
+		// Silence is counted from here: the peer's frames may have waited
+		// in the socket while the Handler ran.
+		s.lastRecv.Store(s.cfg.Now().UnixNano())
+		s.busy.Store(false)
+	}
+}
+
+// runWriter writes whatever is queued, keepalives first, until ctx is done
+// or a write fails.
+func (s *Session) runWriter(ctx context.Context, fail context.CancelCauseFunc) {
+	var (
+		spare []byte
+		prio  []Keepalive
+		pbuf  []byte
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+		for {
+			var out []byte
+			var msgs, frames int
+			out, prio, msgs, frames = s.take(spare, prio[:0])
+			if len(out) == 0 && len(prio) == 0 {
+				spare = out
+				break
+			}
+			pbuf = pbuf[:0]
+			if len(prio) > 0 {
+				pbuf = append(pbuf, 0, 0, 0, 0, 0, 0, 0, 0)
+				for i := range prio {
+					pbuf, _ = appendMessage(pbuf, &prio[i]) // keepalives always encode
+				}
+				putFrameHeader(pbuf, 0, len(prio))
+				frames++
+				msgs += len(prio)
+			}
+			bufs := make(net.Buffers, 0, 2)
+			if len(pbuf) > 0 {
+				bufs = append(bufs, pbuf)
+			}
+			if len(out) > 0 {
+				bufs = append(bufs, out)
+			}
+			n, err := bufs.WriteTo(s.conn)
+			s.bytesOut.Add(uint64(n))
+			if err != nil {
+				fail(s.peerErr(fmt.Errorf("write: %w", err)))
+				return
+			}
+			s.framesOut.Add(uint64(frames))
+			s.messagesOut.Add(uint64(msgs))
+			s.kaOut.Add(uint64(len(prio)))
+			spare = out
+		}
+	}
+}
+
+// runKeepalive sends a keepalive request every interval and declares the
+// peer dead when nothing arrived for DeadAfter intervals.
+func (s *Session) runKeepalive(ctx context.Context, fail context.CancelCauseFunc) {
+	interval := s.cfg.KeepaliveInterval
+	deadAfter := time.Duration(s.cfg.DeadAfter) * interval
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	s.sendKeepalive()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		silent := time.Duration(s.cfg.Now().UnixNano() - s.lastRecv.Load())
+		if silent > deadAfter && !s.busy.Load() {
+			s.log.Warn("ipc peer dead", "silent", silent)
+			fail(s.peerErr(fmt.Errorf("%w: nothing received for %v (%d keepalive intervals of %v)",
+				ErrPeerDead, silent.Round(time.Millisecond), s.cfg.DeadAfter, interval)))
+			return
+		}
+		s.sendKeepalive()
+	}
+}
+
+func (s *Session) sendKeepalive() {
+	s.seq++
+	s.queueKeepalive(Keepalive{Seq: s.seq, Sent: s.cfg.Now().UnixNano()})
+}
