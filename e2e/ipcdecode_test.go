@@ -32,4 +32,12 @@ func TestIPCDecodeCLI(t *testing.T) {
 		require.Error(t, err, "exit status for %s", tc.in)
 		require.Contains(t, out, tc.want, tc.in)
 	}
+
+	out, err := p.run("re", "ipc", "decode", "-r", "../ipc/testdata/resolve.pcap")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "128.0.0.19.14340 > 128.0.0.1.6234")
+	require.Contains(t, out, "type: next-hop(6), subtype: resolve addr request(14), length: 20, opcode: 1, error: 0,")
+	out, err = p.run("re", "ipc", "decode", "-r", "ipcdecode_test.go")
+	require.Error(t, err)
+	require.Contains(t, out, "pcap")
 }

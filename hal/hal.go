@@ -18,6 +18,10 @@
 // out (Egress.Output, Upcalls.OnPunt) are owned by the driver and valid only
 // for the duration of the call.
 //
+// Which member of an aggregate carries a flow is not left to drivers: every
+// driver delivers to the member that the LAG rule of flow.go (FlowHash,
+// SublistCount, SublistIndex, MemberIndex, EgressMember) designates.
+//
 // Concurrency: Apply, Close and the read-back methods may be called from any
 // goroutine, but Apply calls are serialised by the caller (one programming
 // goroutine per FPC). Input may be called concurrently with Apply and with

@@ -142,6 +142,60 @@ func BenchmarkForwardFlows(b *testing.B) {
 	b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "Mpps")
 }
 
+// BenchmarkForwardLAG measures the LAG member choice: every frame of a
+// 32-frame batch is a different flow, forwarded to a composite of one
+// unicast port and aggregates of 2, 3 and 4 Up members (10 ports), so each
+// frame hashes its (S,G) and picks a member of every aggregate.
+func BenchmarkForwardLAG(b *testing.B) {
+	const batch, frameLen = 32, 64
+	d, _ := benchSetup(b, 1, frameLen, batch)
+	defer d.Close()
+	const aeBase = benchEgress0 + 10
+	ops := []hal.Op{}
+	members := []hal.NHID{2000} // benchSetup's unicast on benchEgress0
+	port := benchEgress0 + 1
+	for a, n := range []int{2, 3, 4} {
+		ae := aeBase + hal.IFLIndex(a)
+		var ms []hal.IFLIndex
+		var nhs []hal.NHID
+		for range n {
+			nh := hal.NHID(2100 + int(port))
+			ops = append(ops,
+				hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: port, Kind: hal.IFLPhysical, Up: true, MAC: haltest.IFLMAC(port)}},
+				hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: nh, Type: hal.NHUnicast, IFL: port}})
+			ms, nhs = append(ms, port), append(nhs, nh)
+			port++
+		}
+		aeNH := hal.NHID(3000 + a)
+		ops = append(ops,
+			hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: ae, Kind: hal.IFLAggregate, Up: true, Members: ms}},
+			hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: aeNH, Type: hal.NHAggregate, IFL: ae, Members: nhs}})
+		members = append(members, aeNH)
+	}
+	ops = append(ops, hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: benchComp, Type: hal.NHComposite, Members: members}})
+	frames := make([][]byte, batch)
+	for i := range frames {
+		s := netip.AddrFrom4([4]byte{10, 3, 0, byte(i + 1)})
+		ops = append(ops, hal.Op{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(s, benchGroup), NH: benchIndirect, RPF: benchIngress}})
+		frames[i] = haltest.FrameOfLen(s, benchGroup, 64, frameLen)
+	}
+	if _, err := d.Apply(b.Context(), ops); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Input(benchIngress, frames); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(batch * frameLen))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := d.Input(benchIngress, frames); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "Mpps")
+}
+
 // sgOps returns n (S,G) route set operations to benchIndirect, starting at
 // flow number from.
 func sgOps(from, n int) []hal.Op {

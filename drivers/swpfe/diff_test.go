@@ -206,9 +206,9 @@ func sortedOutputs(r *haltest.Recorder) []haltest.Output {
 }
 
 // TestDifferentialAgainstFake applies the same random operations and
-// frames to swpfe and to the naive haltest.Fake (using swpfe's LAG choice)
-// and requires identical results: Apply outcomes, read-back, lookups,
-// counters, upcalls and forwarded frames.
+// frames to swpfe and to the naive haltest.Fake and requires identical
+// results: Apply outcomes, read-back, lookups, counters, upcalls and
+// forwarded frames (both choose aggregate members by hal/flow.go's rule).
 func TestDifferentialAgainstFake(t *testing.T) {
 	seeds := 20
 	if testing.Short() {
@@ -237,7 +237,6 @@ func runDifferential(t *testing.T, seed uint64) {
 		cfg := hal.Config{Upcalls: rec, Egress: rec, Now: clock.Now}
 		if fake {
 			f := haltest.NewFake(cfg)
-			f.SetLAGIndex(swpfe.LAGIndex)
 			return diffSide{f, rec}
 		}
 		d, err := swpfe.New(t.Context(), cfg)

@@ -246,21 +246,23 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		// The rewrite is the same for every copy but the source MAC.
 		oldWord := uint16(ttl)<<8 | uint16(proto)
 		csum := csumAdjust(binary.BigEndian.Uint16(ip[10:12]), oldWord, oldWord-0x100)
-		var h uint32
-		if p.hasAgg {
-			h = lagHash(src, grp)
+		// The flow's sublist (hal/flow.go): only an OIL with an aggregate
+		// of two or more Up members has more than one.
+		j := 0
+		if p.sublists > 1 {
+			j = hal.SublistIndex(hal.FlowHash4(src, grp), p.sublists)
 		}
 		for li := range p.legs {
 			l := &p.legs[li]
 			var pt *port
-			switch len(l.ports) {
+			switch n := len(l.ports); n {
 			case 0:
 				l.down.portDown.Add(1)
 				continue
 			case 1:
 				pt = &l.ports[0]
 			default:
-				pt = &l.ports[lagPick(h, len(l.ports))]
+				pt = &l.ports[hal.MemberIndex(j, n)]
 			}
 			b := s.alloc(n)
 			if b == nil {

@@ -1,10 +1,6 @@
 package swpfe
 
-import (
-	"net/netip"
-
-	"github.com/mxfwd/mxfwd/hal"
-)
+import "github.com/mxfwd/mxfwd/hal"
 
 // action is what the packet path does with a packet that hit a route.
 type action uint8
@@ -18,15 +14,25 @@ const (
 // plan is the flattened, immutable result of walking a route's next-hop
 // chain (Indirect -> Composite -> Aggregate/Unicast -> IFL): the packet
 // path never follows NH ids. It is rebuilt when anything below it changes.
+//
+// The aggregate member a copy leaves by depends on the whole nh-list, not
+// only on the aggregate (hal/flow.go, REFERENCE.md decision 3): the plan of
+// each forwarding NH carries its own sublist count, so an aggregate used by
+// two composites (or directly by a route) may send a flow to different
+// members in each.
 type plan struct {
-	act    action
-	nh     hal.NHID // the NH that decided act (the Resolve NH for requests)
-	legs   []leg    // one per composite member
-	hasAgg bool     // some leg has more than one port: compute the LAG hash
+	act  action
+	nh   hal.NHID // the NH that decided act (the Resolve NH for requests)
+	legs []leg    // one per composite member
+	// sublists is hal.SublistCount over the legs' Up member counts (1
+	// without an aggregate of two or more Up members): a packet uses
+	// sublist hal.SublistIndex(hal.FlowHash4(S,G), sublists).
+	sublists int
 }
 
 // leg is one OIL member: a Unicast NH (one port) or an Aggregate NH (its
-// Up member ports; the packet uses ports[LAG hash]).
+// Up member ports, in member order; sublist j uses
+// ports[hal.MemberIndex(j, len(ports))]).
 type leg struct {
 	ports []port
 	// down is charged PortDown when ports is empty: the unicast IFL, or
@@ -55,19 +61,27 @@ func (st *state) buildPlan(o *nhObj) *plan {
 	case hal.NHIndirect:
 		return st.buildPlan(st.nhs[nh.Target])
 	case hal.NHUnicast, hal.NHAggregate:
-		p := &plan{act: actForward, nh: nh.ID, legs: []leg{st.buildLeg(nh)}}
-		p.hasAgg = len(p.legs[0].ports) > 1
-		return p
+		// An nh-list of one entry: an aggregate referenced directly
+		// uses N = its own Up member count.
+		return forwardPlan(nh.ID, []leg{st.buildLeg(nh)})
 	case hal.NHComposite:
-		p := &plan{act: actForward, nh: nh.ID, legs: make([]leg, 0, len(nh.Members))}
+		legs := make([]leg, 0, len(nh.Members))
 		for _, m := range nh.Members {
-			l := st.buildLeg(&st.nhs[m].nh)
-			p.hasAgg = p.hasAgg || len(l.ports) > 1
-			p.legs = append(p.legs, l)
+			legs = append(legs, st.buildLeg(&st.nhs[m].nh))
 		}
-		return p
+		return forwardPlan(nh.ID, legs)
 	}
 	return &plan{act: actDiscard, nh: nh.ID}
+}
+
+// forwardPlan returns the forwarding plan of NH id over legs, with its
+// sublist count.
+func forwardPlan(id hal.NHID, legs []leg) *plan {
+	up := make([]int, len(legs))
+	for i := range legs {
+		up[i] = len(legs[i].ports)
+	}
+	return &plan{act: actForward, nh: id, legs: legs, sublists: hal.SublistCount(up)}
 }
 
 func (st *state) buildLeg(nh *hal.NextHop) leg {
@@ -98,36 +112,4 @@ func portOf(o *iflObj) port {
 		p.hasMAC = true
 	}
 	return p
-}
-
-// lagHash mixes (S,G) into 32 bits for aggregate member selection. It is
-// the murmur3 32-bit finalizer (fmix32) applied to S*phi xor G: a few
-// multiplies and shifts, stable across restarts and identical on every
-// driver built on Core, and every bit of S and G reaches the high bits that
-// lagPick uses. Only S and G are hashed, as seed 003 describes: all packets
-// of a flow take the same member.
-func lagHash(s, g uint32) uint32 {
-	h := s*0x9e3779b1 ^ g // phi, the golden-ratio multiplier
-	h ^= h >> 16
-	h *= 0x85ebca6b
-	h ^= h >> 13
-	h *= 0xc2b2ae35
-	h ^= h >> 16
-	return h
-}
-
-// lagPick maps h onto [0,n) with a multiply-shift (Lemire's fast range
-// reduction) instead of a division.
-func lagPick(h uint32, n int) int {
-	return int(uint64(h) * uint64(n) >> 32)
-}
-
-// LAGIndex returns which of n Up aggregate members carries (source, group):
-// the index into the aggregate NH's Members that are Up, in member order.
-// Tests use it to predict the choice.
-func LAGIndex(source, group netip.Addr, n int) int {
-	if n <= 0 || !source.Is4() || !group.Is4() {
-		return 0
-	}
-	return lagPick(lagHash(be32(source), be32(group)), n)
 }

@@ -2,7 +2,6 @@ package swpfe
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -129,33 +128,99 @@ func withOptions(f []byte) []byte {
 	return out
 }
 
-func TestLAGHashSpread(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	const flows = 20000
-	for _, n := range []int{2, 3, 4, 8, 16} {
-		t.Run(fmt.Sprint("members=", n), func(t *testing.T) {
-			hist := make([]int, n)
-			// Realistic flows: few sources, many groups, and the reverse.
-			for i := range flows {
-				var s, g uint32
-				if i%2 == 0 {
-					s, g = 0x0a800100|uint32(r.IntN(4)), 0xe8000000|uint32(r.IntN(1<<16))
-				} else {
-					s, g = 0x0a000000|uint32(r.IntN(1<<16)), 0xe8000701
-				}
-				hist[lagPick(lagHash(s, g), n)]++
+// TestLAGRule checks that the aggregate member follows the platform's rule
+// (hal/flow.go, REFERENCE.md decision 3), which depends on the nh-list the
+// aggregate is used in: aggregate A (2 Up members of 3, the middle one
+// down) and B (3 members) in composite {A, B} have 3 sublists, A alone in
+// composite {A} has 2, and A referenced directly by a route or through an
+// Indirect has 2 (its own Up count).
+func TestLAGRule(t *testing.T) {
+	const (
+		in            hal.IFLIndex = 1
+		aeA, aeB      hal.IFLIndex = 50, 60
+		nhA, nhB      hal.NHID     = 500, 600
+		compAB, compA hal.NHID     = 700, 701
+		indAB, indA   hal.NHID     = hal.IndirectBase + 1, hal.IndirectBase + 2
+		indAgg        hal.NHID     = hal.IndirectBase + 3
+	)
+	rec := haltest.NewRecorder()
+	d, err := NewDriver(hal.Config{Upcalls: rec, Egress: rec})
+	require.NoError(t, err)
+	defer d.Close()
+	ops := []hal.Op{{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: in, Kind: hal.IFLPhysical, Up: true}}}
+	aggregate := func(ae hal.IFLIndex, nh hal.NHID, up []bool) (ports []hal.IFLIndex) {
+		var ms []hal.IFLIndex
+		var nhs []hal.NHID
+		for k, u := range up {
+			idx, mnh := ae+1+hal.IFLIndex(k), nh+1+hal.NHID(k)
+			ops = append(ops,
+				hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: idx, Kind: hal.IFLPhysical, Up: u, MAC: haltest.IFLMAC(idx)}},
+				hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: mnh, Type: hal.NHUnicast, IFL: idx}})
+			ms, nhs = append(ms, idx), append(nhs, mnh)
+			if u {
+				ports = append(ports, idx)
 			}
-			want := flows / n
-			for i, c := range hist {
-				// Within 10% of the mean: about 6 sigma for n=16.
-				assert.InDelta(t, want, c, float64(want)/10, "member %d of %d: %v", i, n, hist)
+		}
+		ops = append(ops,
+			hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: ae, Kind: hal.IFLAggregate, Up: true, Members: ms}},
+			hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: nh, Type: hal.NHAggregate, IFL: ae, Members: nhs}})
+		return ports
+	}
+	upA := aggregate(aeA, nhA, []bool{true, false, true})
+	upB := aggregate(aeB, nhB, []bool{true, true, true})
+	ops = append(ops,
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: compAB, Type: hal.NHComposite, Members: []hal.NHID{nhA, nhB}}},
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: compA, Type: hal.NHComposite, Members: []hal.NHID{nhA}}},
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: indAB, Type: hal.NHIndirect, Target: compAB}},
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: indA, Type: hal.NHIndirect, Target: compA}},
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: indAgg, Type: hal.NHIndirect, Target: nhA}},
+	)
+	routes := []struct {
+		name     string
+		group    netip.Addr
+		nh       hal.NHID
+		sublists int
+		aggs     [][]hal.IFLIndex // Up ports of each aggregate of the nh-list
+	}{
+		{"composite {A, B}", netip.MustParseAddr("232.1.0.1"), indAB, 3, [][]hal.IFLIndex{upA, upB}},
+		{"composite {A}", netip.MustParseAddr("232.1.0.2"), indA, 2, [][]hal.IFLIndex{upA}},
+		{"indirect to A", netip.MustParseAddr("232.1.0.3"), indAgg, 2, [][]hal.IFLIndex{upA}},
+		{"route to A", netip.MustParseAddr("232.1.0.4"), nhA, 2, [][]hal.IFLIndex{upA}},
+	}
+	const flows = 200
+	src := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 5, byte(i >> 8), byte(i)}) }
+	for _, r := range routes {
+		for i := range flows {
+			ops = append(ops, hal.Op{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(src(i), r.group), NH: r.nh}})
+		}
+	}
+	_, err = d.Apply(t.Context(), ops)
+	require.NoError(t, err)
+	for _, r := range routes {
+		t.Run(r.name, func(t *testing.T) {
+			used := map[hal.IFLIndex]bool{}
+			for i := range flows {
+				s := src(i)
+				rec.Reset()
+				require.NoError(t, d.Input(in, [][]byte{haltest.Frame(s, r.group, 64, 10, nil)}))
+				var want []hal.IFLIndex
+				for _, ports := range r.aggs {
+					want = append(want, ports[hal.EgressMember(s, r.group, r.sublists, len(ports))])
+				}
+				var got []hal.IFLIndex
+				for _, o := range rec.Outputs() {
+					got = append(got, o.Egress)
+					used[o.Egress] = true
+				}
+				require.Equal(t, want, got, "flow %v", s)
+			}
+			for _, ports := range r.aggs {
+				for _, p := range ports {
+					assert.True(t, used[p], "Up member %d used by some of %d flows", p, flows)
+				}
 			}
 		})
 	}
-	// Stable: same flow, same member.
-	s, g := netip.MustParseAddr("10.128.1.10"), netip.MustParseAddr("232.0.7.1")
-	assert.Equal(t, LAGIndex(s, g, 2), LAGIndex(s, g, 2))
-	assert.Equal(t, 0, LAGIndex(s, g, 1))
 }
 
 func TestPacketPathAllocatesNothing(t *testing.T) {

@@ -8,11 +8,12 @@
 // RPF IFL drops packets from elsewhere with a wrong-interface upcall; the
 // entry NH decides: Resolve raises a resolve request, (m)discard drops,
 // forwarding NHs (Indirect -> Composite -> Aggregate/Unicast) replicate
-// the packet once per OIL member, an aggregate choosing one Up member by a
-// hash of (S,G) (see LAGIndex). TTL <= 1 is dropped; otherwise the copy's
-// TTL is decremented with an incremental checksum update (RFC 1624), its
-// destination MAC set from the group (RFC 1112) and its source MAC to the
-// egress IFL's. Copies go out through hal.Config.Egress in batches per
+// the packet once per OIL member, an aggregate choosing one Up member by
+// the platform's LAG rule (hal.FlowHash, hal.SublistCount, hal.MemberIndex:
+// REFERENCE.md decision 3, the same choice as trio). TTL <= 1 is dropped;
+// otherwise the copy's TTL is decremented with an incremental checksum
+// update (RFC 1624), its destination MAC set from the group (RFC 1112) and
+// its source MAC to the egress IFL's. Copies go out through hal.Config.Egress in batches per
 // physical egress IFL. Every drop is counted by reason on the ingress IFL
 // (PortDown on the egress IFL).
 //

@@ -13,7 +13,9 @@
 //     unicast NHs) expands into sublists of forwarding NHs by LAGRule over
 //     the aggregates' Up members (#sublists = the largest Up-member count,
 //     sublist j uses Up member j mod n_i); a packet uses sublist
-//     FlowHash(S,G) mod #sublists (EgressMember says the same in one call).
+//     FlowHash(S,G) mod #sublists. The rule is the platform's, defined in
+//     hal (hal/flow.go) and shared with every driver; LAGRule, FlowHash,
+//     SublistIndex and EgressMember are this package's names for it.
 //   - Trees: per sublist, over its egress PFEs; the ingress PFE is the root
 //     and is removed from the list, which is sorted, rotated by the
 //     composite's id mod its length and reversed for the reverse tree

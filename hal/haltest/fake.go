@@ -59,7 +59,9 @@ const FakeName = "fake"
 // aggregate the ingress is a member of, else RPFFail + OnWrongInterface;
 // Resolve raises OnResolve, (m)discard drops; forwarding drops TTL <= 1,
 // else sends one copy per composite member (an aggregate picks one Up member
-// with LAGIndex), TTL decremented, checksum updated, destination MAC set
+// by the platform's rule, hal.EgressMember with hal.SublistCount over the
+// Up member counts of the nh-list; an aggregate NH referenced directly is
+// an nh-list of one), TTL decremented, checksum updated, destination MAC set
 // from the group and source MAC from the egress IFL when it has one. Egress
 // IFLs that are not Up drop the copy and count PortDown.
 type Fake struct {
@@ -78,7 +80,7 @@ type Fake struct {
 	options  map[string]string
 	failOp   func(i int, op hal.Op) error
 	failIn   error
-	lagIndex func(source, group netip.Addr, n int) int
+	lagIndex func(source, group netip.Addr, n int) int // nil: hal.EgressMember
 }
 
 var (
@@ -104,7 +106,6 @@ func NewFake(cfg hal.Config) *Fake {
 		counters: map[hal.IFLIndex]*hal.IFLCounters{},
 		rstats:   map[hal.RouteKey]*hal.RouteStat{},
 		options:  map[string]string{},
-		lagIndex: LAGIndex,
 	}
 }
 
@@ -113,20 +114,11 @@ func NewFakeDriver(_ context.Context, cfg hal.Config) (hal.Driver, error) {
 	return NewFake(cfg), nil
 }
 
-// LAGIndex is the Fake's default choice of aggregate member: (S xor G)
-// modulo n. Drivers use their own hash; the contract only requires that
-// one member is chosen per (S,G) and that the choice is stable.
-func LAGIndex(source, group netip.Addr, n int) int {
-	if n <= 0 {
-		return 0
-	}
-	s, g := source.As4(), group.As4()
-	x := uint32(s[0]^g[0])<<24 | uint32(s[1]^g[1])<<16 | uint32(s[2]^g[2])<<8 | uint32(s[3]^g[3])
-	return int(x % uint32(n))
-}
-
-// SetLAGIndex replaces the member choice of aggregates, e.g. with a driver's
-// own hash so that a differential test compares the same outputs.
+// SetLAGIndex replaces the member choice of aggregates: fn(source, group,
+// n) returns which of an aggregate's n Up members (in member order) carries
+// the flow. nil restores the default, the platform's rule of hal/flow.go
+// that every driver follows. Tests use it to model a deliberately different
+// driver.
 func (f *Fake) SetLAGIndex(fn func(source, group netip.Addr, n int) int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -140,7 +140,23 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 			legs = append(legs, f.nhs[m])
 		}
 	}
-	for _, leg := range legs {
+	// The Up members of every aggregate leg, then the number of sublists
+	// of the nh-list (hal/flow.go), which every aggregate's choice uses.
+	ups := make([][]hal.IFLIndex, len(legs))
+	counts := make([]int, len(legs))
+	for i, leg := range legs {
+		if leg.Type != hal.NHAggregate {
+			continue
+		}
+		for _, m := range leg.Members {
+			if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up {
+				ups[i] = append(ups[i], ifl.Index)
+			}
+		}
+		counts[i] = len(ups[i])
+	}
+	sublists := hal.SublistCount(counts)
+	for i, leg := range legs {
 		var port hal.IFLIndex
 		switch leg.Type {
 		case hal.NHUnicast:
@@ -150,17 +166,16 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 				f.counters[leg.IFL].PortDown++
 			}
 		case hal.NHAggregate:
-			var up []hal.IFLIndex
-			for _, m := range leg.Members {
-				if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up {
-					up = append(up, ifl.Index)
-				}
-			}
+			up := ups[i]
 			if len(up) == 0 {
 				f.counters[leg.IFL].PortDown++
 				continue
 			}
-			port = up[f.lagIndex(p.Source, p.Group, len(up))]
+			if f.lagIndex != nil {
+				port = up[f.lagIndex(p.Source, p.Group, len(up))]
+			} else {
+				port = up[hal.EgressMember(p.Source, p.Group, sublists, len(up))]
+			}
 		}
 		if port == 0 {
 			continue

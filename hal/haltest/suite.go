@@ -268,7 +268,7 @@ func RunWith(t *testing.T, newDriver NewDriverFunc, opts Options) {
 	})
 	t.Run("packets", func(t *testing.T) {
 		t.Run("forward to every OIL member once", func(t *testing.T) { testForward(t, mk(t)) })
-		t.Run("aggregate member chosen by (S,G) hash", func(t *testing.T) { testLAG(t, mk(t)) })
+		t.Run("aggregate member chosen by the LAG rule", func(t *testing.T) { testLAG(t, mk(t)) })
 		t.Run("RPF failure raises wrong interface", func(t *testing.T) { testRPF(t, mk(t)) })
 		t.Run("RPF accepts a member of the aggregate RPF IFL", func(t *testing.T) { testRPFAggregate(t, mk(t)) })
 		t.Run("no (S,G) hits 224/4 resolve", func(t *testing.T) { testResolve(t, mk(t)) })

@@ -83,11 +83,16 @@ func testLAG(t *testing.T, e *env) {
 		member[p.Source][o.Egress]++
 	}
 	used := map[hal.IFLIndex]bool{}
+	// The OIL {ae91.0 (2 Up members), xe-2/0/0.0} has 2 sublists; every
+	// driver picks the member by hal/flow.go's rule.
+	ae := []hal.IFLIndex{IFLMember1, IFLMember2}
 	for _, s := range srcs {
 		m := member[s]
 		assert.Equal(t, 2, m[IFLDown], "flow %v on the unicast member", s)
 		assert.Equal(t, 2, m[IFLMember1]+m[IFLMember2], "flow %v: two frames on the aggregate", s)
 		assert.False(t, m[IFLMember1] > 0 && m[IFLMember2] > 0, "flow %v split over both members", s)
+		want := ae[hal.EgressMember(s, Group, 2, len(ae))]
+		assert.Equal(t, 2, m[want], "flow %v leaves by member %d (hal.EgressMember): %v", s, want, m)
 		for idx := range m {
 			used[idx] = true
 		}
