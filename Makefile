@@ -5,13 +5,14 @@ DRIVER  ?= swpfe
 FUZZTIME ?= 20s
 PKGS    := ./...
 
-.PHONY: all build run demo test test-short bench bench-afpacket fuzz lint ci clean
+.PHONY: all build run demo test test-short bench bench-full bench-go bench-afpacket fuzz lint ci clean
 
 all: build
 
 build:
 	$(GO) build -o bin/re ./cmd/re
 	$(GO) build -o bin/fpc ./cmd/fpc
+	$(GO) build -o bin/perf ./cmd/perf
 
 run: build
 	DRIVER=$(DRIVER) ./scripts/run.sh
@@ -28,7 +29,19 @@ test: build
 test-short:
 	$(GO) test -short $(PKGS)
 
+# Short profile of every driver, the kernel comparison (root) and the
+# control plane: a few minutes; writes perf/results/<date>/ and updates
+# perf/README.md. Not run in CI.
+BENCH_OUT ?= perf/results/$(shell date +%F)
 bench: build
+	bin/perf run --profile short --out $(BENCH_OUT) --readme perf/README.md
+
+# The full matrix (about an hour).
+bench-full: build
+	bin/perf run --profile full --out $(BENCH_OUT)-full --readme perf/README.md
+
+# The packages' own Go benchmarks.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ipc/ ./drivers/swpfe/ ./drivers/trio/ ./re/kernel/
 
 bench-afpacket: build
