@@ -70,3 +70,39 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// DriverCollector exposes the driver's own metrics (hal.MetricsReporter),
+// or nothing for drivers without any. It is an unchecked collector: the set
+// of metrics depends on the driver and its ports.
+func (r *Runtime) DriverCollector() prometheus.Collector { return driverCollector{r.drv} }
+
+type driverCollector struct{ drv hal.Driver }
+
+func (driverCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c driverCollector) Collect(ch chan<- prometheus.Metric) {
+	mr, ok := c.drv.(hal.MetricsReporter)
+	if !ok {
+		return
+	}
+	descs := map[string]*prometheus.Desc{}
+	for _, m := range mr.Metrics() {
+		names := make([]string, len(m.Labels))
+		values := make([]string, len(m.Labels))
+		for i, l := range m.Labels {
+			names[i], values[i] = l[0], l[1]
+		}
+		d := descs[m.Name]
+		if d == nil {
+			d = prometheus.NewDesc(m.Name, m.Help, names, nil)
+			descs[m.Name] = d
+		}
+		t := prometheus.GaugeValue
+		if m.Counter {
+			t = prometheus.CounterValue
+		}
+		if pm, err := prometheus.NewConstMetric(d, t, m.Value, values...); err == nil {
+			ch <- pm
+		}
+	}
+}

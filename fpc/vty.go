@@ -63,6 +63,9 @@ func (r *Runtime) Vty() *cli.Tree {
 				for _, o := range sortedFlags(req.Flags) {
 					args = append(args, o)
 				}
+				if req.JSON {
+					args = append(args, "--json")
+				}
 				handled, err := vh.HandleVty(args, w)
 				if !handled && err == nil {
 					return fmt.Errorf("driver %s did not handle %q", r.cfg.DriverName, cmd)

@@ -457,3 +457,21 @@ type Constructor func(ctx context.Context, cfg Config) (Driver, error)
 type Tunable interface {
 	SetOption(key, value string) error
 }
+
+// Metric is one driver counter or gauge for the FPC's Prometheus endpoint.
+// Label names of one metric Name must always be the same, in the same
+// order; label values are ports, PFEs or reasons, never flows.
+type Metric struct {
+	Name    string // e.g. "mxfwd_afpacket_port_packets_total"
+	Help    string
+	Labels  [][2]string // name, value
+	Value   float64
+	Counter bool // counter (monotonic) rather than gauge
+}
+
+// MetricsReporter is implemented by drivers with counters of their own
+// (per port, per PFE). The FPC runtime exposes them at scrape time, so
+// Metrics must be cheap and safe to call from any goroutine.
+type MetricsReporter interface {
+	Metrics() []Metric
+}

@@ -75,7 +75,7 @@ func (a *app) runCmd() *cobra.Command {
 				return err
 			}
 			reg := daemon.Registry()
-			reg.MustRegister(rt.Collector())
+			reg.MustRegister(rt.Collector(), rt.DriverCollector())
 			if _, err := daemon.ServeMetrics(ctx, metrics, reg, log); err != nil {
 				return err
 			}

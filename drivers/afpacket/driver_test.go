@@ -279,6 +279,15 @@ func testForwarding(t *testing.T, txMode string) {
 		assert.Equal(t, "out1", out1.Interface)
 		assert.Equal(t, iflOut1, out1.IFL)
 		assert.GreaterOrEqual(t, out1.TxPackets, uint64(22))
+		var txMetric float64
+		for _, m := range d.Metrics() {
+			if m.Name == "mxfwd_afpacket_port_packets_total" && m.Labels[0][1] == "xe-3/1/0" && m.Labels[2] == [2]string{"direction", "tx"} {
+				txMetric = m.Value
+				assert.True(t, m.Counter)
+				assert.Equal(t, [2]string{"interface", "out1"}, m.Labels[1])
+			}
+		}
+		assert.GreaterOrEqual(t, txMetric, float64(22))
 		var sb strings.Builder
 		handled, err := d.HandleVty(strings.Fields("show afpacket ports"), &sb)
 		require.NoError(t, err)

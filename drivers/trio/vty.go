@@ -2,6 +2,7 @@ package trio
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -39,10 +40,18 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 		return false, d.errClosed()
 	}
 	words := strings.Fields(strings.Join(args, " "))
+	asJSON := false
+	if n := len(words); n > 0 && words[n-1] == "--json" {
+		asJSON, words = true, words[:n-1]
+	}
 	line := strings.Join(words, " ")
 	switch {
+	case line == cmdShowResolve && asJSON:
+		return true, writeJSON(w, map[string]any{"id": hal.NHResolveID, "type": "Resolve", "protocol": "IPv4", "resolve-rate": d.set.Load().resolveRate})
 	case line == cmdShowResolve:
 		return true, d.showResolve(w)
+	case line == cmdShowReplStats && asJSON:
+		return true, writeJSON(w, d.ReplicationStats())
 	case line == cmdShowReplStats:
 		return true, d.showReplication(w)
 	case line == cmdClearReplStats:
@@ -56,6 +65,12 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 		return true, d.NHDetail(hal.NHID(id), w)
 	}
 	return false, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // NHDetail writes `show nhdb id N`: for a composite, the header, the
