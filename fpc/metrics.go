@@ -38,7 +38,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, up, slot)
 	st := r.throttle.Stats()
 	for k, v := range map[string]uint64{
-		"sent": r.stats.ResolveSent.Load(), "dropped": r.stats.ResolveDropped.Load(),
+		"sent": r.stats.ResolveSent.Load(), "dropped": r.stats.ResolveDropped.Load(), "stale": r.stats.ResolveStale.Load(),
 		"throttled": st.Throttled, "outstanding": st.Outstanding, "pending_full": st.PendingFull,
 	} {
 		ch <- prometheus.MustNewConstMetric(descResolve, prometheus.CounterValue, float64(v), slot, k)

@@ -93,6 +93,7 @@ type runtimeStats struct {
 	OpsFailed      atomic.Uint64
 	ResolveSent    atomic.Uint64
 	ResolveDropped atomic.Uint64 // queue full or no session
+	ResolveStale   atomic.Uint64 // the (S,G) route was installed meanwhile
 	WrongIIFSent   atomic.Uint64
 	WrongIIFLimit  atomic.Uint64 // rate-limited (one per (S,G) per 3 s)
 	PuntSent       atomic.Uint64
@@ -626,6 +627,13 @@ type upcalls Runtime
 
 func (u *upcalls) OnResolve(req hal.ResolveRequest) {
 	r := (*Runtime)(u)
+	// A packet looked up just before the RE's answer was installed still
+	// hits the Resolve NH; the (S,G) route exists now, so asking again would
+	// only make the RE count a filtered resolve.
+	if _, err := r.drv.Route(hal.SG(req.Source, req.Group)); err == nil {
+		r.stats.ResolveStale.Add(1)
+		return
+	}
 	if !r.throttle.Allow(req.Source, req.Group) {
 		return
 	}

@@ -296,3 +296,18 @@ Nexthop details:
 	require.ErrorContains(t, tree.Run(context.Background(), "test traffic source 10.0.0.1 group 10.1.1.1 interface xe-0/0/0.0", &b), "multicast")
 	require.NoError(t, rt.Driver().Close())
 }
+
+// A resolve raised by a packet that was looked up before the route arrived
+// is not sent: the route exists by the time the upcall runs.
+func TestResolveSuppressedWhenRouteExists(t *testing.T) {
+	rt, err := New(context.Background(), Config{Slot: 3, RE: "127.0.0.1:1", DriverName: "fake", NewDriver: haltest.NewFakeDriver})
+	require.NoError(t, err)
+	defer rt.Driver().Close()
+	rt.applyOps(context.Background(), haltest.TopologyOps())
+	up := (*upcalls)(rt)
+	up.OnResolve(hal.ResolveRequest{NH: hal.NHResolveID, Ingress: haltest.IFLUpstream, Source: haltest.Source, Group: haltest.Group})
+	require.Equal(t, uint64(1), rt.stats.ResolveStale.Load())
+	require.Equal(t, uint64(0), rt.stats.ResolveSent.Load())
+	up.OnResolve(hal.ResolveRequest{NH: hal.NHResolveID, Ingress: haltest.IFLUpstream, Source: haltest.Source, Group: haltest.GroupNoSG})
+	require.Equal(t, uint64(1), rt.stats.ResolveSent.Load())
+}
