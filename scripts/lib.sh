@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 DRIVER=${DRIVER:-swpfe}
 export MXFWD_RUN_DIR=${MXFWD_RUN_DIR:-$(mktemp -d /tmp/mxfwd.XXXXXX)}
+mkdir -p "$MXFWD_RUN_DIR"
 PORT=${PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo 16234)}
 PIDS=()
 
