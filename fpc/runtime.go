@@ -71,6 +71,10 @@ type Runtime struct {
 	mu     sync.Mutex // guards the shadow state below
 	shadow shadowState
 
+	// hitsMu guards lastHits: the counters last reported per route.
+	hitsMu   sync.Mutex
+	lastHits map[hal.RouteKey]hal.Counters
+
 	wrongMu   sync.Mutex
 	wrongLast map[sgKey]time.Time
 
@@ -106,14 +110,13 @@ type runtimeStats struct {
 }
 
 type shadowState struct {
-	gen      uint32
-	resync   bool
-	ifls     map[hal.IFLIndex]ifShadow
-	byName   map[string]hal.IFLIndex
-	nhs      map[hal.NHID]nhShadow
-	routes   map[hal.RouteKey]uint32
-	lastHits map[hal.RouteKey]hal.Counters
-	options  map[string]string
+	gen     uint32
+	resync  bool
+	ifls    map[hal.IFLIndex]ifShadow
+	byName  map[string]hal.IFLIndex
+	nhs     map[hal.NHID]nhShadow
+	routes  map[hal.RouteKey]uint32
+	options map[string]string
 }
 
 type ifShadow struct {
@@ -193,15 +196,15 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		applyq:    make(chan item, applyQueue),
 		outq:      make(chan ipc.Message, outQueue),
 		wrongLast: map[sgKey]time.Time{},
+		lastHits:  map[hal.RouteKey]hal.Counters{},
 		traffic:   map[int]context.CancelFunc{},
 		shadow: shadowState{
-			gen:      1,
-			ifls:     map[hal.IFLIndex]ifShadow{},
-			byName:   map[string]hal.IFLIndex{},
-			nhs:      map[hal.NHID]nhShadow{},
-			routes:   map[hal.RouteKey]uint32{},
-			lastHits: map[hal.RouteKey]hal.Counters{},
-			options:  map[string]string{},
+			gen:     1,
+			ifls:    map[hal.IFLIndex]ifShadow{},
+			byName:  map[string]hal.IFLIndex{},
+			nhs:     map[hal.NHID]nhShadow{},
+			routes:  map[hal.RouteKey]uint32{},
+			options: map[string]string{},
 		},
 	}
 	drv, err := cfg.NewDriver(ctx, hal.Config{
@@ -435,7 +438,9 @@ func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op) {
 			r.shadow.routes[op.Route.Key] = gen
 		case hal.OpDelRoute:
 			delete(r.shadow.routes, op.Route.Key)
-			delete(r.shadow.lastHits, op.Route.Key)
+			r.hitsMu.Lock()
+			delete(r.lastHits, op.Route.Key)
+			r.hitsMu.Unlock()
 		}
 	}
 	r.mu.Unlock()
@@ -581,15 +586,23 @@ func (r *Runtime) countDropped(m ipc.Message) {
 	}
 }
 
-// runStats reports route hit deltas to the RE every StatsInterval, which
-// resets the forwarding-cache lifetime of active flows (seed 003).
+// runStats reports route hit deltas to the RE, which resets the
+// forwarding-cache lifetime of active flows (seed 003). It visits only the
+// routes hit since the previous walk when the driver can (hal.HitWalker),
+// never holds a lock the applier needs while walking, and stretches its
+// interval to 20 times the duration of a walk, so that reporting costs at
+// most about 5% of a core whatever the table size (a walk over 1M routes
+// takes ~0.5 s; the forwarding cache counts in minutes).
 func (r *Runtime) runStats(ctx context.Context) {
-	t := time.NewTicker(r.cfg.StatsInterval)
-	defer t.Stop()
+	interval := r.cfg.StatsInterval
+	var hits []ipc.RouteHits
 	var batch []ipc.Message
+	var since time.Time
 	for {
+		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
@@ -597,21 +610,40 @@ func (r *Runtime) runStats(ctx context.Context) {
 		if s == nil {
 			continue
 		}
-		batch = batch[:0]
-		r.mu.Lock()
-		r.drv.WalkRoutes(func(rt hal.Route, st hal.RouteStat) bool {
-			last := r.shadow.lastHits[rt.Key]
-			if st.Counters.Packets > last.Packets {
-				batch = append(batch, &ipc.RouteHits{
-					Key:     rt.Key,
-					Packets: st.Counters.Packets - last.Packets,
-					Bytes:   st.Counters.Bytes - last.Bytes,
-				})
-				r.shadow.lastHits[rt.Key] = st.Counters
+		start := time.Now()
+		now := r.cfg.Now()
+		hits = hits[:0]
+		visit := func(rt hal.Route, st hal.RouteStat) bool {
+			if st.Counters.Packets > 0 {
+				hits = append(hits, ipc.RouteHits{Key: rt.Key, Packets: st.Counters.Packets, Bytes: st.Counters.Bytes})
 			}
 			return true
-		})
-		r.mu.Unlock()
+		}
+		if hw, ok := r.drv.(hal.HitWalker); ok && !since.IsZero() {
+			hw.WalkHits(since, visit)
+		} else {
+			r.drv.WalkRoutes(visit)
+		}
+		// The next walk overlaps this one by a second: hits stamped with a
+		// coarse clock are not missed, and deltas make overlap harmless.
+		since = now.Add(-time.Second)
+		batch = batch[:0]
+		r.hitsMu.Lock()
+		for i := range hits {
+			h := &hits[i]
+			last := r.lastHits[h.Key]
+			if h.Packets <= last.Packets {
+				continue
+			}
+			r.lastHits[h.Key] = hal.Counters{Packets: h.Packets, Bytes: h.Bytes}
+			batch = append(batch, &ipc.RouteHits{Key: h.Key, Packets: h.Packets - last.Packets, Bytes: h.Bytes - last.Bytes})
+		}
+		r.hitsMu.Unlock()
+		if d := time.Since(start); 20*d > r.cfg.StatsInterval {
+			interval = 20 * d
+		} else {
+			interval = r.cfg.StatsInterval
+		}
 		if len(batch) == 0 {
 			continue
 		}

@@ -475,3 +475,11 @@ type Metric struct {
 type MetricsReporter interface {
 	Metrics() []Metric
 }
+
+// HitWalker is implemented by drivers that can visit just the routes that
+// forwarded (or dropped) packets since a time, more cheaply than
+// WalkRoutes over a large table. The FPC uses it to report route hits to
+// the RE, which refresh the forwarding cache.
+type HitWalker interface {
+	WalkHits(since time.Time, fn func(Route, RouteStat) bool)
+}

@@ -345,6 +345,14 @@ func (d *Driver) WalkRoutes(fn func(hal.Route, hal.RouteStat) bool) {
 	d.core.WalkRoutes(fn)
 }
 
+// WalkHits implements hal.HitWalker through the shared core.
+func (d *Driver) WalkHits(since time.Time, fn func(hal.Route, hal.RouteStat) bool) {
+	if d.closed.Load() {
+		return
+	}
+	d.core.WalkHits(since, fn)
+}
+
 // IFLCounters implements hal.Driver: the core's counters of the IFL, with
 // the transmit side replaced by what actually went into the port's TX ring
 // and the port's ring drops added: kernel RX ring overruns and TX ring full

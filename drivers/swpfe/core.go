@@ -194,6 +194,26 @@ func (c *Core) WalkRoutes(fn func(hal.Route, hal.RouteStat) bool) {
 	c.sg.walk(func(e *routeEntry) bool { return fn(e.route(), e.stat()) })
 }
 
+// WalkHits implements hal.HitWalker: like WalkRoutes, but only routes whose
+// last hit is at or after since, and without building the others.
+func (c *Core) WalkHits(since time.Time, fn func(hal.Route, hal.RouteStat) bool) {
+	if c.closed.Load() {
+		return
+	}
+	t := since.UnixNano()
+	for _, p := range *c.pfx.Load() {
+		if p.e.last.Load() >= t && !fn(p.e.route(), p.e.stat()) {
+			return
+		}
+	}
+	c.sg.walk(func(e *routeEntry) bool {
+		if e.last.Load() < t {
+			return true
+		}
+		return fn(e.route(), e.stat())
+	})
+}
+
 // IFLCounters implements hal.Driver.IFLCounters.
 func (c *Core) IFLCounters(index hal.IFLIndex) (hal.IFLCounters, error) {
 	if c.closed.Load() {
