@@ -3,7 +3,7 @@
 # the test suite) can run side by side.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/bin
+BIN=${BIN:-$ROOT/bin}
 DRIVER=${DRIVER:-swpfe}
 export MXFWD_RUN_DIR=${MXFWD_RUN_DIR:-$(mktemp -d /tmp/mxfwd.XXXXXX)}
 mkdir -p "$MXFWD_RUN_DIR"
@@ -41,5 +41,5 @@ start_platform() { # start_platform CONFIG [extra re flags]
 		PIDS+=($!)
 	done
 	wait_for "FPC 3 and 4 to register" sh -c "'$BIN/re' cli --cli-socket '$MXFWD_RUN_DIR/re.sock' 'show tnp addresses' | grep -q fpc4 && '$BIN/re' cli --cli-socket '$MXFWD_RUN_DIR/re.sock' 'show tnp addresses' | grep -q fpc3"
-	wait_for "FPC 3 to receive its routes" sh -c "'$BIN/fpc' vty --slot 3 'show route long_ip' | grep -q 232.0.7.1"
+	wait_for "FPC 3 to receive its routes" sh -c "'$BIN/fpc' vty --slot 3 'show route long_ip' | grep -q ${WAIT_ROUTE:-224/4}"
 }

@@ -13,7 +13,7 @@ if [ -z "${PORT:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/6234) 2>/dev/null; then
 fi
 source "$(dirname "$0")/lib.sh"
 trap cleanup EXIT INT TERM
-start_platform "$ROOT/examples/seed003.conf"
+WAIT_ROUTE=232.0.7.1 start_platform "$ROOT/examples/seed003.conf"
 vty 3 "test traffic source 10.128.1.10 group 232.0.7.1 interface ae90.0 count 1000000000 rate 1000" >/dev/null
 cat <<MSG
 mxfwd is up: RE on 127.0.0.1:$PORT, FPC 3 and FPC 4 on the $DRIVER driver.
