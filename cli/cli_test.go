@@ -119,6 +119,8 @@ func TestServerClient(t *testing.T) {
 	require.ErrorIs(t, err, ErrCommandFailed)
 	require.Contains(t, b.String(), "syntax error")
 
+	require.Equal(t, "def", HostName(cctx, path, "def"), "no show version: the default")
+
 	comps, err := CompleteRemote(cctx, path, "show multicast ")
 	require.NoError(t, err)
 	require.Equal(t, []string{"next-hops", "route", "statistics"}, comps)

@@ -177,6 +177,21 @@ func request(ctx context.Context, path, req string, w io.Writer) error {
 	return nil
 }
 
+// HostName asks the server at path for its `show version` and returns the
+// host name it reports, or def.
+func HostName(ctx context.Context, path, def string) string {
+	var b strings.Builder
+	if err := Exec(ctx, path, "show version", &b); err != nil {
+		return def
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if h, ok := strings.CutPrefix(l, "Hostname: "); ok && h != "" {
+			return h
+		}
+	}
+	return def
+}
+
 // Interactive runs a read-eval-print loop against the server at path:
 // lines ending in '?' list completions, "quit"/"exit" leave.
 func Interactive(ctx context.Context, path, prompt string, in io.Reader, out io.Writer) error {

@@ -290,6 +290,9 @@ Nexthop details:
 	require.Contains(t, run("show nhdb id 1378"), " 1378   Unicast  xe-3/1/0.0     -                      IPv4      Ethernet  1500  0x00000000 0x00000000\n")
 	require.Equal(t, "Nexthop Info:\n   ID      Type    Protocol    Resolve-Rate\n-----  --------  ----------  ---------------\n  983   Resolve        IPv4               66\n", run("show nhdb mcast resolve"))
 	require.Contains(t, run("show nhdb summary"), "Total number of NH = 8")
+	require.Contains(t, run("show version"), "Hostname: mxfwd\n")
+	rt.setOption("host-name", "bob")
+	require.Contains(t, run("show version"), "Hostname: bob\nSlot: 3\n")
 	require.True(t, strings.HasPrefix(run("show route long_ip"), routeHeader))
 	var b bytes.Buffer
 	require.ErrorContains(t, tree.Run(context.Background(), "show nhdb id 4242", &b), "not found")

@@ -41,6 +41,7 @@ func (r *Runtime) Vty() *cli.Tree {
 	t.Add("show pfe egress", "Show frames output per interface (in-memory ports)", r.vtyEgress, nil)
 	t.Add("show resolve statistics", "Show resolve throttling counters", r.vtyResolveStats, nil)
 	t.Add("show ipc", "Show the IPC session with the RE", r.vtyIPC, nil)
+	t.Add("show version", "Show the card, its driver and the router's host name", r.vtyVersion, nil)
 	t.Add("test traffic", "Send a multicast stream into the PFE as if received on an interface", r.vtyTraffic,
 		[]cli.Arg{
 			{Name: "source", Keyword: "source", Help: "Source address", Required: true},
@@ -392,6 +393,18 @@ func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error
 	if up {
 		fmt.Fprintf(w, "  session: %+v\n", st)
 	}
+	return nil
+}
+
+func (r *Runtime) vtyVersion(_ context.Context, req *cli.Request, w io.Writer) error {
+	host, _ := r.Option("host-name")
+	if host == "" {
+		host = "mxfwd"
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, map[string]any{"hostname": host, "slot": r.cfg.Slot, "driver": r.cfg.DriverName})
+	}
+	fmt.Fprintf(w, "Hostname: %s\nSlot: %d\nDriver: %s\n", host, r.cfg.Slot, r.cfg.DriverName)
 	return nil
 }
 

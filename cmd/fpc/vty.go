@@ -27,7 +27,8 @@ func (a *app) vtyCmd() *cobra.Command {
 				socket = vtySocket(slot)
 			}
 			if len(args) == 0 {
-				return cli.Interactive(context.Background(), socket, fmt.Sprintf("NPC%d(mxfwd vty)# ", slot), os.Stdin, os.Stdout)
+				host := cli.HostName(context.Background(), socket, "mxfwd")
+				return cli.Interactive(context.Background(), socket, fmt.Sprintf("NPC%d(%s vty)# ", slot, host), os.Stdin, os.Stdout)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()

@@ -19,7 +19,8 @@ func (a *app) cliCmd() *cobra.Command {
 		Short: "Run a CLI command on the running RE, or an interactive CLI without one",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return cli.Interactive(context.Background(), a.socket, "user@re> ", os.Stdin, os.Stdout)
+				host := cli.HostName(context.Background(), a.socket, "re")
+				return cli.Interactive(context.Background(), a.socket, "user@"+host+"> ", os.Stdin, os.Stdout)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()

@@ -270,6 +270,7 @@ func cardOptions(c *config.Config) [][2]string {
 		rate = config.DefaultResolveRate
 	}
 	opts := [][2]string{
+		{"host-name", c.HostName},
 		{"resolve-rate", strconv.Itoa(rate)},
 		{"network-services", c.Chassis.NetworkServices},
 		{"multicast-replication", c.Replication},
