@@ -44,7 +44,11 @@
 // PACKET_IGNORE_OUTGOING (our own transmissions are neither looped back nor
 // cloned for this tap), PACKET_MR_ALLMULTI, and a classic BPF filter that
 // passes only IPv4 to 224/4 and IGMP/PIM, so ARP, IPv6 and unicast never
-// cost a ring slot. A V3 block is the batch: the worker forwards it in
+// cost a ring slot. The filter passes an IPv4 frame to a multicast MAC on
+// its Ethernet header alone and the worker checks its IP destination
+// (wanted): on veth the IP header of a frame is in a page fragment, and the
+// filter's read of it was the first, cache-missing touch of every frame on
+// the router CPU, paid again for each frame the full ring then dropped. A V3 block is the batch: the worker forwards it in
 // chunks of at most "batch" frames, then returns the block. With an empty
 // ring the worker spins for "busy-poll" (default 0) and then parks in the Go
 // netpoller (edge-triggered epoll on the socket; the kernel signals when it
@@ -109,6 +113,15 @@
 // (needs CAP_SYS_NICE; off by default): that keeps other tasks and
 // ksoftirqd off the worker's CPU, but softirqs run at interrupt exit and
 // inside the driver's own send calls anyway, so it mitigates, not cures.
+//
+// Most of that receive work is not ours: a tap does not consume the frame,
+// so the namespace's IPv4 stack also takes every frame through ip_rcv
+// (which drops it: the kernel does not forward multicast on our ports) and
+// frees it. A deployment in which the FPC owns the ports should drop their
+// input at tc ingress, which runs after the taps (perf/afpacket/router.sh,
+// AFP_KERNEL_DROP=1); together with the filter that never reads the IP
+// header, that took the kbase harness from 0.09-0.66x to 0.39-0.76x the
+// kernel's output (perf/afpacket/results/2026-11-21/filter-kdrop).
 //
 // # Concurrency
 //

@@ -42,6 +42,9 @@ func TestRXFilter(t *testing.T) {
 		{"unicast PIM register", build("10.0.0.1", haltest.ProtoPIM), true},
 		{"unicast IGMP", build("10.0.0.1", haltest.ProtoIGMP), true},
 		{"unicast UDP", build("10.0.0.1", 0), false},
+		{"unicast UDP to a unicast MAC", unicastMAC(build("10.0.0.1", 0)), false},
+		{"UDP to an SSM group, unicast MAC", unicastMAC(build("232.0.7.1", 0)), true},
+		{"unicast PIM to a unicast MAC", unicastMAC(build("10.0.0.1", haltest.ProtoPIM)), true},
 		{"240/4 is not multicast", build("240.0.0.1", 0), false},
 		{"ARP", arp, false},
 		{"runt", []byte{1, 2, 3}, false},
@@ -49,8 +52,15 @@ func TestRXFilter(t *testing.T) {
 	for _, c := range cases {
 		n, err := vm.Run(c.frame)
 		require.NoError(t, err, c.name)
-		assert.Equal(t, c.pass, n > 0, c.name)
+		// The socket filter and then the RX worker's exact check.
+		assert.Equal(t, c.pass, n > 0 && wanted(c.frame), c.name)
 	}
+}
+
+// unicastMAC gives f a unicast destination MAC.
+func unicastMAC(f []byte) []byte {
+	copy(f[0:6], []byte{0x02, 0, 0, 0, 0, 1})
+	return f
 }
 
 // block builds a TPACKET_V3 block holding frames the way the kernel lays
@@ -109,4 +119,19 @@ func FuzzBlockPackets(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestKeepWanted(t *testing.T) {
+	src := netip.MustParseAddr("10.128.1.10")
+	build := func(group string) []byte {
+		return haltest.BuildFrame(haltest.FrameSpec{Source: src, Group: netip.MustParseAddr(group), TTL: 64, Payload: 20})
+	}
+	a, b, c := build("232.0.7.1"), build("10.0.0.1"), build("239.1.1.1")
+	frames := [][]byte{a, b, c, b[:20]}
+	got := keepWanted(frames)
+	require.Len(t, got, 2)
+	assert.Equal(t, a, got[0])
+	assert.Equal(t, c, got[1])
+	assert.Nil(t, frames[2], "references past the kept frames are cleared")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { keepWanted(frames[:0]) }))
 }

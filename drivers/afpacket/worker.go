@@ -58,6 +58,7 @@ func (d *Driver) runRX(p *port, w *rxWorker) {
 		}
 		var trunc int
 		frames, trunc = blockPackets(blk, frames[:0])
+		frames = keepWanted(frames)
 		if trunc > 0 {
 			p.st.rxTruncated.Add(uint64(trunc))
 		}

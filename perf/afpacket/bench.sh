@@ -48,7 +48,7 @@ export ROUTER_CMD="exec $HERE/router.sh"
 # user-space dataplane gets the comparable treatment: SCHED_FIFO RX workers
 # (see drivers/afpacket, "Receive livelock"). AFP_OPTS= (empty) turns it off.
 export AFP_OPTS=${AFP_OPTS-"--opt rx-rt-priority=10"}
-export AFP_KERNEL_DROP=${AFP_KERNEL_DROP:-0}
+export AFP_KERNEL_DROP=${AFP_KERNEL_DROP:-1}
 cleanup() { [ "${KEEP:-0}" = 1 ] || bash "$KBASE" teardown > /dev/null 2>&1 || true; }
 trap cleanup EXIT
 bash "$KBASE" setup
