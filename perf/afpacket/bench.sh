@@ -11,7 +11,7 @@
 # generator CPU, 3 x 5 s per point). Extra knobs:
 #   OUTDIR    where results go (default $TMPDIR/afpacket-bench/<time>)
 #   AFP_OPTS  driver options for the FPC (default "--opt rx-rt-priority=10")
-#   AFP_KERNEL_DROP=1  the kernel stack drops rin's frames at tc ingress
+#   AFP_KERNEL_DROP=1 (default; 0 to disable) the kernel stack drops rin's frames at tc ingress
 #             while the FPC runs (see router.sh)
 #   KBASE     path of kbase.sh (default <repo>/../shared/perf/kbase.sh)
 #   KEEP=1    leave the kb- namespaces up afterwards
