@@ -331,25 +331,23 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 			}
 			u.Address = p
 			return nil
-		case "ifl-index":
-			if err := expect(rest, 2, "ifl-index <n>"); err != nil {
+		case "ifl-index", "nh-index":
+			if err := expect(rest, 2, rest[0]+" <n>"); err != nil {
 				return err
 			}
-			v, err := parseUint(rest[1], "ifl-index", 1, 1<<20)
+			limit := 1 << 20
+			if rest[0] == "nh-index" {
+				limit = 1 << 30
+			}
+			v, err := parseUint(rest[1], rest[0], 1, limit)
 			if err != nil {
 				return err
 			}
-			u.Index = uint32(v)
-			return nil
-		case "nh-index":
-			if err := expect(rest, 2, "nh-index <n>"); err != nil {
-				return err
+			if rest[0] == "ifl-index" {
+				u.Index = uint32(v)
+			} else {
+				u.NHIndex = uint32(v)
 			}
-			v, err := parseUint(rest[1], "nh-index", 1, 1<<30)
-			if err != nil {
-				return err
-			}
-			u.NHIndex = uint32(v)
 			return nil
 		}
 		return bad("unknown unit statement %q (expected family, ifl-index, nh-index)", rest[0])
