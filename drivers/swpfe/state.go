@@ -411,13 +411,13 @@ func (c *Core) publishLocked(b *batch) {
 	}
 	if len(b.dirty) > 0 {
 		// Close the dirty set upwards through parents.
-		todo := make([]hal.NHID, 0, len(b.dirty))
+		work := make([]hal.NHID, 0, len(b.dirty))
 		for id := range b.dirty {
-			todo = append(todo, id)
+			work = append(work, id)
 		}
-		for len(todo) > 0 {
-			id := todo[len(todo)-1]
-			todo = todo[:len(todo)-1]
+		for len(work) > 0 {
+			id := work[len(work)-1]
+			work = work[:len(work)-1]
 			o := st.nhs[id]
 			if o == nil {
 				continue
@@ -425,7 +425,7 @@ func (c *Core) publishLocked(b *batch) {
 			for p := range o.parents {
 				if _, seen := b.dirty[p]; !seen {
 					b.dirty[p] = struct{}{}
-					todo = append(todo, p)
+					work = append(work, p)
 				}
 			}
 		}
