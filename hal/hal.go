@@ -483,3 +483,25 @@ type MetricsReporter interface {
 type HitWalker interface {
 	WalkHits(since time.Time, fn func(Route, RouteStat) bool)
 }
+
+// ApplyEach runs fn on every op in order with the batch semantics of
+// Driver.Apply, so that every driver reports the same way: it keeps going
+// past a failed op, wraps each failure with OpError, stops before the next
+// op once ctx is done, and returns the number applied with the joined
+// errors. fn receives a pointer into ops (no copy) and its index.
+func ApplyEach(ctx context.Context, ops []Op, fn func(i int, op *Op) error) (int, error) {
+	applied := 0
+	var errs []error
+	for i := range ops {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("stopped before op %d: %w", i, err))
+			break
+		}
+		if err := fn(i, &ops[i]); err != nil {
+			errs = append(errs, OpError(i, ops[i], err))
+			continue
+		}
+		applied++
+	}
+	return applied, errors.Join(errs...)
+}

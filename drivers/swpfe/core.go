@@ -2,7 +2,6 @@ package swpfe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -88,24 +87,12 @@ func (c *Core) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 		return 0, hal.ErrClosed
 	}
 	b := c.st.beginBatch()
-	applied := 0
-	var errs []error
-	for i := range ops {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("stopped before op %d: %w", i, err))
-			break
-		}
-		if err := c.applyLocked(b, &ops[i]); err != nil {
-			errs = append(errs, hal.OpError(i, ops[i], err))
-			continue
-		}
-		applied++
-	}
+	applied, err := hal.ApplyEach(ctx, ops, func(_ int, op *hal.Op) error { return c.applyLocked(b, op) })
 	c.publishLocked(b)
-	if len(errs) > 0 {
-		c.log.Debug("swpfe: batch with failures", "ops", len(ops), "applied", applied, "failed", len(errs))
+	if err != nil {
+		c.log.Debug("swpfe: batch with failures", "ops", len(ops), "applied", applied, "err", err)
 	}
-	return applied, errors.Join(errs...)
+	return applied, err
 }
 
 // Route implements hal.Driver.Route.

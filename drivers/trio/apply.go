@@ -2,7 +2,6 @@ package trio
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -20,22 +19,11 @@ func (d *Driver) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var errs []error
-	applied := 0
-	for i, op := range ops {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("trio: apply stopped before op %d: %w", i, err))
-			break
-		}
-		err := d.applyLocked(op)
-		d.oplog.add(op, err, d.now())
-		if err != nil {
-			errs = append(errs, hal.OpError(i, op, err))
-			continue
-		}
-		applied++
-	}
-	return applied, errors.Join(errs...)
+	return hal.ApplyEach(ctx, ops, func(_ int, op *hal.Op) error {
+		err := d.applyLocked(*op)
+		d.oplog.add(*op, err, d.now())
+		return err
+	})
 }
 
 func (d *Driver) applyLocked(op hal.Op) error {

@@ -16,7 +16,6 @@ package haltest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -191,28 +190,18 @@ func (f *Fake) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 		return 0, hal.ErrClosed
 	}
 	f.batches++
-	applied := 0
-	var errs []error
-	for i, op := range ops {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("stopped before op %d: %w", i, err))
-			break
-		}
-		var err error
+	return hal.ApplyEach(ctx, ops, func(i int, op *hal.Op) error {
 		if f.failOp != nil {
-			err = f.failOp(i, op)
+			if err := f.failOp(i, *op); err != nil {
+				return err
+			}
 		}
-		if err == nil {
-			err = f.applyLocked(op)
+		if err := f.applyLocked(*op); err != nil {
+			return err
 		}
-		if err != nil {
-			errs = append(errs, hal.OpError(i, op, err))
-			continue
-		}
-		applied++
-		f.ops = append(f.ops, cloneOp(op))
-	}
-	return applied, errors.Join(errs...)
+		f.ops = append(f.ops, cloneOp(*op))
+		return nil
+	})
 }
 
 func cloneOp(op hal.Op) hal.Op {
