@@ -263,6 +263,15 @@ func parseUint(s, what string, lo, hi int) (int, error) {
 	return v, nil
 }
 
+// uintStmt parses a statement's single numeric value: rest must hold
+// exactly one word, a whole number in lo..hi.
+func uintStmt(rest []string, what, syntax string, lo, hi int) (int, error) {
+	if err := expect(rest, 1, syntax); err != nil {
+		return 0, err
+	}
+	return parseUint(rest[0], what, lo, hi)
+}
+
 func (c *Config) applyInterfaces(w []string, line int) error {
 	if len(w) < 2 {
 		return bad("incomplete statement, expecting interfaces <name> ...")
@@ -291,10 +300,7 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 		}
 		return nil
 	case "mtu":
-		if err := expect(w[2:], 1, "mtu <bytes>"); err != nil {
-			return err
-		}
-		v, err := parseUint(w[2], "mtu", 256, 9216)
+		v, err := uintStmt(w[2:], "mtu", "mtu <bytes>", 256, 9216)
 		if err != nil {
 			return err
 		}
@@ -332,14 +338,11 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 			u.Address = p
 			return nil
 		case "ifl-index", "nh-index":
-			if err := expect(rest, 2, rest[0]+" <n>"); err != nil {
-				return err
-			}
 			limit := 1 << 20
 			if rest[0] == "nh-index" {
 				limit = 1 << 30
 			}
-			v, err := parseUint(rest[1], rest[0], 1, limit)
+			v, err := uintStmt(rest[1:], rest[0], rest[0]+" <n>", 1, limit)
 			if err != nil {
 				return err
 			}
@@ -490,10 +493,7 @@ func (c *Config) applyRoutingOptions(w []string) error {
 		c.AutonomousSystem = uint32(v)
 		return nil
 	case len(w) >= 3 && w[0] == "multicast" && w[1] == "forwarding-cache" && w[2] == "timeout":
-		if err := expect(w[3:], 1, "forwarding-cache timeout <minutes>"); err != nil {
-			return err
-		}
-		v, err := parseUint(w[3], "forwarding-cache timeout (minutes)", 1, 720)
+		v, err := uintStmt(w[3:], "forwarding-cache timeout (minutes)", "forwarding-cache timeout <minutes>", 1, 720)
 		if err != nil {
 			return err
 		}
@@ -506,10 +506,7 @@ func (c *Config) applyRoutingOptions(w []string) error {
 func (c *Config) applyForwardingOptions(w []string) error {
 	switch {
 	case len(w) >= 2 && w[0] == "multicast" && w[1] == "resolve-rate":
-		if err := expect(w[2:], 1, "resolve-rate <per second>"); err != nil {
-			return err
-		}
-		v, err := parseUint(w[2], "resolve-rate", 100, 1000)
+		v, err := uintStmt(w[2:], "resolve-rate", "resolve-rate <per second>", 100, 1000)
 		if err != nil {
 			return err
 		}
