@@ -238,7 +238,7 @@ func TestMalformedPeerClosesOnlyItsSession(t *testing.T) {
 		go io.Copy(io.Discard, cb)
 		in := ipctest.NewInbox(10)
 		sd := side{
-			s:    ipc.NewSession(ca, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(slot + 3), Handler: in.Handler}),
+			s:    ipc.NewSession(ca, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(slot + 3)), Handler: in.Handler}),
 			raw:  cb,
 			in:   in,
 			errc: make(chan error, 1),

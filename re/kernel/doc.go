@@ -83,7 +83,7 @@
 // bottom-up before the routes that use them; deletes route first, then
 // indirect, composite, multicast NH, aggregate, unicast, IFLs) and hands them
 // to Config.Sink in one Download call per operation (one per JoinBatch,
-// Expire or ClearCache call). Snapshot and SnapshotTo give the full state in
+// Expire or ClearCache call). Snapshot and Export().OpsTo give the full state in
 // the same order for a (re)connecting FPC.
 //
 // # Concurrency

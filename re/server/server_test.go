@@ -58,7 +58,7 @@ func startServer(t *testing.T, cfgText string) (*Server, string) {
 	return s, path
 }
 
-func startFPC(t *testing.T, slot int, re string) *fpc.Runtime {
+func startFPC(t *testing.T, slot hal.Slot, re string) *fpc.Runtime {
 	t.Helper()
 	rt, err := fpc.New(context.Background(), fpc.Config{Slot: slot, RE: re, DriverName: "swpfe", NewDriver: swpfe.New, KeepaliveInterval: 100 * time.Millisecond, StatsInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestMalformedFrameClosesOnlyThatFPC(t *testing.T) {
 	_, err = c.Write(hdr[:])
 	require.NoError(t, err)
 	eventually(t, "fpc5 dropped", func() bool { return len(s.FPCs()) == 1 })
-	require.Equal(t, 3, s.FPCs()[0].Slot)
+	require.Equal(t, hal.Slot(3), s.FPCs()[0].Slot)
 	require.True(t, f3.Connected())
 
 	// A TNP address that does not match the slot is refused.
