@@ -175,5 +175,3 @@ func staticEntries(m map[kernel.Entry]kernel.Contribution) []kernel.Entry {
 	})
 	return out
 }
-
-
