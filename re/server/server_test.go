@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
+	"github.com/mxfwd/mxfwd/re/kernel"
 )
 
 func seedConfig(t *testing.T) string {
@@ -29,7 +33,9 @@ func seedConfig(t *testing.T) string {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// A failure deadline, not a timing assertion: generous for loaded CI
+	// machines and the race detector.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
@@ -152,4 +158,125 @@ func TestStaticJoinWithoutUpstreamIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, err = New(Options{Config: cfg})
 	require.ErrorContains(t, err, "no interface has a subnet containing source 192.0.2.1")
+}
+
+// manyJoins returns n static-like joins on distinct (S,G) of the seed's
+// topology.
+func manyJoins(n int) []kernel.Join {
+	out := make([]kernel.Join, n)
+	for i := range out {
+		out[i] = kernel.Join{
+			Source: netip.AddrFrom4([4]byte{10, 128, 1, 10}), Group: netip.AddrFrom4([4]byte{232, 1 + byte(i>>16), byte(i >> 8), byte(i)}),
+			Upstream: "ae90.0", Downstream: []string{"ae91.0"}, Protocol: "CLI",
+		}
+	}
+	return out
+}
+
+// A card that keeps its session alive but stops reading must not stall the
+// RE or the other cards; it is dropped once it lags past the change log's
+// bound and resyncs to the same table when it comes back.
+func TestSlowCardDoesNotStallTheRE(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "re.conf")
+	require.NoError(t, os.WriteFile(path, []byte(seedConfig(t)), 0o644))
+	cfg, err := config.Load(path)
+	require.NoError(t, err)
+	s, err := New(Options{Config: cfg, ConfigPath: path, Listen: "127.0.0.1:0", KeepaliveInterval: 100 * time.Millisecond,
+		RegisterTimeout: time.Second, LogMessages: 30_000})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	f4 := startFPC(t, 4, s.Addr())
+	eventually(t, "FPC 4 synced", func() bool { return len(s.FPCs()) == 1 && s.FPCs()[0].Synced })
+
+	// FPC 3: registers, then only sends keepalives and never reads. Its
+	// small receive window keeps the kernel's socket buffers from holding
+	// the whole download (the session's own queue is bounded).
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", s.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	ack, err := ipc.ClientHandshake(c, &ipc.Register{Slot: 3, Addr: ipc.FPCAddr(3), Driver: "stalled"}, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, ipc.AckOK, ack.Error)
+	kaCtx, kaStop := context.WithCancel(context.Background())
+	kaDone := make(chan struct{})
+	go func() {
+		defer close(kaDone)
+		for seq := uint32(1); kaCtx.Err() == nil; seq++ {
+			if ipc.WriteMessages(c, &ipc.Keepalive{Seq: seq, Sent: time.Now().UnixNano()}) != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	defer func() { kaStop(); <-kaDone }()
+	eventually(t, "FPC 3 registered", func() bool { return len(s.FPCs()) == 2 })
+
+	// 100,000 routes, in batches, while the CLI keeps answering.
+	const n = 100_000
+	joins := manyJoins(n)
+	cliDone := make(chan struct{})
+	cliErr := make(chan error, 1)
+	go func() {
+		defer close(cliDone)
+		for {
+			select {
+			case <-kaCtx.Done():
+				return
+			default:
+			}
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var b bytes.Buffer
+			err := s.CLI().Run(cctx, "show chassis fpc", &b)
+			if err == nil {
+				err = s.CLI().Run(cctx, "request multicast join source 10.128.1.11 group 232.9.9.9 interface ae91.0", &b)
+			}
+			ccancel()
+			if err != nil {
+				cliErr <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	// Batches of 2,000 routes (6,000 messages); FPC 4 is given the time
+	// to apply each, so that it never lags by more than the bound, while
+	// FPC 3's backlog grows by the whole table.
+	const batch = 2_000
+	for i := 0; i < n; i += batch {
+		require.NoError(t, s.Engine().Do(context.Background(), func() error { return s.Kernel().JoinBatch(joins[i : i+batch]) }))
+		want := s.Kernel().Summary().ForwardingRoutes
+		eventually(t, "FPC 4 has the batch", func() bool { return f4.Driver().Summary().Routes >= want+1 })
+	}
+	want := s.Kernel().Summary().ForwardingRoutes
+	require.GreaterOrEqual(t, want, n)
+	eventually(t, "FPC 4 has every route", func() bool { return f4.Driver().Summary().Routes == want+1 })
+	eventually(t, "FPC 3 dropped for lagging", func() bool { return len(s.FPCs()) == 1 && s.stats.Lagged.Load() == 1 })
+	require.Equal(t, hal.Slot(4), s.FPCs()[0].Slot, "FPC 4 was never dropped")
+	kaStop()
+	<-cliDone
+	select {
+	case err := <-cliErr:
+		t.Fatalf("the CLI stopped answering: %v", err)
+	default:
+	}
+	require.Contains(t, runCLI(t, s, "show system statistics ipc"), "lagged-cards:      1")
+
+	// FPC 3 comes back (reading this time) and resyncs to the same table.
+	c.Close()
+	f3 := startFPC(t, 3, s.Addr())
+	eventually(t, "FPC 3 resynced to FPC 4's table", func() bool {
+		return f3.Driver().Summary().Routes == want+1 && reflect.DeepEqual(f4.Driver().Summary(), f3.Driver().Summary())
+	})
 }
