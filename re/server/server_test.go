@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +29,7 @@ func seedConfig(t *testing.T) string {
 	return string(b)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	// A failure deadline, not a timing assertion: generous for loaded CI
 	// machines and the race detector.
@@ -64,7 +62,7 @@ func startServer(t *testing.T, cfgText string) (*Server, string) {
 	return s, path
 }
 
-func startFPC(t *testing.T, slot hal.Slot, re string) *fpc.Runtime {
+func startFPC(t testing.TB, slot hal.Slot, re string) *fpc.Runtime {
 	t.Helper()
 	rt, err := fpc.New(context.Background(), fpc.Config{Slot: slot, RE: re, DriverName: "swpfe", NewDriver: swpfe.New, KeepaliveInterval: 100 * time.Millisecond, StatsInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
@@ -198,29 +196,10 @@ func TestSlowCardDoesNotStallTheRE(t *testing.T) {
 	// FPC 3: registers, then only sends keepalives and never reads. Its
 	// small receive window keeps the kernel's socket buffers from holding
 	// the whole download (the session's own queue is bounded).
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return errors.Join(err, serr)
-	}}
-	c, err := d.Dial("tcp", s.Addr())
-	require.NoError(t, err)
+	c := stalledCard(t, s.Addr())
 	defer c.Close()
-	ack, err := ipc.ClientHandshake(c, &ipc.Register{Slot: 3, Addr: ipc.FPCAddr(3), Driver: "stalled"}, 5*time.Second)
-	require.NoError(t, err)
-	require.Equal(t, ipc.AckOK, ack.Error)
 	kaCtx, kaStop := context.WithCancel(context.Background())
-	kaDone := make(chan struct{})
-	go func() {
-		defer close(kaDone)
-		for seq := uint32(1); kaCtx.Err() == nil; seq++ {
-			if ipc.WriteMessages(c, &ipc.Keepalive{Seq: seq, Sent: time.Now().UnixNano()}) != nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	defer func() { kaStop(); <-kaDone }()
+	defer kaStop()
 	eventually(t, "FPC 3 registered", func() bool { return len(s.FPCs()) == 2 })
 
 	// 100,000 routes, in batches, while the CLI keeps answering.
