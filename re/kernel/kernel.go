@@ -43,8 +43,9 @@ const (
 )
 
 // Sink receives downloads. Download is called synchronously with the
-// kernel's lock held, in order; it must not block for long and must not call
-// into the Kernel. The ops slice is the Sink's; slices inside the ops are
+// kernel's lock held, in order; it must not block (enqueue and return: the
+// RE's Sink appends to its change log) and must not call into the Kernel. The
+// ops slice is the Sink's; slices inside the ops are
 // shared and read-only.
 type Sink interface {
 	Download(ops []hal.Op)
