@@ -139,7 +139,9 @@ func decodeJoinPrune(d *decoder) *JoinPrune {
 				break
 			}
 			g.Prunes[j] = d.source("")
-			d.within(fmt.Sprintf("pruned source %d", j+1))
+			if d.err != nil {
+				d.within(fmt.Sprintf("pruned source %d", j+1))
+			}
 		}
 		if d.err != nil {
 			if g.Group.Addr.IsValid() {
