@@ -31,6 +31,9 @@ func TestRoundTripEveryType(t *testing.T) {
 			again, err := pimmsg.Marshal(got)
 			require.NoError(t, err)
 			require.Equal(t, b, again, "encoding is canonical")
+			if jp, ok := s.msg.(*pimmsg.JoinPrune); ok {
+				require.Equal(t, len(b), jp.Size())
+			}
 		})
 	}
 }
