@@ -16,14 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Namespace tests create namespaces named mxrib<pid>-<n>, remove them in
-// t.Cleanup, and also on SIGINT/SIGTERM (TestMain), so that an interrupted
-// run leaves nothing behind.
+// Namespace tests create namespaces named mxrib<pid>-<n>, remove them (and
+// stop the daemons they started) in t.Cleanup, and also on SIGINT/SIGTERM
+// (TestMain), so that an interrupted run leaves nothing behind.
 
 var (
-	nsMu   sync.Mutex
-	nsLive = map[string]bool{}
-	nsSeq  int
+	nsMu     sync.Mutex
+	nsLive   = map[string]bool{}
+	procLive = map[*os.Process]bool{} // daemons started by tests
+	dirLive  = map[string]bool{}      // their run directories
+	nsSeq    int
 )
 
 func TestMain(m *testing.M) {
@@ -32,11 +34,17 @@ func TestMain(m *testing.M) {
 	go func() {
 		s := <-sig
 		nsMu.Lock()
+		for p := range procLive {
+			_ = p.Kill()
+		}
 		for ns := range nsLive {
 			_ = exec.Command("ip", "netns", "del", ns).Run()
 		}
+		for d := range dirLive {
+			_ = os.RemoveAll(d)
+		}
 		nsMu.Unlock()
-		fmt.Fprintf(os.Stderr, "rib tests: %v: namespaces removed\n", s)
+		fmt.Fprintf(os.Stderr, "rib tests: %v: daemons stopped, namespaces removed\n", s)
 		os.Exit(1)
 	}()
 	os.Exit(m.Run())
@@ -114,7 +122,12 @@ type owner struct {
 // assertion).
 func (o *owner) until(what string, cond func() bool) {
 	o.t.Helper()
-	deadline := time.After(10 * time.Second)
+	o.within(10*time.Second, what, cond)
+}
+
+func (o *owner) within(limit time.Duration, what string, cond func() bool) {
+	o.t.Helper()
+	deadline := time.After(limit)
 	for !cond() {
 		select {
 		case u, ok := <-o.f.Updates():
