@@ -379,7 +379,7 @@ func (l *linkNames) ifl(index int) (string, bool) {
 		return "", false
 	}
 	name, ok := l.m[index]
-	if !ok {
+	if !ok && l.h != nil {
 		if link, err := l.h.LinkByIndex(index); err == nil {
 			name, _ = IFLFromLinux(link.Attrs().Name)
 		}
