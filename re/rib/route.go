@@ -37,8 +37,14 @@ func (p Protocol) String() string {
 	return fmt.Sprintf("Protocol(%d)", uint8(p))
 }
 
-// MarshalText makes a Protocol render as its name in JSON.
-func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+// MarshalText makes a Protocol render as its name in JSON ("" for none,
+// in a Result that holds no route).
+func (p Protocol) MarshalText() ([]byte, error) {
+	if p == 0 {
+		return nil, nil
+	}
+	return []byte(p.String()), nil
+}
 
 // Default route preferences (Junos "Route Preference Values"): Direct 0,
 // Local 0, Static 5, OSPF internal 10, IS-IS level 2 internal 18, RIP 100,
