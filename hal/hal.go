@@ -98,6 +98,16 @@ type IFLKind uint8
 const (
 	IFLPhysical  IFLKind = 1
 	IFLAggregate IFLKind = 2
+	// IFLEncap is the PIM register encapsulation interface (pe-0/0/0.32769
+	// on the modelled platform): a packet replicated to it is punted to
+	// the host with trap TrapEncap, for the DR to encapsulate it in a PIM
+	// Register. Every card has it; it has no port.
+	IFLEncap IFLKind = 3
+	// IFLDecap is the PIM register decapsulation interface
+	// (pd-0/0/0.32768): the RP injects decapsulated packets as if they
+	// arrived on it (Inject with Forward), so that they follow the (S,G)
+	// or (*,G) route down the tree. Every card has it; it has no port.
+	IFLDecap IFLKind = 4
 )
 
 func (k IFLKind) String() string {
@@ -106,6 +116,10 @@ func (k IFLKind) String() string {
 		return "physical"
 	case IFLAggregate:
 		return "aggregate"
+	case IFLEncap:
+		return "encapsulation"
+	case IFLDecap:
+		return "decapsulation"
 	}
 	return fmt.Sprintf("IFLKind(%d)", uint8(k))
 }
@@ -248,6 +262,8 @@ const (
 	OpDelNH    OpKind = 4
 	OpSetRoute OpKind = 5 // create or replace route
 	OpDelRoute OpKind = 6
+	OpSetTrap  OpKind = 7 // create or replace a host-path trap
+	OpDelTrap  OpKind = 8
 )
 
 func (k OpKind) String() string {
@@ -264,13 +280,18 @@ func (k OpKind) String() string {
 		return "set-route"
 	case OpDelRoute:
 		return "del-route"
+	case OpSetTrap:
+		return "set-trap"
+	case OpDelTrap:
+		return "del-trap"
 	}
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
 
 // Op is one programming operation. Only the field matching Kind is read:
 // IFL for OpSetIFL/OpDelIFL (Index only for delete), NH for OpSetNH/OpDelNH
-// (ID only for delete), Route for OpSetRoute/OpDelRoute (Key only for delete).
+// (ID only for delete), Route for OpSetRoute/OpDelRoute (Key only for
+// delete), Trap for OpSetTrap/OpDelTrap (ID only for delete).
 //
 // Set operations are idempotent: setting an object to the value it already
 // has succeeds. Deleting an absent object fails with ErrNotFound. A set that
@@ -283,6 +304,7 @@ type Op struct {
 	IFL   IFL
 	NH    NextHop
 	Route Route
+	Trap  Trap
 }
 
 // String describes the operation for logs and error messages.
@@ -294,6 +316,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %d(%s)", o.Kind, o.NH.ID, o.NH.Type)
 	case OpSetRoute, OpDelRoute:
 		return fmt.Sprintf("%s %s", o.Kind, o.Route.Key)
+	case OpSetTrap, OpDelTrap:
+		return fmt.Sprintf("%s %d(%s)", o.Kind, o.Trap.ID, o.Trap.Kind)
 	}
 	return o.Kind.String()
 }

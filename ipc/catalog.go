@@ -25,13 +25,14 @@ type Type uint16
 
 // Message types.
 const (
-	TypeTNP     Type = 1 // control: register, keepalive, resync
-	TypeIFL     Type = 2 // logical interfaces
-	TypeConfig  Type = 3 // settings pushed by the RE
-	TypeNextHop Type = 6 // next hops and the resolve-addr-request
-	TypeRoute   Type = 7 // routes
-	TypeStats   Type = 8 // counters from the FPC
-	TypePacket  Type = 9 // punted and injected control packets
+	TypeTNP     Type = 1  // control: register, keepalive, resync
+	TypeIFL     Type = 2  // logical interfaces
+	TypeConfig  Type = 3  // settings pushed by the RE
+	TypeNextHop Type = 6  // next hops and the resolve-addr-request
+	TypeRoute   Type = 7  // routes
+	TypeStats   Type = 8  // counters from the FPC
+	TypePacket  Type = 9  // punted and injected control packets
+	TypeTrap    Type = 10 // host-path traps
 )
 
 // String returns the name printed in captures, e.g. "next-hop".
@@ -51,6 +52,8 @@ func (t Type) String() string {
 		return "stats"
 	case TypePacket:
 		return "packet"
+	case TypeTrap:
+		return "trap"
 	}
 	return fmt.Sprintf("type-%d", uint16(t))
 }
@@ -84,6 +87,7 @@ const (
 	SubRouteHits   Subtype = 1
 	SubWrongIIF    Subtype = 2
 	SubIFLCounters Subtype = 3
+	SubLinkState   Subtype = 4
 )
 
 // Subtypes of TypePacket.
@@ -231,10 +235,13 @@ var catalog = [...]entry{
 	row[IFLCounters](TypeStats, SubIFLCounters, "ifl counters"),
 	row[Punt](TypePacket, SubPunt, "punt"),
 	row[Inject](TypePacket, SubInject, "inject"),
+	row[LinkState](TypeStats, SubLinkState, "link state"),
+	row[TrapAdd](TypeTrap, SubAdd, "add"),
+	row[TrapDelete](TypeTrap, SubDelete, "delete"),
 }
 
 const (
-	maxCatalogType    = 9
+	maxCatalogType    = 10
 	maxCatalogSubtype = 14
 )
 

@@ -79,10 +79,19 @@ func sampleMessages() []ipc.Message {
 		&ipc.RouteHits{Key: sg, Packets: 1, Bytes: 1500},
 		&ipc.WrongIIF{Ingress: 332, Expected: 331, Group: group, Source: source},
 		&ipc.IFLCounters{IFL: 331, RxPackets: 9156666, RxBytes: 12251618304, TxPackets: 1, TxBytes: 64},
-		&ipc.Punt{Ingress: 331, Frame: []byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x0d, 0x02, 0x00, 0x00, 0x00, 0x00, 0x13,
+		&ipc.Punt{Ingress: 331, Trap: 3, Frame: []byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x0d, 0x02, 0x00, 0x00, 0x00, 0x00, 0x13,
 			0x08, 0x00, 0x45, 0x00, 0x00, 0x26}},
+		&ipc.Punt{Ingress: 400, Trap: hal.TrapEncap},
 		&ipc.Inject{Egress: 340, Frame: bytes.Repeat([]byte{0xab}, 70)},
 		&ipc.Inject{Egress: 341},
+		&ipc.Inject{Egress: 342, Forward: true, Frame: []byte{1, 2, 3}},
+		&ipc.LinkState{IFL: 395, Up: false},
+		&ipc.LinkState{IFL: 400, Up: true},
+		&ipc.TrapAdd{Trap: hal.Trap{ID: 1, Kind: hal.TrapARP, Addr: netip.MustParseAddr("10.128.2.1")}},
+		&ipc.TrapAdd{Trap: hal.Trap{ID: 2, Kind: hal.TrapLocal, Addr: netip.MustParseAddr("10.128.2.1")}},
+		&ipc.TrapAdd{Trap: hal.Trap{ID: 3, Kind: hal.TrapProtocol, Proto: 103}},
+		&ipc.TrapAdd{Trap: hal.Trap{ID: 5, Kind: hal.TrapGroup, Prefix: netip.MustParsePrefix("224.0.0.0/24")}},
+		&ipc.TrapDelete{ID: 5},
 	}
 }
 
@@ -180,7 +189,7 @@ func TestSamplesCoverCatalog(t *testing.T) {
 			assert.True(t, have[ipc.Header{Type: ty, Subtype: s}], "no sample of %s/%s", ty, ipc.SubtypeName(ty, s))
 		}
 	}
-	assert.Equal(t, 21, n, "catalog size")
+	assert.Equal(t, 24, n, "catalog size")
 }
 
 func TestNames(t *testing.T) {
@@ -344,7 +353,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"bad prefix length", []ipc.Message{&ipc.RouteAdd{Route: hal.Route{Key: hal.RouteKey{PrefixLen: 33, Group: group}}}},
 			"ipc: route/add: prefix length 33, want 0..32 or 64"},
 		{"frame too large", []ipc.Message{&ipc.Punt{Frame: make([]byte, 70000)}},
-			"ipc: packet/punt: frame length 70000 exceeds 65531"},
+			"ipc: packet/punt: frame length 70000 exceeds 65529"},
 		{"resolve NH too large", []ipc.Message{&ipc.ResolveRequest{NH: 70000, Group: group, Source: source}},
 			"ipc: next-hop/resolve-addr-request: NH 70000 exceeds 65535"},
 		{"sub-millisecond keepalive", []ipc.Message{&ipc.RegisterAck{Keepalive: time.Microsecond}},
@@ -442,7 +451,7 @@ func TestOps(t *testing.T) {
 	for _, m := range sampleMessages() {
 		op, ok := ipc.OpFromMessage(m)
 		switch m.(type) {
-		case *ipc.IFLAdd, *ipc.NHAdd, *ipc.RouteAdd, *ipc.IFLDelete, *ipc.NHDelete, *ipc.RouteDelete:
+		case *ipc.IFLAdd, *ipc.NHAdd, *ipc.RouteAdd, *ipc.IFLDelete, *ipc.NHDelete, *ipc.RouteDelete, *ipc.TrapAdd, *ipc.TrapDelete:
 			require.True(t, ok)
 			assert.Equal(t, m, ipc.MessageFromOp(op, false))
 		case *ipc.IFLChange, *ipc.NHChange, *ipc.RouteChange:
@@ -476,7 +485,11 @@ func TestFormatEveryMessage(t *testing.T) {
 		"224/4, table 1, NH 983, RPF IFL 0, flags 0x000a",
 		"packets +9156666, bytes +12251618304, IFL 331",
 		"IFL 332, expected IFL 331, group 232.0.7.1, source 10.128.1.10",
-		"type: packet(9), subtype: punt(1), length: 22, opcode: 1\n\t\tIFL 331, frame 18 bytes\n\t\t 0100 5e00 000d 0200 0000 0013 0800 4500\n\t\t 0026\n",
+		"type: packet(9), subtype: punt(1), length: 24, opcode: 1\n\t\tIFL 331, trap 3, frame 18 bytes\n\t\t 0100 5e00 000d 0200 0000 0013 0800 4500\n\t\t 0026\n",
+		"type: packet(9), subtype: inject(2), length: 9, opcode: 1\n\t\tIFL 342 (forward as received), frame 3 bytes\n",
+		"type: stats(8), subtype: link state(4), length: 5, opcode: 1\n\t\tIFL 395, down\n",
+		"type: trap(10), subtype: add(1), length: 13, opcode: 1\n\t\ttrap 5, group 224.0.0.0/24\n",
+		"type: trap(10), subtype: delete(3), length: 2, opcode: 1\n\t\ttrap 5\n",
 		"Packet 27:\n",
 	} {
 		assert.Contains(t, s, want)

@@ -134,11 +134,32 @@ func describe(m Message) string {
 		return fmt.Sprintf("IFL %d, rx %d packets %d bytes, tx %d packets %d bytes",
 			m.IFL, m.RxPackets, m.RxBytes, m.TxPackets, m.TxBytes)
 	case *Punt:
-		return fmt.Sprintf("IFL %d, frame %d bytes", m.Ingress, len(m.Frame))
+		return fmt.Sprintf("IFL %d, trap %d, frame %d bytes", m.Ingress, m.Trap, len(m.Frame))
 	case *Inject:
+		if m.Forward {
+			return fmt.Sprintf("IFL %d (forward as received), frame %d bytes", m.Egress, len(m.Frame))
+		}
 		return fmt.Sprintf("IFL %d, frame %d bytes", m.Egress, len(m.Frame))
+	case *LinkState:
+		return fmt.Sprintf("IFL %d, %s", m.IFL, map[bool]string{true: "up", false: "down"}[m.Up])
+	case *TrapAdd:
+		return describeTrap(&m.Trap)
+	case *TrapDelete:
+		return fmt.Sprintf("trap %d", m.ID)
 	}
 	return fmt.Sprintf("%+v", m)
+}
+
+func describeTrap(t *hal.Trap) string {
+	switch t.Kind {
+	case hal.TrapARP, hal.TrapLocal:
+		return fmt.Sprintf("trap %d, %s %s", t.ID, t.Kind, t.Addr)
+	case hal.TrapProtocol:
+		return fmt.Sprintf("trap %d, protocol %d", t.ID, t.Proto)
+	case hal.TrapGroup:
+		return fmt.Sprintf("trap %d, group %s", t.ID, t.Prefix)
+	}
+	return fmt.Sprintf("trap %d, kind %d", t.ID, t.Kind)
 }
 
 func describeIFL(l *hal.IFL) string {

@@ -36,6 +36,9 @@ const (
 	keyIFLCounters    = "stats/ifl-counters"
 	keyPunt           = "packet/punt"
 	keyInject         = "packet/inject"
+	keyLinkState      = "stats/link-state"
+	keyTrapAdd        = "trap/add"
+	keyTrapDelete     = "trap/delete"
 )
 
 func hdr(t Type, s Subtype) Header { return Header{Type: t, Subtype: s, Opcode: OpcodeRequest} }
@@ -782,34 +785,134 @@ func (m *IFLCounters) DecodeBody(b []byte) error {
 	return nil
 }
 
+// LinkState reports a port's operational state (stats/link-state, FPC ->
+// RE). Body: IFL u32, up u8 (0 or 1).
+type LinkState struct {
+	IFL hal.IFLIndex
+	Up  bool
+}
+
+// Header implements Message.
+func (m *LinkState) Header() Header { return hdr(TypeStats, SubLinkState) }
+
+// AppendBody implements Message.
+func (m *LinkState) AppendBody(b []byte) ([]byte, error) {
+	return append(be32(b, uint32(m.IFL)), boolByte(m.Up)), nil
+}
+
+// DecodeBody implements Message.
+func (m *LinkState) DecodeBody(b []byte) error {
+	d := dec{b: b, key: keyLinkState}
+	m.IFL = hal.IFLIndex(d.u32("IFL"))
+	m.Up = d.bool("up")
+	return d.done("up")
+}
+
+// ---- trap ----
+
+// TrapAdd programs a host-path trap on the FPC (trap/add, RE -> FPC).
+// Body: id u16, kind u8, protocol u8, address (4 bytes), prefix address
+// (4 bytes), prefix bits u8; fields a kind does not use are zero.
+type TrapAdd struct{ Trap hal.Trap }
+
+// Header implements Message.
+func (m *TrapAdd) Header() Header { return hdr(TypeTrap, SubAdd) }
+
+// AppendBody implements Message.
+func (m *TrapAdd) AppendBody(b []byte) ([]byte, error) {
+	t := &m.Trap
+	if err := t.Validate(); err != nil {
+		return b, invalid(keyTrapAdd, "%v", err)
+	}
+	b = be16(b, uint16(t.ID))
+	b = append(b, byte(t.Kind), t.Proto)
+	var addr, pfx [4]byte
+	var bits byte
+	if t.Addr.Is4() {
+		addr = t.Addr.As4()
+	}
+	if t.Prefix.IsValid() {
+		pfx = t.Prefix.Masked().Addr().As4()
+		bits = byte(t.Prefix.Bits())
+	}
+	b = append(b, addr[:]...)
+	b = append(b, pfx[:]...)
+	return append(b, bits), nil
+}
+
+// DecodeBody implements Message.
+func (m *TrapAdd) DecodeBody(b []byte) error {
+	if err := wantLen(keyTrapAdd, b, 13); err != nil {
+		return err
+	}
+	d := dec{b: b, key: keyTrapAdd}
+	t := hal.Trap{ID: hal.TrapID(d.u16("id")), Kind: hal.TrapKind(d.u8("kind")), Proto: d.u8("protocol")}
+	addr := d.addr4("address")
+	pfx := d.addr4("prefix")
+	bits := d.u8("prefix bits")
+	switch t.Kind {
+	case hal.TrapARP, hal.TrapLocal:
+		t.Addr = addr
+	case hal.TrapGroup:
+		if bits > 32 {
+			return malformed(keyTrapAdd, "prefix bits %d, want 0..32", bits)
+		}
+		t.Prefix = netip.PrefixFrom(pfx, int(bits))
+	}
+	if err := t.Validate(); err != nil {
+		return malformed(keyTrapAdd, "%v", err)
+	}
+	m.Trap = t
+	return d.done("prefix bits")
+}
+
+// TrapDelete removes a trap (trap/delete, RE -> FPC). Body: id u16.
+type TrapDelete struct{ ID hal.TrapID }
+
+// Header implements Message.
+func (m *TrapDelete) Header() Header { return hdr(TypeTrap, SubDelete) }
+
+// AppendBody implements Message.
+func (m *TrapDelete) AppendBody(b []byte) ([]byte, error) { return be16(b, uint16(m.ID)), nil }
+
+// DecodeBody implements Message.
+func (m *TrapDelete) DecodeBody(b []byte) error {
+	if err := wantLen(keyTrapDelete, b, 2); err != nil {
+		return err
+	}
+	m.ID = hal.TrapID(binary.BigEndian.Uint16(b))
+	return nil
+}
+
 // ---- packet ----
 
 // maxFrameInBody is the largest Ethernet frame a punt or inject carries:
-// the u16 body length minus the 4-byte IFL.
-const maxFrameInBody = math.MaxUint16 - 4
+// the u16 body length minus the 6-byte IFL and trap id or flags.
+const maxFrameInBody = math.MaxUint16 - 6
 
-func appendPacket(b []byte, key string, ifl hal.IFLIndex, frame []byte) ([]byte, error) {
+func appendPacket(b []byte, key string, ifl hal.IFLIndex, word uint16, frame []byte) ([]byte, error) {
 	if len(frame) > maxFrameInBody {
 		return b, invalid(key, "frame length %d exceeds %d", len(frame), maxFrameInBody)
 	}
-	return append(be32(b, uint32(ifl)), frame...), nil
+	return append(be16(be32(b, uint32(ifl)), word), frame...), nil
 }
 
-func decodePacket(b []byte, key string) (hal.IFLIndex, []byte, error) {
-	if len(b) < 4 {
-		return 0, nil, malformed(key, "body length %d, want at least 4", len(b))
+func decodePacket(b []byte, key, wordName string) (hal.IFLIndex, uint16, []byte, error) {
+	if len(b) < 6 {
+		return 0, 0, nil, malformed(key, "body length %d, want at least 6 (IFL and %s)", len(b), wordName)
 	}
 	var frame []byte
-	if len(b) > 4 {
-		frame = append([]byte(nil), b[4:]...)
+	if len(b) > 6 {
+		frame = append([]byte(nil), b[6:]...)
 	}
-	return hal.IFLIndex(binary.BigEndian.Uint32(b)), frame, nil
+	return hal.IFLIndex(binary.BigEndian.Uint32(b)), binary.BigEndian.Uint16(b[4:]), frame, nil
 }
 
-// Punt carries a host-inbound control packet (PIM, IGMP) from an FPC port
-// to the RE (packet/punt). Body: ingress IFL u32, then the Ethernet frame.
+// Punt carries a packet a host-path trap sent to the RE (packet/punt, FPC
+// -> RE). Body: ingress IFL u32, trap id u16, then the Ethernet frame.
 type Punt struct {
 	Ingress hal.IFLIndex
+	Trap    hal.TrapID
 	Frame   []byte
 }
 
@@ -818,20 +921,30 @@ func (m *Punt) Header() Header { return hdr(TypePacket, SubPunt) }
 
 // AppendBody implements Message.
 func (m *Punt) AppendBody(b []byte) ([]byte, error) {
-	return appendPacket(b, keyPunt, m.Ingress, m.Frame)
+	return appendPacket(b, keyPunt, m.Ingress, uint16(m.Trap), m.Frame)
 }
 
 // DecodeBody implements Message.
 func (m *Punt) DecodeBody(b []byte) (err error) {
-	m.Ingress, m.Frame, err = decodePacket(b, keyPunt)
+	var trap uint16
+	m.Ingress, trap, m.Frame, err = decodePacket(b, keyPunt, "trap id")
+	m.Trap = hal.TrapID(trap)
 	return err
 }
 
-// Inject asks an FPC to send a control packet of the RE out of a port
-// (packet/inject). Body: egress IFL u32, then the Ethernet frame.
+// InjectForward is the Inject flag that hands the frame to the PFE as if
+// it had arrived on IFL (the RP forwarding a decapsulated Register down the
+// tree from pd-), rather than sending it out of IFL.
+const InjectForward uint16 = 1
+
+// Inject asks an FPC to send a control packet of the RE out of a port, or
+// with Forward to forward it as received on IFL (packet/inject, RE ->
+// FPC). Body: IFL u32, flags u16 (bit 0: forward), then the Ethernet
+// frame. FPCs handle injects ahead of downloads.
 type Inject struct {
-	Egress hal.IFLIndex
-	Frame  []byte
+	Egress  hal.IFLIndex
+	Forward bool
+	Frame   []byte
 }
 
 // Header implements Message.
@@ -839,11 +952,20 @@ func (m *Inject) Header() Header { return hdr(TypePacket, SubInject) }
 
 // AppendBody implements Message.
 func (m *Inject) AppendBody(b []byte) ([]byte, error) {
-	return appendPacket(b, keyInject, m.Egress, m.Frame)
+	var flags uint16
+	if m.Forward {
+		flags = InjectForward
+	}
+	return appendPacket(b, keyInject, m.Egress, flags, m.Frame)
 }
 
 // DecodeBody implements Message.
 func (m *Inject) DecodeBody(b []byte) (err error) {
-	m.Egress, m.Frame, err = decodePacket(b, keyInject)
+	var flags uint16
+	m.Egress, flags, m.Frame, err = decodePacket(b, keyInject, "flags")
+	if err == nil && flags&^InjectForward != 0 {
+		return malformed(keyInject, "flags %#04x: unknown bits", flags)
+	}
+	m.Forward = flags&InjectForward != 0
 	return err
 }

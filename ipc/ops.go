@@ -25,6 +25,10 @@ func OpFromMessage(m Message) (op hal.Op, ok bool) {
 		return hal.Op{Kind: hal.OpSetRoute, Route: m.Route}, true
 	case *RouteDelete:
 		return hal.Op{Kind: hal.OpDelRoute, Route: hal.Route{Key: m.Key}}, true
+	case *TrapAdd:
+		return hal.Op{Kind: hal.OpSetTrap, Trap: m.Trap}, true
+	case *TrapDelete:
+		return hal.Op{Kind: hal.OpDelTrap, Trap: hal.Trap{ID: m.ID}}, true
 	}
 	return hal.Op{}, false
 }
@@ -56,6 +60,10 @@ func MessageFromOp(op hal.Op, change bool) Message {
 		return &RouteAdd{Route: op.Route}
 	case hal.OpDelRoute:
 		return &RouteDelete{Key: op.Route.Key}
+	case hal.OpSetTrap:
+		return &TrapAdd{Trap: op.Trap}
+	case hal.OpDelTrap:
+		return &TrapDelete{ID: op.Trap.ID}
 	}
 	return nil
 }
