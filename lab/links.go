@@ -1,0 +1,109 @@
+package lab
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mxfwd/mxfwd/lab/netns"
+	"github.com/mxfwd/mxfwd/lab/topo"
+)
+
+// addLink creates a veth pair straight into the two nodes' namespaces (it
+// never exists in the caller's namespace), brings both ends up, and on
+// mxfwd ports keeps the node's own IP stack off the port (see
+// dropIngress).
+func (l *Lab) addLink(t *topo.Topology, lk topo.Link) error {
+	a, b := lk.A, lk.B
+	nsA, nsB := NetnsName(l.st.Name, a.Node), NetnsName(l.st.Name, b.Node)
+	rec := LinkRecord{A: a.String(), B: b.String(), ANetns: nsA, ALinux: a.Linux, BNetns: nsB, BLinux: b.Linux, MTU: lk.MTU}
+	if err := l.update(func(s *State) { s.Links = append(s.Links, rec) }); err != nil {
+		return err
+	}
+	args := []string{"link", "add", a.Linux, "netns", nsA}
+	if lk.MTU != 0 {
+		args = append(args, "mtu", strconv.Itoa(lk.MTU))
+	}
+	args = append(args, "type", "veth", "peer", "name", b.Linux, "netns", nsB)
+	if lk.MTU != 0 {
+		args = append(args, "mtu", strconv.Itoa(lk.MTU))
+	}
+	if err := ipCmd(args...); err != nil {
+		return fmt.Errorf("link %s <-> %s: %w", a, b, err)
+	}
+	for _, e := range []struct {
+		ns string
+		i  *topo.Interface
+	}{{nsA, a}, {nsB, b}} {
+		if err := ipCmd("-n", e.ns, "link", "set", e.i.Linux, "up"); err != nil {
+			return fmt.Errorf("link %s: %w", e.i, err)
+		}
+		if t.Node(e.i.Node).Kind == topo.KindMxfwd {
+			if err := dropIngress(e.ns, e.i.Linux); err != nil {
+				return fmt.Errorf("link %s: %w", e.i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func ipCmd(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// dropIngress makes the kernel drop every frame arriving on an mxfwd port
+// at tc ingress, after the FPC's packet socket has seen it (AF_PACKET
+// taps run before tc): the router forwards in user space, and its node's
+// own IP stack must neither forward, answer nor even receive transit
+// frames (the README's advice for afpacket ports). The router's addresses
+// belong to the RE's host interfaces, not to the ports. The filter is the
+// classic-BPF program "ret #2" in direct-action mode, i.e. TC_ACT_SHOT,
+// as the perf harness uses (this kernel has no matchall/gact).
+func dropIngress(ns, ifname string) error {
+	if out, err := exec.Command("tc", "-n", ns, "qdisc", "add", "dev", ifname, "clsact").CombinedOutput(); err != nil {
+		return fmt.Errorf("tc qdisc add dev %s clsact: %v: %s", ifname, err, strings.TrimSpace(string(out)))
+	}
+	if out, err := exec.Command("tc", "-n", ns, "filter", "add", "dev", ifname, "ingress", "bpf", "bytecode", "1,6 0 0 2,", "da").CombinedOutput(); err != nil {
+		return fmt.Errorf("tc filter add dev %s ingress (drop): %v: %s", ifname, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// SetTxChecksum turns transmit checksum offload of an interface in a
+// namespace on or off (what `ethtool -K IF tx on|off` does, through the
+// legacy ETHTOOL_STXCSUM ioctl, so that ethtool need not be installed).
+// With it off, the sender's stack completes UDP checksums itself.
+func SetTxChecksum(nsPath, ifname string, on bool) error {
+	if len(ifname) >= unix.IFNAMSIZ {
+		return fmt.Errorf("interface name %q too long", ifname)
+	}
+	return netns.Do(nsPath, func() error {
+		const ethtoolSTXCSUM = 0x17 // linux/ethtool.h
+		val := &struct{ cmd, data uint32 }{cmd: ethtoolSTXCSUM}
+		if on {
+			val.data = 1
+		}
+		ifr := &struct {
+			name [unix.IFNAMSIZ]byte
+			data unsafe.Pointer // struct ifreq's ifr_data
+			_    [16]byte
+		}{data: unsafe.Pointer(val)}
+		copy(ifr.name[:], ifname)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr))); e != 0 {
+			return fmt.Errorf("SIOCETHTOOL ETHTOOL_STXCSUM %s: %w", ifname, e)
+		}
+		return nil
+	})
+}
