@@ -566,3 +566,43 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// Encode renders t as a topology file in canonical form (sorted nodes,
+// configurations inline), which Parse reads back to an equal topology.
+func (t *Topology) Encode() ([]byte, error) {
+	type node struct {
+		Kind           string            `yaml:"kind"`
+		Image          string            `yaml:"image,omitempty"`
+		StartupConfig  string            `yaml:"startup-config,omitempty"`
+		Exec           []string          `yaml:"exec,omitempty"`
+		Env            map[string]string `yaml:"env,omitempty"`
+		Sysctls        map[string]string `yaml:"sysctls,omitempty"`
+		HostInterfaces *bool             `yaml:"host-interfaces,omitempty"`
+		FPCOptions     []string          `yaml:"fpc-options,omitempty"`
+	}
+	type link struct {
+		Endpoints []string `yaml:"endpoints,flow"`
+		MTU       int      `yaml:"mtu,omitempty"`
+	}
+	var out struct {
+		Name     string `yaml:"name"`
+		Topology struct {
+			Nodes map[string]node `yaml:"nodes"`
+			Links []link          `yaml:"links,omitempty"`
+		} `yaml:"topology"`
+	}
+	out.Name = t.Name
+	out.Topology.Nodes = map[string]node{}
+	for _, n := range t.Nodes {
+		cfg := n.Config
+		if cfg != "" && !strings.HasSuffix(cfg, "\n") {
+			cfg += "\n" // inline configurations are told from paths by their newlines
+		}
+		out.Topology.Nodes[n.Name] = node{Kind: string(n.Kind), Image: n.Image, StartupConfig: cfg, Exec: n.Exec,
+			Env: n.Env, Sysctls: n.Sysctls, HostInterfaces: n.HostInterfaces, FPCOptions: n.FPCOptions}
+	}
+	for _, l := range t.Links {
+		out.Topology.Links = append(out.Topology.Links, link{Endpoints: []string{l.A.String(), l.B.String()}, MTU: l.MTU})
+	}
+	return yaml.Marshal(&out)
+}
