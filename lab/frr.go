@@ -169,20 +169,12 @@ func (l *Lab) startFRR(ctx context.Context, n *topo.Node) error {
 		return err
 	}
 	late, _ := os.ReadFile(filepath.Join(dir, "frr-late.conf"))
-	if lines := strings.Fields(strings.TrimSpace(string(late))); len(lines) > 0 {
+	rpRetried := false
+	if lines := strings.Split(strings.TrimSpace(string(late)), "\n"); lines[0] != "" {
 		if err := waitPIMAddresses(ctx, dir); err != nil {
 			l.log.Warn("pimd did not report every interface address; applying the RP anyway", "node", n.Name, "err", err)
 		}
-		args := []string{"configure terminal"}
-		for _, line := range strings.Split(strings.TrimSpace(string(late)), "\n") {
-			args = append(args, line)
-		}
-		out, err := vtyshRun(ctx, dir, args...)
-		l.appendLog(n.Name, "vtysh.log", fmt.Sprintf("$ vtysh (late) %q\n%s", args, out))
-		if err != nil {
-			return err
-		}
-		if err := l.frrAnswers(n.Name, out); err != nil {
+		if rpRetried, err = l.applyRP(ctx, n.Name, dir, lines); err != nil {
 			return err
 		}
 	}
@@ -198,6 +190,9 @@ func (l *Lab) startFRR(ctx context.Context, n *topo.Node) error {
 			if !frrLogRejected.MatchString(line) {
 				continue
 			}
+			if rpRetried && strings.Contains(line, "No Path to RP") {
+				continue // the attempt before the one that succeeded
+			}
 			if !mroute && strings.Contains(line, "static mroute") {
 				// Accepted, but there is no kernel multicast routing to install it in.
 				l.log.Warn("FRR cannot install a static mroute on this kernel (no IP_MROUTE)", "node", n.Name, "daemon", d)
@@ -207,6 +202,39 @@ func (l *Lab) startFRR(ctx context.Context, n *topo.Node) error {
 		}
 	}
 	return nil
+}
+
+// applyRP configures the static RP lines. pimd answers "No Path to RP
+// address specified" until zebra has resolved the RP's address for it,
+// which may be a moment after the interface has its address; the lines are
+// then removed and applied again, for up to 5 s. It reports whether it had
+// to retry.
+func (l *Lab) applyRP(ctx context.Context, node, dir string, lines []string) (retried bool, err error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := vtyshRun(ctx, dir, append([]string{"configure terminal"}, lines...)...)
+		l.appendLog(node, "vtysh.log", fmt.Sprintf("$ vtysh (after start-up) %q\n%s", lines, out))
+		if err != nil {
+			return retried, err
+		}
+		if !strings.Contains(out, "No Path to RP") {
+			return retried, l.frrAnswers(node, out)
+		}
+		if time.Now().After(deadline) {
+			return retried, fmt.Errorf("FRR could not resolve the RP after 5 s: %s", strings.TrimSpace(out))
+		}
+		retried = true
+		select {
+		case <-ctx.Done():
+			return retried, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		undo := []string{"configure terminal"}
+		for _, line := range lines {
+			undo = append(undo, "no "+line)
+		}
+		_, _ = vtyshRun(ctx, dir, undo...)
+	}
 }
 
 // frrAnswers fails on lines vtysh printed for rejected configuration and

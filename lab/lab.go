@@ -268,6 +268,9 @@ func (l *Lab) bringUp(ctx context.Context, t *topo.Topology, bins bins) error {
 			return err
 		}
 	}
+	if err := l.waitLinksUp(ctx, 3*time.Second); err != nil {
+		l.log.Warn("links not all up", "err", err)
+	}
 	for _, n := range t.Nodes {
 		if err := l.nodeSysctls(n); err != nil {
 			return err

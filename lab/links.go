@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +49,31 @@ func (l *Lab) addLink(t *topo.Topology, lk topo.Link) error {
 				return fmt.Errorf("link %s: %w", e.i, err)
 			}
 		}
+	}
+	return nil
+}
+
+// waitLinksUp waits until both ends of every link report carrier: the
+// kernel reports a veth's carrier through linkwatch, up to a second after
+// both ends are set up, and daemons started before that see the link down.
+func (l *Lab) waitLinksUp(ctx context.Context, timeout time.Duration) error {
+	l.mu.Lock()
+	links := append([]LinkRecord(nil), l.st.Links...)
+	l.mu.Unlock()
+	var down string
+	err := waitFor(ctx, "links up", timeout, nil, func() bool {
+		for _, lk := range links {
+			for _, e := range [][2]string{{lk.ANetns, lk.ALinux}, {lk.BNetns, lk.BLinux}} {
+				if s := ifState(e[0], e[1]); s != "up" {
+					down = e[0] + ":" + e[1] + " is " + s
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, down)
 	}
 	return nil
 }

@@ -49,11 +49,12 @@ func (l *Lab) prepareMxfwd(ctx context.Context, n *topo.Node, b bins, rec *NodeR
 		rec.HostIfNote = "off (host-interfaces: false)"
 	}
 	cfg := n.Config
-	if !strings.Contains(cfg, "set system host-name ") {
-		cfg = "set system host-name " + n.Name + "\n" + cfg
-	}
-	if !strings.HasSuffix(cfg, "\n") {
+	if cfg != "" && !strings.HasSuffix(cfg, "\n") {
 		cfg += "\n"
+	}
+	if !strings.Contains(cfg, "set system host-name ") {
+		// Appended, so that the RE's line numbers are the file's.
+		cfg += "set system host-name " + n.Name + "\n"
 	}
 	path := filepath.Join(rec.Dir, "re.conf")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
