@@ -214,6 +214,7 @@ func TestBackToBackTraffic(t *testing.T) {
 		}
 		assert.Equal(t, uint64(n), s.Unique)
 		assert.Zero(t, s.Duplicates)
+		assert.Zero(t, s.Reordered)
 		assert.Equal(t, uint64(n*200), s.Bytes)
 	})
 
@@ -625,4 +626,48 @@ topology:
 	assert.False(t, netns.Exists(NetnsName(o.Name, "r1")))
 	_, err = os.Stat(filepath.Join(testRunRoot, o.Name))
 	assert.True(t, os.IsNotExist(err))
+}
+
+// The container image's entry point (examples/labs/docker/mxfwd-node.sh),
+// run in a lab namespace the way a container would run it: it finds the
+// ports named xe-F-P-N, keeps the namespace's stack off them, and starts
+// the RE and one FPC per slot with every port bound.
+func TestDockerEntrypointInANamespace(t *testing.T) {
+	needLab(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "re.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(
+		"set system host-name dock\n"+
+			"set interfaces xe-3/0/0 unit 0 family inet address 10.40.0.1/30\n"+
+			"set interfaces xe-4/1/2 unit 0 family inet address 10.40.1.1/30\n"), 0o644))
+	script, err := filepath.Abs("../examples/labs/docker/mxfwd-node.sh")
+	require.NoError(t, err)
+	run := filepath.Join(dir, "run")
+	l := startLab(t, "dock", fmt.Sprintf(`
+name: dock
+topology:
+  nodes:
+    r1:
+      kind: linux
+      env: {MXFWD_BIN: %q, MXFWD_CONFIG: %q, MXFWD_RUN_DIR: %q, CLAB_INTFS: "2"}
+      exec:
+        - setsid sh %s > %s 2>&1 < /dev/null &
+    h1: {kind: linux}
+  links:
+    - endpoints: ["r1:xe-3-0-0", "h1:eth1"]
+    - endpoints: ["r1:xe-4-1-2", "h1:eth2"]
+`, binDir, conf, run, script, filepath.Join(dir, "node.log")))
+	ctx := context.Background()
+	var out []byte
+	require.Eventually(t, func() bool {
+		out, _ = l.Exec(ctx, "r1", filepath.Join(binDir, "re"), "cli", "--cli-socket", filepath.Join(run, "re.sock"), "show tnp addresses")
+		return strings.Contains(string(out), "fpc3 ") && strings.Contains(string(out), "fpc4 ")
+	}, 20*time.Second, 100*time.Millisecond, "RE with fpc3 and fpc4: %s", out)
+	out, err = l.Exec(ctx, "r1", filepath.Join(binDir, "fpc"), "vty", "--vty-socket", filepath.Join(run, "fpc4.sock"), "show afpacket ports")
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "xe-4/1/2")
+	assert.Contains(t, string(out), "xe-4-1-2")
+	out, err = l.Exec(ctx, "r1", "tc", "filter", "show", "dev", "xe-3-0-0", "ingress")
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "direct-action")
 }

@@ -11,7 +11,8 @@
 //     interfaces are the platform's ports, written xe-F/P/N (or xe-F-P-N,
 //     the Linux name they get, which is also what containerlab needs); the
 //     FPC slots are the F of its ports. startup-config (or config) is a file
-//     of set statements, or the statements inline.
+//     of set statements, or the statements inline; so is a bind onto
+//     /config/re.conf, what the mxfwd container image reads.
 //   - frr: FRRouting's zebra, staticd, pimd (and ospfd or bgpd when the
 //     configuration has a "router ospf" or "router bgp" block). startup-config
 //     is an integrated frr.conf; so is a bind onto /etc/frr/frr.conf, as
@@ -154,6 +155,11 @@ func (n *Node) Interface(name string) *Interface {
 	}
 	return nil
 }
+
+// bindTargets are the container paths whose bound file is a node's
+// configuration: FRR's integrated frr.conf, and what the mxfwd container's
+// entry point reads (examples/labs/docker).
+var bindTargets = map[Kind]string{KindFRR: "/etc/frr/frr.conf", KindMxfwd: "/config/re.conf"}
 
 // rawNode is a node as written. Fields of containerlab's node definition
 // that mean nothing without containers are accepted and ignored, so that a
@@ -453,12 +459,15 @@ func buildNode(name string, rn, def *rawNode, kinds map[string]*rawNode, dir str
 	if cfg == nil {
 		cfg = r.Config
 	}
-	if kind == KindFRR {
+	// Under containerlab a configuration is a file bound into the
+	// container: the one the node's software reads is its configuration
+	// here.
+	if target := bindTargets[kind]; target != "" {
 		for _, b := range r.Binds {
 			src, dst, _ := strings.Cut(b, ":")
-			if dst, _, _ = strings.Cut(dst, ":"); dst == "/etc/frr/frr.conf" {
+			if dst, _, _ = strings.Cut(dst, ":"); dst == target {
 				if cfg != nil {
-					return nil, fmt.Errorf("%s: frr.conf given both by startup-config and by binds: %w", where, ErrInvalid)
+					return nil, fmt.Errorf("%s: configuration given both by startup-config and by a bind to %s: %w", where, target, ErrInvalid)
 				}
 				cfg = &src
 			}

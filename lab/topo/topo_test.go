@@ -86,6 +86,31 @@ topology:
 	assert.Equal(t, KindLinux, top.Node("h").Kind, "node image overrides the kind's")
 }
 
+// A containerlab file: kind linux with an mxfwd image, Linux port names,
+// the configuration bound to where the container reads it.
+func TestParseContainerlabMxfwdNode(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r1.conf"), []byte("set system host-name r1\n"), 0o644))
+	top, err := Parse([]byte(`
+name: c
+topology:
+  nodes:
+    r1:
+      kind: linux
+      image: ghcr.io/mxfwd/mxfwd:latest
+      binds: ["r1.conf:/config/re.conf:ro"]
+    h: {kind: linux, image: alpine}
+  links:
+    - endpoints: ["r1:xe-3-1-0", "h:eth1"]
+`), dir)
+	require.NoError(t, err)
+	r1 := top.Node("r1")
+	assert.Equal(t, KindMxfwd, r1.Kind)
+	assert.Equal(t, "set system host-name r1\n", r1.Config)
+	assert.Equal(t, "xe-3/1/0", r1.Interfaces[0].Name)
+	assert.Equal(t, []int{3}, r1.Slots())
+}
+
 func TestParseDefaultsAndKinds(t *testing.T) {
 	top, err := Parse([]byte(`
 name: d
