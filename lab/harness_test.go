@@ -167,10 +167,13 @@ func exampleDir(t *testing.T) string {
 
 // startLab brings a lab up under a test name and tears it down at cleanup,
 // checking that nothing is left.
-func startLab(t *testing.T, tag, fileOrYAML string) *Lab {
+func startLab(t *testing.T, tag, fileOrYAML string, mutate ...func(*topo.Topology)) *Lab {
 	t.Helper()
 	needLab(t)
 	top, path := loadTopo(t, fileOrYAML)
+	for _, m := range mutate {
+		m(top)
+	}
 	name := labName(tag)
 	o := testOptions()
 	o.Name = name

@@ -37,6 +37,30 @@ import (
 // ordinary hosts do.
 const afpacketCompletesChecksums = false
 
+// afpacketRingSurvivesStalls says whether the afpacket driver's default
+// RX ring rides out a worker descheduled for a few hundred milliseconds at
+// 1,000 pps (issue #12: "size RX blocks and timeouts so that a busy
+// machine does not drop at low rates"). The default (16 blocks of 256 KiB,
+// retired after 2 ms) holds about 32 ms of a 1,000 pps stream, and with
+// two CPU hogs on this two-core machine every 3-second run lost 79-493
+// datagrams, all of them RX ring drops; with the same 4 MiB cut into 256
+// blocks of 16 KiB, three runs under the same load lost none. Until the
+// driver's defaults change, the traffic tests give their routers that
+// ring; set this to true when they do.
+const afpacketRingSurvivesStalls = false
+
+// interimRing gives a topology's mxfwd nodes the ring above.
+func interimRing(top *topo.Topology) {
+	if afpacketRingSurvivesStalls {
+		return
+	}
+	for _, n := range top.Nodes {
+		if n.Kind == topo.KindMxfwd {
+			n.FPCOptions = append(n.FPCOptions, "rx-blocks=256", "rx-block-size=16384")
+		}
+	}
+}
+
 // prepareSender applies the interim work-around above to a host's
 // interface.
 func prepareSender(t *testing.T, l *Lab, node, iface string) {
@@ -188,34 +212,45 @@ func send(t *testing.T, l *Lab, node string, cfg traffic.SendConfig) traffic.Sen
 // counted by the receiving application; then a run with R1's link to R2
 // down for half a second proves the loss counter.
 func TestBackToBackTraffic(t *testing.T) {
-	l := startLab(t, "b2b", filepath.Join(exampleDir(t), "b2b.clab.yml"))
+	l := startLab(t, "b2b", filepath.Join(exampleDir(t), "b2b.clab.yml"), interimRing)
 	prepareSender(t, l, "src", "eth1")
 	g := netip.MustParseAddr("239.1.1.1")
 	src := netip.MustParseAddr("10.1.0.2")
 	const rate, n = 1000, 3000 // 3 s
 
+	// The afpacket driver's RX ring can still overflow when its worker is
+	// descheduled for long on a busy machine (issue #12; `make test` runs
+	// packages in parallel on two cores). Loss that is exactly the
+	// routers' RX ring drops is that known overflow and the run is
+	// repeated (at most three times); any other loss fails at once.
 	t.Run("no loss", func(t *testing.T) {
-		wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
-		res := send(t, l, "src", traffic.SendConfig{Group: g, Source: src, Iface: "eth1", Rate: rate, Count: n, Size: 200})
-		rep := wait()
-		t.Logf("sent %d in %.2f s (%d schedule restarts); received %+v", res.Sent, res.Seconds, res.Restarts, rep.Streams)
-		require.Equal(t, uint64(n), res.Sent)
-		require.Zero(t, res.Errors)
-		require.Len(t, rep.Streams, 1, "one stream from %s", src)
-		s := rep.Streams[0]
-		assert.Equal(t, src.String(), s.Source)
-		assert.True(t, s.EndSeen, "end marker arrived")
-		assert.Equal(t, uint64(n), s.Sent)
-		if !assert.Zero(t, s.Lost, "lost datagrams") {
-			out, _ := l.Vty(context.Background(), "r1", 3, "show afpacket ports")
-			t.Logf("r1 fpc3:\n%s", out)
-			out, _ = l.Vty(context.Background(), "r2", 3, "show afpacket ports")
-			t.Logf("r2 fpc3:\n%s", out)
+		for attempt := 1; ; attempt++ {
+			drops0 := ringDrops(t, l, "r1", "xe-3/0/0") + ringDrops(t, l, "r2", "xe-3/0/0")
+			wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
+			res := send(t, l, "src", traffic.SendConfig{Group: g, Source: src, Iface: "eth1", Rate: rate, Count: n, Size: 200})
+			rep := wait()
+			drops := ringDrops(t, l, "r1", "xe-3/0/0") + ringDrops(t, l, "r2", "xe-3/0/0") - drops0
+			t.Logf("attempt %d: sent %d in %.2f s (%d schedule restarts); received %+v; router RX ring drops %d", attempt, res.Sent, res.Seconds, res.Restarts, rep.Streams, drops)
+			require.Equal(t, uint64(n), res.Sent)
+			require.Zero(t, res.Errors)
+			require.Len(t, rep.Streams, 1, "one stream from %s", src)
+			s := rep.Streams[0]
+			assert.Equal(t, src.String(), s.Source)
+			require.True(t, s.EndSeen, "end marker arrived")
+			assert.Equal(t, uint64(n), s.Sent)
+			assert.Equal(t, s.Sent-s.Unique, s.Lost)
+			assert.Zero(t, s.Duplicates)
+			assert.Zero(t, s.Reordered)
+			if s.Lost > 0 {
+				require.Equal(t, drops, s.Lost, "lost datagrams that are not RX ring drops on the routers")
+				require.Less(t, attempt, 3, "lost datagrams in every attempt (RX ring drops: issue #12)")
+				t.Logf("attempt %d lost %d datagrams, all of them RX ring drops on the routers (the machine is busy; issue #12): again", attempt, s.Lost)
+				continue
+			}
+			assert.Equal(t, uint64(n), s.Unique)
+			assert.Equal(t, uint64(n*200), s.Bytes)
+			return
 		}
-		assert.Equal(t, uint64(n), s.Unique)
-		assert.Zero(t, s.Duplicates)
-		assert.Zero(t, s.Reordered)
-		assert.Equal(t, uint64(n*200), s.Bytes)
 	})
 
 	t.Run("link down loses and is counted", func(t *testing.T) {
@@ -470,7 +505,7 @@ func TestFRRDataPlane(t *testing.T) {
 	if m := DetectMroute(); !m.Available {
 		t.Skipf("skipped: %s (%s)", m.FRRNote(), m.How)
 	}
-	l := startLab(t, "frrdata", filepath.Join(exampleDir(t), "frr.clab.yml"))
+	l := startLab(t, "frrdata", filepath.Join(exampleDir(t), "frr.clab.yml"), interimRing)
 	prepareSender(t, l, "src", "eth1")
 	g := netip.MustParseAddr("239.2.2.2")
 	wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
@@ -478,6 +513,27 @@ func TestFRRDataPlane(t *testing.T) {
 	rep := wait()
 	require.Len(t, rep.Streams, 1)
 	assert.Equal(t, res.Sent, rep.Streams[0].Unique, "FRR forwarded every datagram")
+}
+
+// ringDrops reads an afpacket port's RX ring drop counter.
+func ringDrops(t *testing.T, l *Lab, node, port string) uint64 {
+	t.Helper()
+	out, err := l.Vty(context.Background(), node, 3, "show afpacket ports | display json")
+	require.NoError(t, err)
+	var v struct {
+		Ports []struct {
+			Port        string `json:"port"`
+			RxRingDrops uint64 `json:"rx_ring_drops"`
+		} `json:"ports"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
+	for _, p := range v.Ports {
+		if p.Port == port {
+			return p.RxRingDrops
+		}
+	}
+	t.Fatalf("%s has no afpacket port %s: %s", node, port, out)
+	return 0
 }
 
 // crashTopo is the back-to-back lab: two routers, two hosts.
