@@ -30,7 +30,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := (*Runtime)(c)
-	slot := strconv.Itoa(r.cfg.Slot)
+	slot := strconv.Itoa(int(r.cfg.Slot))
 	up := 0.0
 	if r.Connected() {
 		up = 1

@@ -36,7 +36,7 @@ import (
 
 // Config configures a runtime.
 type Config struct {
-	Slot       int
+	Slot       hal.Slot
 	RE         string // host:port of the RE
 	DriverName string
 	NewDriver  hal.Constructor
@@ -164,8 +164,8 @@ const WrongIIFInterval = 3 * time.Second
 
 // New creates the runtime and its driver.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	if cfg.Slot < 0 || cfg.Slot > 239 {
-		return nil, fmt.Errorf("fpc: slot %d out of range 0..239", cfg.Slot)
+	if !cfg.Slot.Valid() {
+		return nil, fmt.Errorf("fpc: slot %d out of range 0..%d", cfg.Slot, hal.MaxSlot)
 	}
 	if cfg.NewDriver == nil {
 		return nil, errors.New("fpc: no driver constructor")
@@ -293,7 +293,7 @@ func (r *Runtime) register() *ipc.Register {
 		Driver: r.cfg.DriverName,
 	}
 	for pic := 0; pic < r.cfg.PFEs; pic++ {
-		reg.PFEs = append(reg.PFEs, hal.PFEOf(r.cfg.Slot, pic))
+		reg.PFEs = append(reg.PFEs, hal.PFEOf(int(r.cfg.Slot), pic))
 	}
 	names := make([]string, 0, len(r.cfg.Ports))
 	for n := range r.cfg.Ports {

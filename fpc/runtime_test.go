@@ -60,7 +60,7 @@ func (f *fakeRE) accept() {
 		}
 		f.reg <- reg
 		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: 100 * time.Millisecond})
-		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(int(reg.Slot)),
+		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(reg.Slot)),
 			KeepaliveInterval: 100 * time.Millisecond, Handler: func(m ipc.Message) { f.in <- m }})
 		ctx, cancel := context.WithCancel(f.ctx)
 		f.mu.Lock()

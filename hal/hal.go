@@ -62,6 +62,17 @@ type NHID uint32
 // PFEID is the global id of a packet forwarding engine: FPC*4 + PIC.
 type PFEID uint16
 
+// Slot is an FPC slot number. The modelled chassis is an MX960: twelve
+// line-card slots, 0..MaxSlot (the configuration's `set chassis fpc`
+// range, TNP addresses 0x10..0x1b, PFEs 0..47).
+type Slot uint8
+
+// MaxSlot is the highest FPC slot.
+const MaxSlot Slot = 11
+
+// Valid reports whether s is within 0..MaxSlot.
+func (s Slot) Valid() bool { return s <= MaxSlot }
+
 // TableID is a routing table id; inet.1 (multicast) is the only one used.
 type TableID uint16
 
@@ -361,7 +372,7 @@ type Egress interface {
 
 // Config is what every driver constructor receives.
 type Config struct {
-	Slot    int          // FPC slot number
+	Slot    Slot         // FPC slot number
 	Logger  *slog.Logger // never nil
 	Upcalls Upcalls      // never nil
 	Egress  Egress       // may be nil for drivers with real ports

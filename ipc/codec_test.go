@@ -428,7 +428,7 @@ func TestTNPAddr(t *testing.T) {
 	assert.Equal(t, "02:00:00:00:00:13", fpc3.MAC().String())
 	slot, ok := fpc3.Slot()
 	assert.True(t, ok)
-	assert.Equal(t, 3, slot)
+	assert.Equal(t, hal.Slot(3), slot)
 
 	assert.Equal(t, "master", ipc.TNPMaster.Name())
 	assert.Equal(t, "0x1", ipc.TNPMaster.String())

@@ -264,3 +264,31 @@ func DecodeFrames(b []byte, lim Limits) ([][]Message, error) {
 	}
 	return frames, nil
 }
+
+// AppendMessages appends msgs, header and body each, without a frame
+// header: the pre-encoded form Session.SendEncoded takes, so that a
+// download fanned out to many sessions is encoded once. On error dst is
+// returned unchanged.
+func AppendMessages(dst []byte, msgs ...Message) ([]byte, error) {
+	start := len(dst)
+	var err error
+	for _, m := range msgs {
+		if dst, err = appendMessage(dst, m); err != nil {
+			return dst[:start], err
+		}
+	}
+	return dst, nil
+}
+
+// nextEncoded returns the length of the first message in raw, pre-encoded
+// by AppendMessages.
+func nextEncoded(raw []byte) (int, error) {
+	if len(raw) < messageHeaderLen {
+		return 0, &sentinelError{msg: fmt.Sprintf("ipc: encoded messages: %d trailing bytes, want a %d-byte header", len(raw), messageHeaderLen), errs: []error{ErrInvalidMessage}}
+	}
+	n := messageHeaderLen + int(binary.LittleEndian.Uint16(raw[4:]))
+	if n > len(raw) {
+		return 0, &sentinelError{msg: fmt.Sprintf("ipc: encoded messages: message of %d bytes, %d left", n, len(raw)), errs: []error{ErrInvalidMessage}}
+	}
+	return n, nil
+}

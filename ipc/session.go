@@ -250,6 +250,74 @@ func (s *Session) Send(ctx context.Context, msgs ...Message) error {
 	return nil
 }
 
+// SendEncoded queues messages pre-encoded by AppendMessages, in order, with
+// the blocking and error behaviour of Send. raw may be reused as soon as
+// SendEncoded returns. Malformed input (a truncated message) fails with
+// ErrInvalidMessage before anything is queued.
+func (s *Session) SendEncoded(ctx context.Context, raw []byte) error {
+	for rest := raw; len(rest) > 0; {
+		n, err := nextEncoded(rest)
+		if err != nil {
+			return s.peerErr(err)
+		}
+		rest = rest[n:]
+	}
+	for len(raw) > 0 {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return s.peerErr(ErrSessionClosed)
+		}
+		n := 0
+		for len(raw) > 0 && !s.fullLocked() {
+			m, _ := nextEncoded(raw)
+			s.appendRawLocked(raw[:m])
+			raw = raw[m:]
+			n++
+		}
+		var space chan struct{}
+		if len(raw) > 0 {
+			s.waiting = true
+			space = s.space
+		}
+		s.mu.Unlock()
+		if n > 0 {
+			s.kick()
+		}
+		if space == nil {
+			return nil
+		}
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// appendRawLocked appends one encoded message into the open frame, as
+// appendLocked does for a Message.
+func (s *Session) appendRawLocked(m []byte) {
+	if s.open < 0 {
+		s.open = len(s.out)
+		s.out = append(s.out, 0, 0, 0, 0, 0, 0, 0, 0)
+		s.openN = 0
+	}
+	if s.openN > 0 && len(s.out)+len(m)-s.open-frameHeaderLen > s.lim.MaxFrameBytes {
+		s.closeFrameLocked()
+		s.open = len(s.out)
+		s.out = append(s.out, 0, 0, 0, 0, 0, 0, 0, 0)
+		s.openN = 0
+	}
+	s.out = append(s.out, m...)
+	s.openN++
+	s.queued++
+	if s.openN >= s.lim.MaxMessages {
+		s.closeFrameLocked()
+	}
+}
+
 // Stats returns a snapshot of the counters.
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()

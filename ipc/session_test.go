@@ -195,6 +195,55 @@ func TestSessionBatchesSends(t *testing.T) {
 	}
 }
 
+// Pre-encoded messages (encoded once for every card) travel exactly like
+// Send's, split into frames at the same limits.
+func TestSessionSendEncoded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lim    ipc.Limits
+		frames int
+	}{
+		{"one frame", ipc.Limits{}, 1},
+		{"split by message limit", ipc.Limits{MaxMessages: 100}, 10},
+		{"split by byte limit", ipc.Limits{MaxFrameBytes: 1000}, 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca, cb := net.Pipe()
+			a := ipc.NewSession(ca, ipc.SessionConfig{KeepaliveInterval: time.Hour, Limits: tc.lim})
+			want := routeAdds(1000)
+			raw, err := ipc.AppendMessages(nil, want...)
+			require.NoError(t, err)
+			require.NoError(t, a.SendEncoded(context.Background(), raw))
+			assert.Equal(t, 1000, a.Stats().Queued)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			r := ipc.NewReader(cb, tc.lim)
+			var got []ipc.Message
+			frames := 0
+			for len(got) < len(want) {
+				msgs, err := r.ReadFrame()
+				require.NoError(t, err)
+				if _, ok := msgs[0].(*ipc.Keepalive); ok {
+					continue
+				}
+				frames++
+				got = append(got, msgs...)
+			}
+			assert.Equal(t, want, got)
+			assert.Equal(t, tc.frames, frames)
+		})
+	}
+	// Truncated input is refused whole.
+	ca, _ := net.Pipe()
+	a := ipc.NewSession(ca, ipc.SessionConfig{KeepaliveInterval: time.Hour})
+	raw, err := ipc.AppendMessages(nil, routeAdds(3)...)
+	require.NoError(t, err)
+	require.ErrorIs(t, a.SendEncoded(context.Background(), raw[:len(raw)-1]), ipc.ErrInvalidMessage)
+	assert.Zero(t, a.Stats().Queued)
+}
+
 func TestSessionSendBackpressure(t *testing.T) {
 	ca, cb := net.Pipe()
 	a := ipc.NewSession(ca, ipc.SessionConfig{SendQueue: 10, KeepaliveInterval: time.Hour})
@@ -238,7 +287,7 @@ func TestMalformedPeerClosesOnlyItsSession(t *testing.T) {
 		go io.Copy(io.Discard, cb)
 		in := ipctest.NewInbox(10)
 		sd := side{
-			s:    ipc.NewSession(ca, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(slot + 3), Handler: in.Handler}),
+			s:    ipc.NewSession(ca, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(slot + 3)), Handler: in.Handler}),
 			raw:  cb,
 			in:   in,
 			errc: make(chan error, 1),

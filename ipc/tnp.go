@@ -2,6 +2,8 @@ package ipc
 
 import (
 	"fmt"
+
+	"github.com/mxfwd/mxfwd/hal"
 	"net"
 	"net/netip"
 )
@@ -14,17 +16,13 @@ type TNPAddr uint32
 // TNPMaster is the master routing engine.
 const TNPMaster TNPAddr = 0x1
 
-// MaxSlot is the highest FPC slot with a TNP address in the FPC range
-// (0x10..0x2f); MX2020, the largest chassis, has slots 0..19.
-const MaxSlot = 31
-
 // FPCAddr returns the TNP address of FPC slot (0x10+slot).
-func FPCAddr(slot int) TNPAddr { return TNPAddr(0x10 + slot) }
+func FPCAddr(slot hal.Slot) TNPAddr { return TNPAddr(0x10 + uint32(slot)) }
 
-// Slot returns the FPC slot of an FPC address.
-func (a TNPAddr) Slot() (slot int, ok bool) {
-	if a >= 0x10 && a <= 0x10+MaxSlot {
-		return int(a - 0x10), true
+// Slot returns the FPC slot of an FPC address (slots 0..hal.MaxSlot).
+func (a TNPAddr) Slot() (slot hal.Slot, ok bool) {
+	if a >= 0x10 && a <= 0x10+TNPAddr(hal.MaxSlot) {
+		return hal.Slot(a - 0x10), true
 	}
 	return 0, false
 }

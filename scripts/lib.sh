@@ -19,14 +19,20 @@ cleanup() {
 re_cli() { "$BIN/re" cli --cli-socket "$MXFWD_RUN_DIR/re.sock" "$@"; }
 vty() { local slot=$1; shift; "$BIN/fpc" vty --slot "$slot" "$@"; }
 
-wait_for() { # wait_for DESCRIPTION COMMAND...
+wait_for() { # wait_for DESCRIPTION COMMAND... (fails after WAIT_S seconds, 10 by default)
 	local what=$1; shift
-	for _ in $(seq 1 100); do
+	local deadline=$((SECONDS + ${WAIT_S:-10}))
+	while [ "$SECONDS" -le "$deadline" ]; do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
-	echo "timed out waiting for $what" >&2
+	echo "timed out waiting for $what (${WAIT_S:-10} s)" >&2
 	return 1
+}
+
+cache_left() { # cache_left GROUP: seconds of cache lifetime left for GROUP's first entry
+	re_cli "show multicast route group $1 extensive | display json" |
+		python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["cache-lifetime-seconds"] if r else 0)'
 }
 
 start_platform() { # start_platform CONFIG [extra re flags]

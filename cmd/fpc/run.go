@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxfwd/mxfwd/cli"
 	"github.com/mxfwd/mxfwd/fpc"
+	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/internal/daemon"
 )
 
@@ -59,6 +60,9 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if slot < 0 || slot > int(hal.MaxSlot) {
+				return fmt.Errorf("--slot %d: out of range 0..%d (MX960 line-card slots)", slot, hal.MaxSlot)
+			}
 			if socket == "" {
 				socket = vtySocket(slot)
 			}
@@ -68,7 +72,7 @@ func (a *app) runCmd() *cobra.Command {
 			ctx, _, stop := daemon.SignalContext(context.Background())
 			defer stop()
 			rt, err := fpc.New(ctx, fpc.Config{
-				Slot: slot, RE: re, DriverName: driver, NewDriver: d.new,
+				Slot: hal.Slot(slot), RE: re, DriverName: driver, NewDriver: d.new,
 				Ports: portMap, Options: optMap, Logger: log, StatsInterval: statsEvery,
 			})
 			if err != nil {

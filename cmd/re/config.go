@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mxfwd/mxfwd/re/config"
+	"github.com/mxfwd/mxfwd/re/server"
 )
 
 func (a *app) configCmd() *cobra.Command {
@@ -17,6 +18,11 @@ func (a *app) configCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(args[0])
 			if err != nil {
+				return err
+			}
+			// The same check `re run` and a reload make: the interfaces
+			// and static joins applied to a scratch kernel.
+			if _, err := server.Check(cfg); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d statements OK\n", args[0], len(cfg.Statements()))

@@ -64,7 +64,7 @@ func (a *app) runCmd() *cobra.Command {
 					case <-ctx.Done():
 						return
 					case <-hup:
-						if err := srv.Reload(); err != nil {
+						if err := srv.Reload(ctx); err != nil {
 							log.Error("reload failed; keeping the running configuration", "err", err)
 						} else {
 							log.Info("configuration reloaded")

@@ -48,7 +48,11 @@
 // its Ethernet header alone and the worker checks its IP destination
 // (wanted): on veth the IP header of a frame is in a page fragment, and the
 // filter's read of it was the first, cache-missing touch of every frame on
-// the router CPU, paid again for each frame the full ring then dropped. A V3 block is the batch: the worker forwards it in
+// the router CPU, paid again for each frame the full ring then dropped.
+// Frames a local sender left with the UDP/TCP checksum to be finished by
+// the device (TP_STATUS_CSUMNOTREADY: every veth sender with offload on)
+// get it completed in place in the ring before forwarding (checksum.go),
+// so receivers' stacks accept them. A V3 block is the batch: the worker forwards it in
 // chunks of at most "batch" frames, then returns the block. With an empty
 // ring the worker spins for "busy-poll" (default 0) and then parks in the Go
 // netpoller (edge-triggered epoll on the socket; the kernel signals when it

@@ -8,7 +8,7 @@ var _ hal.MetricsReporter = (*Driver)(nil)
 // direction, and drops by reason (ring drops as reported by the kernel).
 func (d *Driver) Metrics() []hal.Metric {
 	st := d.Stats()
-	out := make([]hal.Metric, 0, len(st.Ports)*12+1)
+	out := make([]hal.Metric, 0, len(st.Ports)*13+1)
 	for _, p := range st.Ports {
 		lbl := func(k, v string) [][2]string {
 			return [][2]string{{"port", p.Port}, {"interface", p.Interface}, {k, v}}
@@ -30,6 +30,8 @@ func (d *Driver) Metrics() []hal.Metric {
 		} {
 			out = append(out, hal.Metric{Name: "mxfwd_afpacket_port_drops_total", Help: "Frames dropped per port, by reason.", Labels: lbl("reason", c.reason), Value: float64(c.v), Counter: true})
 		}
+		out = append(out, hal.Metric{Name: "mxfwd_afpacket_port_checksums_completed_total", Help: "Frames received with the UDP/TCP checksum left to the device (a local sender) whose checksum the driver completed.",
+			Labels: [][2]string{{"port", p.Port}, {"interface", p.Interface}}, Value: float64(p.RxCsumCompleted), Counter: true})
 	}
 	out = append(out, hal.Metric{Name: "mxfwd_afpacket_no_port_total", Help: "Copies for IFLs no port of this card serves.", Value: float64(st.NoPort), Counter: true})
 	return out

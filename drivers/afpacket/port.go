@@ -33,6 +33,7 @@ type portCounters struct {
 	rxPackets, rxBytes atomic.Uint64
 	rxBatches          atomic.Uint64
 	rxTruncated        atomic.Uint64
+	rxCsumCompleted    atomic.Uint64
 	rxUnbound          atomic.Uint64
 	rxWaits            atomic.Uint64
 	txPackets, txBytes atomic.Uint64

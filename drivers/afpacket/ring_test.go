@@ -88,18 +88,18 @@ func block(size int, frames ...[]byte) []byte {
 func TestBlockPackets(t *testing.T) {
 	f1 := haltest.FrameOfLen(srcAddr, groupSG, 64, 60)
 	f2 := haltest.FrameOfLen(srcAddr, groupSG, 9, 1514)
-	got, trunc := blockPackets(block(8192, f1, f2, f1), nil)
+	got, st := blockPackets(block(8192, f1, f2, f1), nil)
 	require.Len(t, got, 3)
-	assert.Zero(t, trunc)
+	assert.Zero(t, st.truncated)
 	assert.Equal(t, f1, got[0])
 	assert.Equal(t, f2, got[1])
 	assert.Equal(t, f1, got[2])
 	// A truncated frame (snaplen < len) is skipped and counted.
 	b := block(4096, f1)
 	binary.NativeEndian.PutUint32(b[48+p3LenOff:], 100)
-	got, trunc = blockPackets(b, nil)
+	got, st = blockPackets(b, nil)
 	assert.Empty(t, got)
-	assert.Equal(t, 1, trunc)
+	assert.Equal(t, 1, st.truncated)
 }
 
 // FuzzBlockPackets feeds arbitrary block contents: the ring is written by

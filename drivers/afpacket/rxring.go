@@ -29,6 +29,7 @@ const (
 	p3NextOff    = 0
 	p3SnaplenOff = 12
 	p3LenOff     = 16
+	p3StatusOff  = 20
 	p3MacOff     = 24
 )
 
@@ -192,15 +193,25 @@ func (r *rxRing) release(blk []byte) {
 	}
 }
 
+// blockStats counts what blockPackets did besides collecting frames.
+type blockStats struct {
+	// truncated frames were skipped (snaplen < len; cannot happen with our
+	// ring sizing unless the interface MTU grows after the ring was made).
+	truncated int
+	// completed frames arrived TP_STATUS_CSUMNOTREADY and got their UDP/TCP
+	// checksum finished in place (checksum.go).
+	completed int
+}
+
 // blockPackets appends the frames of a user-owned block to frames (which
-// should have capacity for a whole block) and returns it with the number of
-// truncated frames it skipped (snaplen < len; cannot happen with our ring
-// sizing unless the interface MTU grows after the ring was made). The
-// frames alias the ring and are valid until release.
-func blockPackets(blk []byte, frames [][]byte) ([][]byte, int) {
+// should have capacity for a whole block) and returns it. Frames the kernel
+// marked TP_STATUS_CSUMNOTREADY get their transport checksum completed in
+// place (see checksum.go). The frames alias the ring and are valid until
+// release.
+func blockPackets(blk []byte, frames [][]byte) ([][]byte, blockStats) {
 	n := int(le32(blk, blkNumPktsOff))
 	off := int(le32(blk, blkFirstPktOff))
-	truncated := 0
+	var st blockStats
 	for i := 0; i < n; i++ {
 		if off <= 0 || off+unix.SizeofTpacket3Hdr > len(blk) {
 			break
@@ -211,9 +222,13 @@ func blockPackets(blk []byte, frames [][]byte) ([][]byte, int) {
 		start := off + mac
 		if start+snap <= len(blk) {
 			if snap < plen {
-				truncated++
+				st.truncated++
 			} else {
-				frames = append(frames, blk[start:start+snap:start+snap])
+				f := blk[start : start+snap : start+snap]
+				if le32(blk, off+p3StatusOff)&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(f) {
+					st.completed++
+				}
+				frames = append(frames, f)
 			}
 		}
 		nxt := int(le32(blk, off+p3NextOff))
@@ -222,7 +237,7 @@ func blockPackets(blk []byte, frames [][]byte) ([][]byte, int) {
 		}
 		off += nxt
 	}
-	return frames, truncated
+	return frames, st
 }
 
 func le32(b []byte, off int) uint32 { return *(*uint32)(unsafe.Pointer(&b[off])) }

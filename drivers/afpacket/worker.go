@@ -56,11 +56,14 @@ func (d *Driver) runRX(p *port, w *rxWorker) {
 			}
 			continue
 		}
-		var trunc int
-		frames, trunc = blockPackets(blk, frames[:0])
+		var bst blockStats
+		frames, bst = blockPackets(blk, frames[:0])
 		frames = keepWanted(frames)
-		if trunc > 0 {
-			p.st.rxTruncated.Add(uint64(trunc))
+		if bst.truncated > 0 {
+			p.st.rxTruncated.Add(uint64(bst.truncated))
+		}
+		if bst.completed > 0 {
+			p.st.rxCsumCompleted.Add(uint64(bst.completed))
 		}
 		ifl := p.boundIFL()
 		if ifl == 0 {

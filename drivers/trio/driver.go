@@ -134,7 +134,7 @@ func newDriver(_ context.Context, cfg hal.Config) (*Driver, error) {
 		up:          cfg.Upcalls,
 		egress:      cfg.Egress,
 		now:         cfg.Now,
-		slot:        cfg.Slot,
+		slot:        int(cfg.Slot),
 		lim:         lim,
 		ifls:        newLFTable[hal.IFLIndex, *iflEntry](func(k hal.IFLIndex) uint64 { return mix64(uint64(k)) }),
 		nhs:         newLFTable[hal.NHID, *nhEntry](func(k hal.NHID) uint64 { return mix64(uint64(k)) }),
@@ -177,7 +177,7 @@ func newDriver(_ context.Context, cfg hal.Config) (*Driver, error) {
 	}
 	d.set.Store(s)
 	d.scratch.New = func() any { return new(scratch) }
-	d.log.Debug("trio: driver created", "slot", cfg.Slot, "mode", s.modeFor(cfg.Slot).String())
+	d.log.Debug("trio: driver created", "slot", cfg.Slot, "mode", s.modeFor(int(cfg.Slot)).String())
 	return d, nil
 }
 

@@ -33,6 +33,9 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is a parsed configuration.
 type Config struct {
+	// Source names where the configuration was read from (the file), for
+	// error messages; it is not configuration.
+	Source   string `json:"-"`
 	HostName string
 	// Interfaces by device name ("xe-3/1/0", "ae91").
 	Interfaces map[string]*Interface
@@ -147,6 +150,7 @@ const maxLine = 4096
 // Parse parses statements from r; name is used in error messages.
 func Parse(name string, r io.Reader) (*Config, error) {
 	c := New()
+	c.Source = name
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	n := 0

@@ -312,6 +312,18 @@ func checkAgainstRef(t *testing.T, f *fixture, ref *refModel, what string) {
 		key, _ := makeKey(r.Source, r.Group)
 		got[key] = r
 	}
+	if len(got) != len(ref.entries) {
+		for key := range got {
+			if ref.entries[key] == nil {
+				t.Logf("extra in kernel: %v %+v join=%+v", key, got[key], ref.joins[key])
+			}
+		}
+		for key := range ref.entries {
+			if _, ok := got[key]; !ok {
+				t.Logf("missing in kernel: %v %+v", key, ref.entries[key])
+			}
+		}
+	}
 	require.Len(t, got, len(ref.entries), what)
 	want := map[string]int{}
 	for key, e := range ref.entries {

@@ -12,6 +12,43 @@
 // for an aeN.U (kernel id pool, hal.IndirectBase up) whose members are the
 // unicast NHs of its member ports.
 //
+// # Owners
+//
+// Multicast routing state comes from several owners (Owner: PIM, Static,
+// CLI, MSDP, IGMP). Each contributes, per (S,G) entry or (*,G) entry, an
+// RPF interface and a downstream set (Contribution), with replace
+// semantics per owner (Update, SetContribution, Withdraw, ReplaceOwner); an
+// owner's contribution never touches another's. The forwarding entry of an
+// (S,G) merges them: the RPF interface of the preferred owner that gives
+// one (lowest Owner; (S,G) contributions before (*,G)), and the union of
+// the (S,G) downstream sets and of each owner's (*,G) downstream set less
+// what that owner excludes for S (an (S,G,rpt) prune, an IGMPv3 EXCLUDE).
+// A resolve for a source of a group with (*,G) state installs the
+// inherited entry (the RPT case). Join, Prune and RemoveJoin are the
+// original add-only API over the same model.
+//
+// A change that gives an (S,G) something new installs its entry at once
+// (replacing an mdiscard entry); a change that only takes something away
+// resyncs or removes an installed entry but never re-creates an expired
+// one. A (*,G) change re-evaluates the installed entries of its group only.
+//
+// # Events
+//
+// The kernel queues events for the protocols (TakeEvents, bounded, drops
+// counted): a resolve that created a cache entry (EventNewSource), a packet
+// on the wrong interface (EventWrongInterface), traffic reported by the
+// cards (EventActivity), an expired entry (EventExpired). Its owner
+// (re/engine) drains them after each operation.
+//
+// # Export
+//
+// Export returns the whole state (State: interfaces with their indexes and
+// NHs, the id allocators' cursors, multicast NHs, entries with their
+// contributions and cache entries); Import builds the same kernel from it:
+// identical Snapshot, same next ids. With Config.Deltas, each operation
+// also hands its Delta (the changed records) to the Sink, and a Mirror
+// applying them keeps a State equal to Export's: what a backup RE follows.
+//
 // A join (static config, IGMP or PIM) gives an (S,G) an upstream interface
 // and a downstream set. The forwarding entry of an (S,G) is the chain
 //
@@ -83,16 +120,19 @@
 // bottom-up before the routes that use them; deletes route first, then
 // indirect, composite, multicast NH, aggregate, unicast, IFLs) and hands them
 // to Config.Sink in one Download call per operation (one per JoinBatch,
-// Expire or ClearCache call). Snapshot and SnapshotTo give the full state in
+// Expire or ClearCache call). Snapshot and Export().OpsTo give the full state in
 // the same order for a (re)connecting FPC.
 //
 // # Concurrency
 //
-// A Kernel is safe for concurrent use; one mutex guards all state. The Sink
-// is called synchronously with that mutex held, so downloads reach it in
-// order and no Download can fall between a snapshot and later changes; the
-// Sink must therefore not block for long (enqueue and return) and must not
-// call back into the Kernel. The ops slice passed to Download belongs to the
+// A Kernel is safe for concurrent use; one mutex guards all state. In the
+// RE a single owner goroutine (re/engine) makes every change and the CLI
+// reads under the lock. The Sink is called synchronously with that mutex
+// held, so downloads reach it in order and no Download can fall between an
+// export (ExportAt) and later changes; the Sink must therefore not block
+// (the RE's appends to its change log and returns; network writes happen
+// on the consumers' own goroutines) and must not call back into the
+// Kernel. The ops slice passed to Download belongs to the
 // Sink, but slices inside the ops (NextHop.Members, IFL.Members) are shared
 // with the kernel and must be treated as read-only.
 //

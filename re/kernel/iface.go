@@ -148,6 +148,21 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 	return norm, hal.IFLPhysical, hal.PFEOf(n[0], n[1]), nil
 }
 
+// lagName returns the aggregate IFL a member unit belongs to: lag is "aeN"
+// (same unit as the member) or "aeN.U".
+func lagName(member, lag string) (string, error) {
+	l := lag
+	if !strings.Contains(l, ".") {
+		_, unit, _ := strings.Cut(member, ".")
+		l += "." + unit
+	}
+	ln, lk, _, err := parseIFLName(l)
+	if err != nil || lk != hal.IFLAggregate {
+		return "", fmt.Errorf("interface %s: LAG %q is not an aggregate: %w", member, lag, hal.ErrInvalid)
+	}
+	return ln, nil
+}
+
 // derivedMAC is 02:05:86 (locally administered, Juniper's OUI) followed by
 // the low 24 bits of the index.
 func derivedMAC(idx hal.IFLIndex) net.HardwareAddr {
@@ -179,14 +194,9 @@ func (k *Kernel) planLocked(list []Interface) ([]*ifSpec, error) {
 			if kind != hal.IFLPhysical {
 				return nil, fmt.Errorf("interface %s: only physical units can be LAG members: %w", name, hal.ErrInvalid)
 			}
-			lag := in.LAG
-			if !strings.Contains(lag, ".") {
-				_, unit, _ := strings.Cut(name, ".")
-				lag += "." + unit
-			}
-			ln, lk, _, err := parseIFLName(lag)
-			if err != nil || lk != hal.IFLAggregate {
-				return nil, fmt.Errorf("interface %s: LAG %q is not an aggregate: %w", name, in.LAG, hal.ErrInvalid)
+			ln, err := lagName(name, in.LAG)
+			if err != nil {
+				return nil, err
 			}
 			s.lag = ln
 		}
@@ -236,6 +246,15 @@ func (k *Kernel) planLocked(list []Interface) ([]*ifSpec, error) {
 		}
 	}
 	return specs, nil
+}
+
+// CheckInterfaces validates list as SetInterfaces would, against the
+// current table, without changing anything.
+func (k *Kernel) CheckInterfaces(list []Interface) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, err := k.planLocked(list)
+	return err
 }
 
 // SetInterfaces replaces the interface table with list (a full
@@ -299,10 +318,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			}
 			if hit {
 				k.uninstallLocked(st, now)
-				if st.joined {
+				if k.hasStateLocked(st) {
 					rebuild = append(rebuild, st)
 				} else {
-					delete(k.sgs, st.key)
+					k.dropIfEmptyLocked(st)
 				}
 			}
 		}
@@ -385,6 +404,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		list2 = append(list2, f)
 	}
 	k.ifList = list2
+	k.track.ifaces = true
 	for _, f := range list2 {
 		f.parent = nil
 		if f.kind == hal.IFLAggregate {
@@ -421,8 +441,9 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 
 	// Phase E: bring forwarding entries in line with the new table.
 	for _, st := range k.sortedEntriesLocked(netip.Addr{}) {
-		if st.cached && !st.discard && st.joined {
+		if st.cached && !st.discard {
 			k.resyncLocked(st, now)
+			k.dropIfEmptyLocked(st)
 		}
 	}
 	for _, st := range rebuild {
@@ -430,6 +451,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			if res := k.installLocked(st, now); res != installOK {
 				k.log.Info("forwarding entry not rebuilt after interface change", "sg", st.key.String(), "reason", res.String())
 			}
+			k.dropIfEmptyLocked(st)
 		}
 	}
 	k.log.Info("interfaces configured", "count", len(list2), "removed", len(removed))
@@ -524,26 +546,6 @@ func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
 	f.nhObj = nh
 	k.emit(hal.Op{Kind: hal.OpSetNH, NH: nh})
 	k.journal.add(jrec{at: now, what: jNH, verb: verb, nhType: nh.Type, id: nh.ID, ifidx: f.index})
-}
-
-// interfaceOpsLocked emits the interface objects in dependency order.
-func (k *Kernel) interfaceOpsLocked(put func(hal.Op)) {
-	fs := slices.Clone(k.ifList)
-	slices.SortFunc(fs, func(a, b *iface) int { return cmp.Compare(a.index, b.index) })
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
-		for _, f := range fs {
-			if f.kind == kind {
-				put(hal.Op{Kind: hal.OpSetIFL, IFL: f.ifl})
-			}
-		}
-	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
-		for _, f := range fs {
-			if f.kind == kind {
-				put(hal.Op{Kind: hal.OpSetNH, NH: f.nhObj})
-			}
-		}
-	}
 }
 
 // Interfaces returns the interface table in index order.

@@ -43,8 +43,9 @@ const (
 )
 
 // Sink receives downloads. Download is called synchronously with the
-// kernel's lock held, in order; it must not block for long and must not call
-// into the Kernel. The ops slice is the Sink's; slices inside the ops are
+// kernel's lock held, in order; it must not block (enqueue and return: the
+// RE's Sink appends to its change log) and must not call into the Kernel. The
+// ops slice is the Sink's; slices inside the ops are
 // shared and read-only.
 type Sink interface {
 	Download(ops []hal.Op)
@@ -64,6 +65,12 @@ type Config struct {
 	Sink         Sink             // nil: downloads are dropped
 	JournalSize  int              // 0: DefaultJournalSize
 	LocalAS      uint32           // 0: DefaultLocalAS
+	EventQueue   int              // 0: DefaultEventQueue
+	// Deltas, when set, makes every operation that changes state hand a
+	// Delta to the Sink (which must then implement DeltaSink): the changed
+	// entries in exported form, so that a mirror (a backup RE) can follow
+	// the state incrementally (see Mirror).
+	Deltas bool
 
 	IFLIndexBase  hal.IFLIndex // 0: DefaultIFLIndexBase
 	SmallIDBase   hal.NHID     // 0: DefaultSmallIDBase
@@ -90,6 +97,7 @@ type Kernel struct {
 	ifList    []*iface // configuration order
 
 	sgs    map[sgKey]*sgState
+	groups map[uint32]*groupState
 	oils   map[string]*oilNH
 	dsSets map[string]*dsSet
 	wheel  wheel
@@ -102,6 +110,12 @@ type Kernel struct {
 
 	journal journal
 	pending []hal.Op
+
+	events        []Event
+	eventCap      int
+	eventsDropped uint64
+
+	track trackState // change tracking for Delta (Config.Deltas)
 }
 
 // New returns a Kernel with the default objects installed: NH 983
@@ -118,6 +132,7 @@ func New(cfg Config) *Kernel {
 		ifByName:  make(map[string]*iface),
 		ifByIndex: make(map[hal.IFLIndex]*iface),
 		sgs:       make(map[sgKey]*sgState),
+		groups:    make(map[uint32]*groupState),
 		oils:      make(map[string]*oilNH),
 		dsSets:    make(map[string]*dsSet),
 	}
@@ -136,6 +151,11 @@ func New(cfg Config) *Kernel {
 	if k.timeout <= 0 {
 		k.timeout = DefaultCacheTimeout
 	}
+	k.eventCap = cfg.EventQueue
+	if k.eventCap <= 0 {
+		k.eventCap = DefaultEventQueue
+	}
+	k.track.on = cfg.Deltas
 	sb, sl := cfg.SmallIDBase, cfg.SmallIDLimit
 	if sb == 0 {
 		sb = DefaultSmallIDBase
@@ -199,6 +219,7 @@ func (k *Kernel) flushLocked() []hal.Op {
 	if len(ops) > 0 && k.sink != nil {
 		k.sink.Download(ops)
 	}
+	k.deltaLocked()
 	return ops
 }
 
@@ -214,6 +235,8 @@ func (k *Kernel) SetCacheTimeout(d time.Duration) error {
 	defer k.mu.Unlock()
 	shorter := d < k.timeout
 	k.timeout = d
+	k.track.timeout = true
+	defer k.deltaLocked()
 	if shorter {
 		k.wheel.reset()
 		for _, st := range k.sgs {
@@ -264,6 +287,7 @@ type Summary struct {
 	SmallIDsInUse     int    `json:"small-ids-in-use"`
 	KernelIDsInUse    int    `json:"kernel-ids-in-use"`
 	JournalNext       uint64 `json:"journal-next"`
+	EventsDropped     uint64 `json:"events-dropped"`
 }
 
 // Summary returns object counts.
@@ -279,11 +303,17 @@ func (k *Kernel) Summary() Summary {
 		KernelIDsInUse:    k.big.inUse,
 		JournalNext:       k.journal.next,
 	}
-	for _, st := range k.sgs {
-		if st.joined {
+	for _, gs := range k.groups {
+		if len(gs.star) > 0 {
 			s.Joins++
 		}
+		for _, st := range gs.sgs {
+			if len(st.contribs) > 0 {
+				s.Joins++
+			}
+		}
 	}
+	s.EventsDropped = k.eventsDropped
 	return s
 }
 
@@ -291,65 +321,21 @@ func (k *Kernel) Summary() Summary {
 // bottom-up, routes), for replay to a (re)connecting FPC.
 func (k *Kernel) Snapshot() []hal.Op {
 	var all []hal.Op
-	_ = k.SnapshotTo(0, func(ops []hal.Op) error {
+	_ = k.Export().OpsTo(0, func(ops []hal.Op) error {
 		all = append(all, ops...)
 		return nil
 	})
 	return all
 }
 
-// SnapshotTo streams the full state in batches of at most batch ops (0:
-// 4096) to fn, in the order of Snapshot. fn runs with the kernel's lock
-// held: no Download can happen during the snapshot, so registering the
-// receiver with the Sink's fan-out from fn guarantees it sees every later
-// change exactly once. fn must not call into the Kernel. An error from fn
-// stops the snapshot and is returned.
-func (k *Kernel) SnapshotTo(batch int, fn func(ops []hal.Op) error) error {
-	if batch <= 0 {
-		batch = 4096
-	}
+// ExportAt exports the state and, under the same lock, calls mark (for
+// instance the change log's Head, which the Sink appends to under that
+// lock): the export is then exactly the state before the change numbered
+// mark's result. mark must not call into the Kernel.
+func (k *Kernel) ExportAt(mark func() uint64) (*State, uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	buf := make([]hal.Op, 0, batch)
-	var err error
-	put := func(op hal.Op) {
-		if err != nil {
-			return
-		}
-		buf = append(buf, op)
-		if len(buf) == batch {
-			err = fn(buf)
-			buf = make([]hal.Op, 0, batch)
-		}
-	}
-	k.interfaceOpsLocked(put)
-	for _, nh := range defaultNHs() {
-		put(hal.Op{Kind: hal.OpSetNH, NH: nh})
-	}
-	for _, o := range sortedOILs(k.oils) {
-		put(hal.Op{Kind: hal.OpSetNH, NH: o.nextHop()})
-	}
-	sts := k.sortedEntriesLocked(netip.Addr{})
-	for _, st := range sts {
-		if st.cached && !st.discard {
-			put(hal.Op{Kind: hal.OpSetNH, NH: st.compNH()})
-		}
-	}
-	for _, st := range sts {
-		if st.cached && !st.discard {
-			put(hal.Op{Kind: hal.OpSetNH, NH: st.indirectNH()})
-		}
-	}
-	put(hal.Op{Kind: hal.OpSetRoute, Route: defaultRoute()})
-	for _, st := range sts {
-		if st.cached {
-			put(hal.Op{Kind: hal.OpSetRoute, Route: st.route()})
-		}
-	}
-	if err == nil && len(buf) > 0 {
-		err = fn(buf)
-	}
-	return err
+	return k.exportLocked(), mark()
 }
 
 // sgKey is an IPv4 (S,G): group in the high 32 bits, source in the low.

@@ -535,7 +535,7 @@ func TestReplayIntoHaltestFake(t *testing.T) {
 
 	// A fresh fake fed the snapshot ends up with the same routes.
 	fresh := haltest.NewFake(hal.Config{Slot: 4, Logger: testLogger(t), Upcalls: &haltest.Recorder{}})
-	require.NoError(t, k.SnapshotTo(3, func(ops []hal.Op) error {
+	require.NoError(t, k.Export().OpsTo(3, func(ops []hal.Op) error {
 		_, err := fresh.Apply(context.Background(), ops)
 		return err
 	}))
@@ -556,7 +556,7 @@ func TestConcurrentUse(t *testing.T) {
 				case 0:
 					_ = k.Join(Join{Source: seedS, Group: g, Upstream: "ae90.0", Downstream: []string{"ae91.0"}})
 				case 1:
-					k.Resolve(w, hal.ResolveRequest{Ingress: 331, Source: seedS, Group: g})
+					k.Resolve(hal.Slot(w), hal.ResolveRequest{Ingress: 331, Source: seedS, Group: g})
 				case 2:
 					k.Traffic(hal.SG(seedS, g), 1, 100)
 					k.Tick()

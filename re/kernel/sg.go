@@ -14,32 +14,33 @@ import (
 	"github.com/mxfwd/mxfwd/hal"
 )
 
-// Join is join state for one (S,G): the interface towards the source and
-// the interfaces with receivers. Static joins (`set protocols igmp interface
-// ae91.0 static group G source S`), IGMP and PIM all use it.
+// Join is join state for one (S,G) in the form of the original add-only
+// API: the upstream is set (replaced), the downstream interfaces are added
+// to those the same owner already contributes. Protocol names the owner
+// ("PIM" when empty, "Static", "CLI", "MSDP", "IGMP"; see Owner).
 type Join struct {
 	Source     netip.Addr
 	Group      netip.Addr
 	Upstream   string   // IFL name, e.g. "ae90.0"
 	Downstream []string // IFL names, e.g. ["ae91.0"]
-	Protocol   string   // "PIM", "IGMP", "Static"; shown as Upstream protocol ("PIM" when empty)
+	Protocol   string
 }
 
-// sgState is everything the kernel holds for one (S,G): join state and the
-// forwarding-cache entry. It exists while either does. Kept small: it is
-// the per-route memory cost (see BenchmarkMemoryPerRoute).
+// sgState is everything the kernel holds for one (S,G): the owners'
+// contributions and the forwarding-cache entry. It exists while either does.
+// Kept small: it is the per-route memory cost (see
+// BenchmarkMemoryPerRoute).
 type sgState struct {
 	key sgKey
 
-	// Join state.
-	joined   bool
-	upstream string // interned interface name
-	ds       *dsSet
-	proto    string // interned protocol name
+	// contribs are the owners' (S,G) state, sorted by owner.
+	contribs []contrib
+	gpos     int32 // index in its groupState.sgs
 
 	// Forwarding-cache entry.
 	cached  bool
-	discard bool // G.S/64 -> mdiscard 35
+	discard bool  // G.S/64 -> mdiscard 35
+	owner   Owner // the owner that gave the installed entry its RPF
 	rpf     hal.IFLIndex
 	comp    hal.NHID
 	indr    hal.NHID
@@ -65,14 +66,6 @@ func (st *sgState) route() hal.Route {
 		r.NH, r.Flags = st.indr, hal.RouteFlagsSG
 	}
 	return r
-}
-
-func (st *sgState) compNH() hal.NextHop {
-	return hal.NextHop{ID: st.comp, Type: hal.NHComposite, Members: st.oil.members}
-}
-
-func (st *sgState) indirectNH() hal.NextHop {
-	return hal.NextHop{ID: st.indr, Type: hal.NHIndirect, Target: st.comp}
 }
 
 // dsSet is an interned, sorted set of downstream interface names; many
@@ -119,7 +112,8 @@ type installResult uint8
 
 const (
 	installOK         installResult = iota
-	installNoUpstream               // upstream interface not configured: no RPF route
+	installNoState                  // no (S,G) or (*,G) state
+	installNoUpstream               // no owner gives a configured RPF interface: no RPF route
 	installNoOIL                    // no usable downstream interface
 	installNoIDs                    // an id pool is exhausted
 )
@@ -128,6 +122,8 @@ func (r installResult) String() string {
 	switch r {
 	case installOK:
 		return "ok"
+	case installNoState:
+		return "no join state"
 	case installNoUpstream:
 		return "no RPF route (upstream interface not configured)"
 	case installNoOIL:
@@ -138,25 +134,74 @@ func (r installResult) String() string {
 	return "?"
 }
 
-// desiredLocked resolves st's join state against the interface table.
-func (k *Kernel) desiredLocked(st *sgState, buf []*iface) (*iface, []*iface, installResult) {
-	up, err := k.ifaceOf(st.upstream)
+// desiredLocked merges st's state with its group's (*,G) state: the RPF
+// interface comes from the preferred owner that gives one ((S,G)
+// contributions first, then (*,G)); the OIL is the union of the (S,G)
+// downstream sets and of each owner's (*,G) downstream set less what that
+// owner excludes for S, without the RPF interface, sorted by index.
+func (k *Kernel) desiredLocked(st *sgState, buf []*iface) (*iface, []*iface, Owner, installResult) {
+	star := k.starOf(st)
+	if len(st.contribs) == 0 && len(star) == 0 {
+		return nil, nil, 0, installNoState
+	}
+	rpf, owner := "", Owner(0)
+	for i := range st.contribs {
+		if st.contribs[i].rpf != "" {
+			rpf, owner = st.contribs[i].rpf, st.contribs[i].owner
+			break
+		}
+	}
+	if rpf == "" {
+		for i := range star {
+			if star[i].rpf != "" {
+				rpf, owner = star[i].rpf, star[i].owner
+				break
+			}
+		}
+	}
+	up, err := k.ifaceOf(rpf)
 	if err != nil {
-		return nil, nil, installNoUpstream
+		return nil, nil, owner, installNoUpstream
 	}
 	ifs := buf[:0]
-	for _, n := range st.ds.names {
+	add := func(n string) {
 		f, err := k.ifaceOf(n)
 		if err != nil || f == up {
-			continue
+			return
 		}
 		ifs = append(ifs, f)
 	}
+	for i := range st.contribs {
+		if d := st.contribs[i].ds; d != nil {
+			for _, n := range d.names {
+				add(n)
+			}
+		}
+	}
+	for i := range star {
+		d := star[i].ds
+		if d == nil {
+			continue
+		}
+		var excl *dsSet
+		if j := findContrib(st.contribs, star[i].owner); j >= 0 {
+			excl = st.contribs[j].excl
+		}
+		for _, n := range d.names {
+			if excl != nil {
+				if _, out := slices.BinarySearch(excl.names, n); out {
+					continue
+				}
+			}
+			add(n)
+		}
+	}
 	if len(ifs) == 0 {
-		return up, nil, installNoOIL
+		return up, nil, owner, installNoOIL
 	}
 	slices.SortFunc(ifs, func(a, b *iface) int { return cmp.Compare(a.index, b.index) })
-	return up, ifs, installOK
+	ifs = slices.Compact(ifs)
+	return up, ifs, owner, installOK
 }
 
 // oilRefLocked returns the multicast NH for ifs (sorted by index), creating
@@ -175,15 +220,31 @@ func (k *Kernel) oilRefLocked(ifs []*iface, now time.Time) (*oilNH, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &oilNH{id: id, key: string(key), ifs: slices.Clone(ifs), refs: 1}
+	o := k.newOIL(id, slices.Clone(ifs))
+	o.refs = 1
+	k.oils[o.key] = o
+	if k.track.on {
+		k.track.oilsAdd = append(k.track.oilsAdd, o)
+	}
+	k.emit(hal.Op{Kind: hal.OpSetNH, NH: o.nextHop()})
+	k.journal.add(jrec{at: now, what: jNH, verb: vAdd, nhType: hal.NHComposite, mcast: true, id: id})
+	return o, nil
+}
+
+// newOIL builds the multicast NH id for ifs (sorted by index), without a
+// reference.
+func (k *Kernel) newOIL(id hal.NHID, ifs []*iface) *oilNH {
+	var kb [64]byte
+	key := kb[:0]
+	for _, f := range ifs {
+		key = binary.BigEndian.AppendUint32(key, uint32(f.index))
+	}
+	o := &oilNH{id: id, key: string(key), ifs: ifs}
 	for _, f := range o.ifs {
 		o.members = append(o.members, f.nh)
 		o.derv = append(o.derv, f.leafNHs()...)
 	}
-	k.oils[o.key] = o
-	k.emit(hal.Op{Kind: hal.OpSetNH, NH: o.nextHop()})
-	k.journal.add(jrec{at: now, what: jNH, verb: vAdd, nhType: hal.NHComposite, mcast: true, id: id})
-	return o, nil
+	return o
 }
 
 // oilUnrefLocked drops a reference; the last one deletes the NH.
@@ -193,6 +254,10 @@ func (k *Kernel) oilUnrefLocked(o *oilNH, now time.Time) {
 		return
 	}
 	delete(k.oils, o.key)
+	if k.track.on {
+		k.track.oilsAdd = slices.DeleteFunc(k.track.oilsAdd, func(x *oilNH) bool { return x == o })
+		k.track.oilsDel = append(k.track.oilsDel, o.id)
+	}
 	k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: o.id, Type: hal.NHComposite}})
 	k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: hal.NHComposite, mcast: true, id: o.id})
 	k.big.free(o.id)
@@ -220,7 +285,7 @@ func (k *Kernel) chainLocked(o *oilNH, now time.Time) (comp, indr hal.NHID, err 
 // mdiscard route if there is one).
 func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 	var buf [8]*iface
-	up, ifs, res := k.desiredLocked(st, buf[:0])
+	up, ifs, owner, res := k.desiredLocked(st, buf[:0])
 	if res != installOK {
 		return res
 	}
@@ -240,8 +305,9 @@ func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 		verb = vChange
 		k.nDiscard--
 	}
-	st.cached, st.discard = true, false
+	st.cached, st.discard, st.owner = true, false, owner
 	st.rpf, st.oil, st.comp, st.indr = up.index, o, comp, indr
+	k.markLocked(st)
 	k.nForward++
 	k.newEntryLocked(st, now)
 	r := st.route()
@@ -252,8 +318,9 @@ func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 
 // installDiscardLocked installs G.S/64 -> mdiscard 35 with RPF rpf.
 func (k *Kernel) installDiscardLocked(st *sgState, rpf hal.IFLIndex, now time.Time) {
-	st.cached, st.discard, st.rpf, st.oil = true, true, rpf, nil
+	st.cached, st.discard, st.rpf, st.oil, st.owner = true, true, rpf, nil, 0
 	k.nDiscard++
+	k.markLocked(st)
 	k.newEntryLocked(st, now)
 	r := st.route()
 	k.emit(hal.Op{Kind: hal.OpSetRoute, Route: r})
@@ -290,7 +357,8 @@ func (k *Kernel) uninstallLocked(st *sgState, now time.Time) {
 		k.oilUnrefLocked(st.oil, now)
 		k.nForward--
 	}
-	st.cached, st.discard, st.oil, st.comp, st.indr, st.rpf = false, false, nil, 0, 0, 0
+	st.cached, st.discard, st.oil, st.comp, st.indr, st.rpf, st.owner = false, false, nil, 0, 0, 0, 0
+	k.markLocked(st)
 }
 
 // resyncLocked brings an installed forwarding entry in line with its join
@@ -298,10 +366,14 @@ func (k *Kernel) uninstallLocked(st *sgState, now time.Time) {
 // (make before break); a new upstream changes the route's RPF.
 func (k *Kernel) resyncLocked(st *sgState, now time.Time) {
 	var buf [8]*iface
-	up, ifs, res := k.desiredLocked(st, buf[:0])
+	up, ifs, owner, res := k.desiredLocked(st, buf[:0])
 	if res != installOK {
 		k.uninstallLocked(st, now)
 		return
+	}
+	if owner != st.owner {
+		st.owner = owner
+		k.markLocked(st)
 	}
 	same := len(ifs) == len(st.oil.ifs)
 	for i := 0; same && i < len(ifs); i++ {
@@ -331,9 +403,11 @@ func (k *Kernel) resyncLocked(st *sgState, now time.Time) {
 		old := st.oil
 		st.oil, st.comp = o, comp
 		k.oilUnrefLocked(old, now)
+		k.markLocked(st)
 	}
 	if up.index != st.rpf {
 		st.rpf = up.index
+		k.markLocked(st)
 		r := st.route()
 		k.emit(hal.Op{Kind: hal.OpSetRoute, Route: r})
 		k.journal.add(jrec{at: now, what: jRoute, verb: vChange, key: r.Key, nhType: hal.NHIndirect, id: r.NH, flags: r.Flags})
@@ -363,13 +437,14 @@ func (k *Kernel) releaseDSLocked(d *dsSet) {
 	}
 }
 
-// Join adds join state for (S,G): the upstream is set (replaced), the
-// downstream interfaces are added to those already joined. A new or changed
-// join installs (or updates) the forwarding entry at once, replacing an
-// mdiscard route; a refresh that changes nothing leaves the entry alone, so
-// that periodic joins do not extend the cache lifetime (seed 003: the
-// lifetime counts down while PIM joins keep arriving) and do not re-create
-// an expired entry (the next packet resolves it).
+// Join adds join state for (S,G) for the owner named by j.Protocol: the
+// upstream is set (replaced), the downstream interfaces are added to those
+// the owner already contributes. A new or changed join installs (or
+// updates) the forwarding entry at once, replacing an mdiscard route; a
+// refresh that changes nothing leaves the entry alone, so that periodic
+// joins do not extend the cache lifetime (seed 003: the lifetime counts
+// down while PIM joins keep arriving) and do not re-create an expired entry
+// (the next packet resolves it).
 func (k *Kernel) Join(j Join) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -402,6 +477,10 @@ func (k *Kernel) joinLocked(j Join, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
+	o, err := ParseOwner(j.Protocol)
+	if err != nil {
+		return fmt.Errorf("join %v: %w", key, err)
+	}
 	up, err := k.ifaceOf(j.Upstream)
 	if err != nil {
 		return fmt.Errorf("join %v upstream: %w", key, err)
@@ -409,8 +488,10 @@ func (k *Kernel) joinLocked(j Join, now time.Time) error {
 	if len(j.Downstream) == 0 {
 		return fmt.Errorf("join %v: no downstream interface: %w", key, hal.ErrInvalid)
 	}
-	// Resolve names to the interned (configured) spelling; no allocation
-	// for the common single-interface join.
+	// Resolve the new names to their configured spelling; no allocation
+	// for the common single-interface join. Names the owner already
+	// contributes stay even if their interface is gone for now (they
+	// count again when it comes back).
 	var nb [8]string
 	names := nb[:0]
 	for _, d := range j.Downstream {
@@ -420,72 +501,43 @@ func (k *Kernel) joinLocked(j Join, now time.Time) error {
 		}
 		names = append(names, f.name)
 	}
-	st := k.sgs[key]
-	if st == nil {
-		st = &sgState{key: key}
-		k.sgs[key] = st
-	}
-	changed := !st.joined || st.upstream != up.name
-	var ds *dsSet
-	if st.ds != nil {
-		ds = st.ds
-		for _, n := range names {
-			if _, found := slices.BinarySearch(ds.names, n); !found {
-				ds = nil
-				break
+	nc := contrib{owner: o, rpf: up.name}
+	if st := k.sgs[key]; st != nil {
+		if i := findContrib(st.contribs, o); i >= 0 {
+			have := &st.contribs[i]
+			if have.ds != nil {
+				names = append(names, have.ds.names...)
+			}
+			if have.excl != nil {
+				have.excl.refs++
+				nc.excl = have.excl
 			}
 		}
 	}
-	if ds == nil {
-		merged := names
-		if st.ds != nil {
-			merged = append(slices.Clone(st.ds.names), names...)
-		}
-		slices.Sort(merged)
-		merged = slices.Compact(merged)
-		key := strings.Join(merged, "\x00")
-		if d := k.dsSets[key]; d != nil {
-			d.refs++
-			ds = d
-		} else {
-			ds = k.internDSLocked(slices.Clone(merged))
-		}
-		k.releaseDSLocked(st.ds)
-		st.ds = ds
-		changed = true
-	}
-	st.joined = true
-	st.upstream = up.name
-	st.proto = k.protoName(j.Protocol)
-	if !changed {
-		return nil
-	}
-	if st.cached && !st.discard {
-		k.resyncLocked(st, now)
-		return nil
-	}
-	if res := k.installLocked(st, now); res == installNoIDs {
-		return fmt.Errorf("join %v: %w", key, hal.ErrTableFull)
-	}
-	return nil
+	nc.ds = k.internSetLocked(names)
+	return k.applyContribLocked(o, SGEntry(j.Source, j.Group), &nc, now)
 }
 
-func (k *Kernel) protoName(p string) string {
-	switch strings.ToUpper(p) {
-	case "", "PIM":
-		return "PIM"
-	case "IGMP":
-		return "IGMP"
-	case "STATIC":
-		return "Static"
+// internSetLocked interns the sorted unique set of already resolved names
+// (nil for none) and takes a reference. names is reordered.
+func (k *Kernel) internSetLocked(names []string) *dsSet {
+	if len(names) == 0 {
+		return nil
 	}
-	return p
+	slices.Sort(names)
+	names = slices.Compact(names)
+	key := strings.Join(names, "\x00")
+	if d := k.dsSets[key]; d != nil {
+		d.refs++
+		return d
+	}
+	return k.internDSLocked(slices.Clone(names))
 }
 
-// Prune removes downstream from the join state of (S,G). Removing the last
-// downstream interface removes the join state and its forwarding entry
-// (seed 003: "When PIM prune is received, the multicast entry is removed at
-// PFE and RE level").
+// Prune removes downstream from every owner's (S,G) contribution. A
+// contribution left with no downstream interface is withdrawn; removing the
+// last state removes the forwarding entry (seed 003: "When PIM prune is
+// received, the multicast entry is removed at PFE and RE level").
 func (k *Kernel) Prune(source, group netip.Addr, downstream string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -495,33 +547,53 @@ func (k *Kernel) Prune(source, group netip.Addr, downstream string) error {
 		return fmt.Errorf("prune: %w", err)
 	}
 	st := k.sgs[key]
-	if st == nil || !st.joined {
+	if st == nil || len(st.contribs) == 0 {
 		return fmt.Errorf("prune %v: %w", key, ErrNoJoin)
 	}
 	name := downstream
 	if n, _, _, err := parseIFLName(downstream); err == nil {
 		name = n
 	}
-	i, found := slices.BinarySearch(st.ds.names, name)
-	if !found {
+	now := k.now()
+	type cut struct {
+		o  Owner
+		nc *contrib
+	}
+	var cuts []cut
+	for i := range st.contribs {
+		c := &st.contribs[i]
+		if c.ds == nil {
+			continue
+		}
+		j, found := slices.BinarySearch(c.ds.names, name)
+		if !found {
+			continue
+		}
+		rest := slices.Delete(slices.Clone(c.ds.names), j, j+1)
+		if len(rest) == 0 && c.excl == nil {
+			cuts = append(cuts, cut{o: c.owner})
+			continue
+		}
+		nc := contrib{owner: c.owner, rpf: c.rpf, ds: k.internSetLocked(rest), excl: c.excl}
+		if nc.excl != nil {
+			nc.excl.refs++
+		}
+		cuts = append(cuts, cut{o: c.owner, nc: &nc})
+	}
+	if len(cuts) == 0 {
 		return fmt.Errorf("prune %v: downstream %s not joined: %w", key, downstream, ErrNoJoin)
 	}
-	now := k.now()
-	if len(st.ds.names) == 1 {
-		k.removeJoinLocked(st, now)
-		return nil
+	var errs []error
+	for _, c := range cuts {
+		if err := k.applyContribLocked(c.o, SGEntry(source, group), c.nc, now); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	rest := slices.Delete(slices.Clone(st.ds.names), i, i+1)
-	k.releaseDSLocked(st.ds)
-	st.ds = k.internDSLocked(rest)
-	if st.cached && !st.discard {
-		k.resyncLocked(st, now)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// RemoveJoin removes all join state of (S,G) and its forwarding-cache
-// entry (forwarding or mdiscard).
+// RemoveJoin withdraws every owner's (S,G) state and so the forwarding
+// entry, unless (*,G) state still covers it.
 func (k *Kernel) RemoveJoin(source, group netip.Addr) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -531,18 +603,15 @@ func (k *Kernel) RemoveJoin(source, group netip.Addr) error {
 		return fmt.Errorf("remove join: %w", err)
 	}
 	st := k.sgs[key]
-	if st == nil || !st.joined {
+	if st == nil || len(st.contribs) == 0 {
 		return fmt.Errorf("remove join %v: %w", key, ErrNoJoin)
 	}
-	k.removeJoinLocked(st, k.now())
-	return nil
-}
-
-func (k *Kernel) removeJoinLocked(st *sgState, now time.Time) {
-	k.uninstallLocked(st, now)
-	k.releaseDSLocked(st.ds)
-	st.joined, st.ds, st.upstream = false, nil, ""
-	delete(k.sgs, st.key)
+	for i := range st.contribs {
+		k.releaseContribLocked(&st.contribs[i])
+	}
+	st.contribs = nil
+	k.markLocked(st)
+	return k.reevalLocked(st, false, k.now())
 }
 
 // ResolveAction is what the kernel did with a resolve request.
@@ -592,7 +661,7 @@ type ResolveResult struct {
 // Resolve handles a resolve-addr-request from the FPC in slot (seed 003,
 // "Kernel Resolution"); see the package comment for the counters. The
 // resulting ops are downloaded to every FPC through the Sink.
-func (k *Kernel) Resolve(slot int, req hal.ResolveRequest) ResolveResult {
+func (k *Kernel) Resolve(slot hal.Slot, req hal.ResolveRequest) ResolveResult {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	defer k.flushLocked()
@@ -618,28 +687,33 @@ func (k *Kernel) Resolve(slot int, req hal.ResolveRequest) ResolveResult {
 	ing.stats.KernelResolve++
 	now := k.now()
 	if st == nil {
-		st = &sgState{key: key}
-		k.sgs[key] = st
+		st = k.newSGLocked(key)
 	}
-	if st.joined {
+	ev := Event{Kind: EventNewSource, Entry: SGEntry(key.source(), key.group()), Interface: ing.name, Slot: slot}
+	if k.hasStateLocked(st) {
 		res := k.installLocked(st, now)
 		switch res {
 		case installOK:
+			ev.Action = ResolveForwarding
+			k.eventLocked(ev)
 			return ResolveResult{Action: ResolveForwarding, Route: st.route()}
 		case installNoUpstream:
 			ing.stats.ResolveNoRoute++
 		case installNoIDs:
 			ing.stats.ResolveError++
+			k.dropIfEmptyLocked(st)
 			return ResolveResult{Action: ResolveError, Err: fmt.Errorf("resolve %v: %w", key, hal.ErrTableFull)}
 		}
 	}
 	k.installDiscardLocked(st, ing.index, now)
+	ev.Action = ResolveDiscard
+	k.eventLocked(ev)
 	return ResolveResult{Action: ResolveDiscard, Route: st.route()}
 }
 
 // WrongInterface records an RPF failure reported by the FPC in slot: a
 // packet of (S,G) arrived on ingress instead of expected.
-func (k *Kernel) WrongInterface(slot int, ingress, expected hal.IFLIndex, source, group netip.Addr) {
+func (k *Kernel) WrongInterface(slot hal.Slot, ingress, expected hal.IFLIndex, source, group netip.Addr) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ing := k.ingressOf(ingress)
@@ -661,6 +735,10 @@ func (k *Kernel) WrongInterface(slot int, ingress, expected hal.IFLIndex, source
 	default:
 		ing.stats.Mismatch++
 		st.wrongIIF++
+		k.markLocked(st)
+		k.deltaLocked()
+		k.eventLocked(Event{Kind: EventWrongInterface, Entry: SGEntry(key.source(), key.group()),
+			Interface: ing.name, Expected: k.ifName(st.rpf), Slot: slot})
 	}
 }
 
@@ -706,6 +784,9 @@ func (k *Kernel) Traffic(key hal.RouteKey, packets, bytes uint64) {
 		}
 	}
 	st.lastTraffic = now
+	k.markLocked(st)
+	defer k.deltaLocked()
+	k.eventLocked(Event{Kind: EventActivity, Entry: SGEntry(sk.source(), sk.group()), Packets: packets, Bytes: bytes})
 	if f := k.ifByIndex[st.rpf]; f != nil {
 		f.stats.InPackets += packets
 		f.stats.InBytes += bytes
@@ -743,10 +824,10 @@ func (k *Kernel) Expire(now time.Time) int {
 				k.fileLocked(st)
 				continue
 			}
+			discard := st.discard
 			k.uninstallLocked(st, now)
-			if !st.joined {
-				delete(k.sgs, st.key)
-			}
+			k.eventLocked(Event{Kind: EventExpired, Entry: SGEntry(st.key.source(), st.key.group()), Discard: discard})
+			k.dropIfEmptyLocked(st)
 			n++
 		}
 	}
@@ -767,9 +848,7 @@ func (k *Kernel) ClearCache() int {
 			continue
 		}
 		k.uninstallLocked(st, now)
-		if !st.joined {
-			delete(k.sgs, st.key)
-		}
+		k.dropIfEmptyLocked(st)
 		n++
 	}
 	k.wheel.reset()

@@ -103,8 +103,8 @@ func (k *Kernel) Routes(group netip.Addr) []MulticastRoute {
 			UptimeSeconds:      (now - st.created) / int64(time.Second),
 			UpstreamProtocol:   "Multicast",
 		}
-		if st.joined {
-			r.UpstreamProtocol = st.proto
+		if !st.discard && st.owner != 0 {
+			r.UpstreamProtocol = st.owner.String()
 		}
 		if st.lastTraffic != 0 && now-st.lastTraffic <= rateStale {
 			r.KBps, r.PPS = st.bps/1000, st.pps

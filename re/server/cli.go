@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,8 +147,11 @@ func (s *Server) cliRouteTable(_ context.Context, req *cli.Request, w io.Writer)
 	return s.kern.ShowRouteTable(w, req.Flag("detail"))
 }
 
-func (s *Server) cliClearCache(_ context.Context, _ *cli.Request, w io.Writer) error {
-	n := s.kern.ClearCache()
+func (s *Server) cliClearCache(ctx context.Context, _ *cli.Request, w io.Writer) error {
+	var n int
+	if err := s.eng.Do(ctx, func() error { n = s.kern.ClearCache(); return nil }); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "Cleared %d multicast forwarding-cache entries\n", n)
 	return nil
 }
@@ -192,35 +196,54 @@ func (s *Server) parseJoin(req *cli.Request) (kernel.Join, error) {
 			return kernel.Join{}, fmt.Errorf("no upstream interface for source %s: no interface subnet contains it (give 'upstream IFL')", src)
 		}
 	}
-	return kernel.Join{Source: src, Group: grp, Upstream: up, Downstream: []string{ifl}, Protocol: "Static"}, nil
+	return kernel.Join{Source: src, Group: grp, Upstream: up, Downstream: []string{ifl}, Protocol: kernel.OwnerCLI.String()}, nil
 }
 
-func (s *Server) cliJoin(_ context.Context, req *cli.Request, w io.Writer) error {
+// cliJoin adds a run-time join (owner CLI: it survives configuration
+// reloads and is not part of the configuration).
+func (s *Server) cliJoin(ctx context.Context, req *cli.Request, w io.Writer) error {
 	j, err := s.parseJoin(req)
 	if err != nil {
 		return err
 	}
-	if err := s.kern.Join(j); err != nil {
+	if err := s.eng.Do(ctx, func() error { return s.kern.Join(j) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Joined (%s,%s) upstream %s downstream %s\n", j.Source, j.Group, j.Upstream, j.Downstream[0])
 	return nil
 }
 
-func (s *Server) cliPrune(_ context.Context, req *cli.Request, w io.Writer) error {
+// cliPrune removes a downstream interface from the run-time joins of
+// (S,G) (owner CLI); configured static joins are changed by the
+// configuration.
+func (s *Server) cliPrune(ctx context.Context, req *cli.Request, w io.Writer) error {
 	j, err := s.parseJoin(req)
 	if err != nil {
 		return err
 	}
-	if err := s.kern.Prune(j.Source, j.Group, j.Downstream[0]); err != nil {
+	e := kernel.SGEntry(j.Source, j.Group)
+	err = s.eng.Do(ctx, func() error {
+		c, ok := s.kern.Contributions(kernel.OwnerCLI)[e]
+		name := j.Downstream[0]
+		i := slices.IndexFunc(c.Downstream, func(d string) bool { return d == name })
+		if !ok || i < 0 {
+			return fmt.Errorf("prune (%s,%s): %s was not joined with 'request multicast join': %w", j.Source, j.Group, name, kernel.ErrNoJoin)
+		}
+		c.Downstream = slices.Delete(c.Downstream, i, i+1)
+		if len(c.Downstream) == 0 {
+			return s.kern.Withdraw(kernel.OwnerCLI, e)
+		}
+		return s.kern.SetContribution(kernel.OwnerCLI, e, c)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Pruned %s from (%s,%s)\n", j.Downstream[0], j.Source, j.Group)
 	return nil
 }
 
-func (s *Server) cliReload(_ context.Context, _ *cli.Request, w io.Writer) error {
-	if err := s.Reload(); err != nil {
+func (s *Server) cliReload(ctx context.Context, _ *cli.Request, w io.Writer) error {
+	if err := s.Reload(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "configuration reloaded")
@@ -248,12 +271,34 @@ func (s *Server) cliIPCStats(_ context.Context, req *cli.Request, w io.Writer) e
 		"punts":            s.stats.Punts.Load(),
 		"download-ops":     s.stats.DownloadOps.Load(),
 		"download-errors":  s.stats.DownloadErrors.Load(),
+		"lagged-cards":     s.stats.Lagged.Load(),
 	}
+	fpcs := s.FPCs()
+	logSt := s.clog.Stats()
+	engSt := s.eng.Stats()
 	if req.JSON {
-		return cli.WriteJSON(w, st)
+		return cli.WriteJSON(w, map[string]any{"counters": st, "fpcs": fpcs, "change-log": logSt, "engine": engSt})
 	}
-	for _, k := range []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors"} {
+	for _, k := range []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors", "lagged-cards"} {
 		fmt.Fprintf(w, "%-18s %d\n", k+":", st[k])
+	}
+	fmt.Fprintf(w, "\nChange log: %d messages appended, %d retained (%d bytes; bound %d messages, %d bytes), %d followers\n",
+		logSt.Total, logSt.Messages, logSt.Bytes, logSt.MaxMsgs, logSt.MaxBytes, logSt.Cursors)
+	fmt.Fprintf(w, "%-5s %-8s %14s %12s %12s %10s\n", "Slot", "State", "Lag (msgs)", "Msgs out", "Frames out", "RTT")
+	for _, f := range fpcs {
+		state := "Synced"
+		if !f.Synced {
+			state = "Resync"
+		}
+		fmt.Fprintf(w, "%-5d %-8s %14d %12d %12d %10s\n", f.Slot, state, f.Lag, f.Session.MessagesOut, f.Session.FramesOut, f.Session.LastRTT.Round(time.Microsecond))
+	}
+	fmt.Fprintf(w, "\nOwner loop: queue %d/%d, events %d, timers %d\n", engSt.QueueDepth, engSt.QueueCap, engSt.Events, engSt.Timers)
+	for _, k := range []string{"resolve", "wrong-interface", "hit", "punt"} {
+		fmt.Fprintf(w, "  %-16s queued %d, handled %d, dropped %d\n", k, engSt.Queued[k], engSt.Handled[k], engSt.Dropped[k])
+	}
+	for _, k := range []string{"input", "call", "timer"} {
+		ws := engSt.Wait[k]
+		fmt.Fprintf(w, "  wait %-6s n=%d p50<=%s p99<=%s max %s\n", k, ws.Count, ws.P50, ws.P99, ws.Max.Round(time.Microsecond))
 	}
 	return nil
 }

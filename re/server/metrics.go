@@ -31,7 +31,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := (*Server)(c)
 	for _, f := range s.FPCs() {
-		ch <- prometheus.MustNewConstMetric(descFPCUp, prometheus.GaugeValue, 1, strconv.Itoa(f.Slot), f.Driver)
+		ch <- prometheus.MustNewConstMetric(descFPCUp, prometheus.GaugeValue, 1, strconv.Itoa(int(f.Slot)), f.Driver)
 	}
 	for k, v := range map[string]uint64{
 		"registration": s.stats.Registrations.Load(),

@@ -1,15 +1,26 @@
 // Package server is the routing-engine daemon: it owns the configuration,
-// the forwarding kernel (re/kernel) and one IPC session per connected FPC,
-// fans the kernel's downloads out to every FPC in order, replays the full
-// state to an FPC that (re)connects between resync-begin and resync-end,
-// feeds resolve requests, route hits and wrong-interface notifications from
-// the FPCs back into the kernel, and serves the CLI command tree.
+// the owner loop (re/engine) with the forwarding kernel (re/kernel), the
+// change log (re/changelog) and one IPC session per connected FPC.
 //
-// Concurrency: the kernel calls the fan-out synchronously under its own lock,
-// so every FPC sees changes in kernel order; registration takes the snapshot
-// and joins the fan-out inside one kernel critical section (SnapshotTo), so
-// a (re)connecting FPC sees every later change exactly once. Run owns every
-// goroutine and returns after they stopped.
+// The path of a change: the kernel, run by the owner loop, appends every
+// download to the change log, encoded once; each FPC's feeder goroutine
+// follows the log with its own cursor and writes to that FPC's session, so
+// a card that stops reading stalls nobody but itself, and is disconnected
+// when it falls further behind than the log's bound (it then resyncs like
+// any reconnect). A (re)connecting FPC gets resync-begin, the card
+// settings, a snapshot of the kernel consistent at one log position (taken
+// under the kernel's lock, sent without it), resync-end, and the log from
+// that position on.
+//
+// The path of an input: an FPC session's reader decodes each message and
+// queues it to the owner loop (resolve requests, wrong-interface
+// notifications and punts without waiting, dropped and counted when the
+// queue is full; route hits waiting for room); keepalives are answered by
+// the session itself.
+//
+// Concurrency: Run owns every goroutine and returns after they stopped.
+// Everything that changes the kernel runs on the owner loop; the CLI's show
+// commands read the kernel under its lock.
 package server
 
 import (
@@ -18,24 +29,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/clock"
 	"github.com/mxfwd/mxfwd/ipc"
+	"github.com/mxfwd/mxfwd/re/changelog"
 	"github.com/mxfwd/mxfwd/re/config"
+	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
 )
 
 // DefaultListen is where the RE serves FPCs: loopback unless told otherwise.
 const DefaultListen = "127.0.0.1:6234"
-
-// MaxSlot is the highest FPC slot accepted.
-const MaxSlot = 63
 
 // Options configures the server.
 type Options struct {
@@ -44,7 +53,8 @@ type Options struct {
 	ConfigPath string
 	Listen     string
 	Logger     *slog.Logger
-	Now        func() time.Time
+	// Clock drives the kernel and the owner loop's timers (nil: real).
+	Clock clock.Clock
 	// KeepaliveInterval is told to FPCs at registration (1 s); a peer is
 	// dead after DeadAfter missed keepalives (3).
 	KeepaliveInterval time.Duration
@@ -56,23 +66,33 @@ type Options struct {
 	CacheTimeout time.Duration
 	// TickInterval is how often the forwarding cache is aged (1 s).
 	TickInterval time.Duration
+	// LogMessages and LogBytes bound the change log (0: the defaults of
+	// re/changelog): how far a card may fall behind before it is dropped.
+	LogMessages, LogBytes int
 }
 
 // Server is the RE.
 type Server struct {
 	opt  Options
 	log  *slog.Logger
+	clk  clock.Clock
 	kern *kernel.Kernel
+	eng  *engine.Engine
+	clog *changelog.Log
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
 
-	fanMu sync.Mutex // guards fpcs; held while sending downloads
-	fpcs  map[int]*fpcConn
+	// optMu orders card-setting changes with snapshots: a snapshot reads
+	// the settings and the log head under it.
+	optMu sync.Mutex
+	opts  []ipc.Message
+
+	fpcMu sync.Mutex
+	fpcs  map[hal.Slot]*fpcConn
 
 	gen     atomic.Uint32
 	started time.Time
-	ln      net.Listener
 	addr    atomic.Value // string
 	stats   serverStats
 	ready   chan struct{}
@@ -87,26 +107,45 @@ type serverStats struct {
 	Punts          atomic.Uint64
 	DownloadOps    atomic.Uint64
 	DownloadErrors atomic.Uint64
+	Lagged         atomic.Uint64
 }
 
 type fpcConn struct {
-	slot   int
+	slot   hal.Slot
 	reg    *ipc.Register
 	sess   *ipc.Session
 	remote string
 	since  time.Time
 	ctx    context.Context
 	cancel context.CancelFunc
-	// live is set once the FPC has joined the fan-out (inside the
-	// snapshot); until then downloads skip it.
-	live atomic.Bool
-	// broken is set when a download could not be queued; the session is
-	// then closed and the FPC resyncs on reconnect.
-	broken atomic.Bool
+	cursor atomic.Pointer[changelog.Cursor]
+	synced atomic.Bool // resync-end sent
 
 	cntMu    sync.Mutex
 	counters map[hal.IFLIndex]ipc.IFLCounters
 }
+
+// logSink is the kernel's Sink: it encodes each download once and appends
+// it to the change log. It never blocks (the kernel's Sink contract).
+type logSink Server
+
+func (l *logSink) Download(ops []hal.Op) {
+	msgs := make([]ipc.Message, len(ops))
+	for i, op := range ops {
+		msgs[i] = ipc.MessageFromOp(op, false)
+	}
+	raw, err := ipc.AppendMessages(make([]byte, 0, 40*len(ops)), msgs...)
+	if err != nil {
+		// The kernel built these ops; an encoding failure is a bug.
+		l.log.Error("kernel download could not be encoded; the cards will miss it", "ops", len(ops), "err", err)
+		l.stats.DownloadErrors.Add(1)
+		return
+	}
+	l.stats.DownloadOps.Add(uint64(len(ops)))
+	l.clog.Append(len(ops), raw, nil)
+}
+
+func (l *logSink) Delta(d *kernel.Delta) { l.clog.Append(0, nil, d) }
 
 // New builds the server, the kernel and its interfaces from the config.
 func New(opt Options) (*Server, error) {
@@ -116,8 +155,8 @@ func New(opt Options) (*Server, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
+	if opt.Clock == nil {
+		opt.Clock = clock.Real()
 	}
 	if opt.Listen == "" {
 		opt.Listen = DefaultListen
@@ -134,13 +173,18 @@ func New(opt Options) (*Server, error) {
 	if opt.TickInterval <= 0 {
 		opt.TickInterval = time.Second
 	}
+	plan, err := Check(opt.Config)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opt:     opt,
 		log:     opt.Logger,
-		cfg:     opt.Config,
-		fpcs:    map[int]*fpcConn{},
-		started: opt.Now(),
+		clk:     opt.Clock,
+		fpcs:    map[hal.Slot]*fpcConn{},
+		started: opt.Clock.Now(),
 		ready:   make(chan struct{}),
+		clog:    changelog.New(opt.LogMessages, opt.LogBytes),
 	}
 	timeout := opt.Config.CacheTimeout
 	if opt.CacheTimeout > 0 {
@@ -148,12 +192,19 @@ func New(opt Options) (*Server, error) {
 	}
 	s.kern = kernel.New(kernel.Config{
 		Logger:       opt.Logger.With("component", "kernel"),
-		Now:          opt.Now,
+		Now:          opt.Clock.Now,
 		CacheTimeout: timeout,
-		Sink:         kernel.SinkFunc(s.download),
+		Sink:         (*logSink)(s),
 		LocalAS:      opt.Config.AutonomousSystem,
 	})
-	if err := s.applyConfig(opt.Config); err != nil {
+	s.eng = engine.New(engine.Config{
+		Kernel:       s.kern,
+		Clock:        opt.Clock,
+		Logger:       opt.Logger.With("component", "engine"),
+		TickInterval: opt.TickInterval,
+	})
+	// Not running yet: commit directly (nothing else touches the kernel).
+	if err := s.commit(plan); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -161,6 +212,12 @@ func New(opt Options) (*Server, error) {
 
 // Kernel returns the forwarding kernel.
 func (s *Server) Kernel() *kernel.Kernel { return s.kern }
+
+// Engine returns the owner loop.
+func (s *Server) Engine() *engine.Engine { return s.eng }
+
+// ChangeLog returns the change log.
+func (s *Server) ChangeLog() *changelog.Log { return s.clog }
 
 // Config returns the active configuration.
 func (s *Server) Config() *config.Config {
@@ -178,141 +235,52 @@ func (s *Server) Addr() string {
 // Ready is closed once the server listens.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// interfacesFromConfig turns the configuration's interfaces into kernel
-// interfaces: every unit of a port that is not a LAG member, every unit of
-// an aggregate, and unit 0 of each LAG member (the forwarding NHs).
-func interfacesFromConfig(c *config.Config) []kernel.Interface {
-	names := make([]string, 0, len(c.Interfaces))
-	for n := range c.Interfaces {
-		names = append(names, n)
+// commit applies a checked plan: it runs on the owner loop (or before it
+// starts). The live interface table is checked first, so a plan that
+// cannot apply changes nothing.
+func (s *Server) commit(p *Plan) error {
+	if err := s.kern.CheckInterfaces(p.Interfaces); err != nil {
+		return fmt.Errorf("%s: interfaces: %w", p.Config.Source, err)
 	}
-	sort.Strings(names)
-	var out []kernel.Interface
-	add := func(dev string, u *config.Unit, lag string) {
-		ki := kernel.Interface{Name: fmt.Sprintf("%s.%d", dev, u.Number), LAG: lag}
-		ki.Index = hal.IFLIndex(u.Index)
-		ki.NH = hal.NHID(u.NHIndex)
-		ki.Addr = u.Address
-		if m := c.Interfaces[dev].MTU; m > 0 {
-			ki.MTU = uint16(m)
-		}
-		out = append(out, ki)
-	}
-	// Aggregates first, so members can reference them.
-	for _, n := range names {
-		i := c.Interfaces[n]
-		if i.LAG != "" || len(i.Units) == 0 {
-			continue
-		}
-		if _, _, _, ok := config.ParsePort(n); ok {
-			continue
-		}
-		for _, u := range sortedUnits(i) {
-			add(n, u, "")
-		}
-	}
-	for _, n := range names {
-		i := c.Interfaces[n]
-		if _, _, _, ok := config.ParsePort(n); !ok {
-			continue
-		}
-		if i.LAG != "" {
-			u := i.Units[0]
-			if u == nil {
-				u = &config.Unit{Number: 0}
-			}
-			add(n, u, i.LAG+".0")
-			continue
-		}
-		for _, u := range sortedUnits(i) {
-			add(n, u, "")
-		}
-	}
-	return out
-}
-
-func sortedUnits(i *config.Interface) []*config.Unit {
-	us := make([]*config.Unit, 0, len(i.Units))
-	for _, u := range i.Units {
-		us = append(us, u)
-	}
-	sort.Slice(us, func(a, b int) bool { return us[a].Number < us[b].Number })
-	return us
-}
-
-// applyConfig programs interfaces, timers, static joins and card settings.
-func (s *Server) applyConfig(c *config.Config) error {
-	if _, err := s.kern.SetInterfaces(interfacesFromConfig(c)); err != nil {
+	if _, err := s.kern.SetInterfaces(p.Interfaces); err != nil {
+		// Only next-hop id exhaustion can fail here.
+		s.log.Error("configuration: interfaces applied in part", "err", err)
 		return fmt.Errorf("interfaces: %w", err)
 	}
 	if s.opt.CacheTimeout == 0 {
-		if err := s.kern.SetCacheTimeout(c.CacheTimeout); err != nil {
+		if err := s.kern.SetCacheTimeout(p.CacheTimeout); err != nil {
 			return fmt.Errorf("forwarding-cache timeout: %w", err)
 		}
 	}
-	for _, j := range c.IGMP.Static {
-		up := c.UpstreamFor(j.Source)
-		if up == "" {
-			return fmt.Errorf("line %d: static join (%s,%s) on %s: no interface has a subnet containing source %s (the upstream interface)", j.Line, j.Source, j.Group, j.Interface, j.Source)
-		}
-		if err := s.kern.Join(kernel.Join{Source: j.Source, Group: j.Group, Upstream: up, Downstream: []string{j.Interface}, Protocol: "IGMP"}); err != nil {
-			return fmt.Errorf("line %d: static join (%s,%s): %w", j.Line, j.Source, j.Group, err)
-		}
+	if err := s.kern.ReplaceOwner(kernel.OwnerStatic, p.Static); err != nil {
+		s.log.Error("configuration: static joins applied in part", "err", err)
 	}
-	s.pushOptions(c)
+	s.setOptions(p.Options)
+	s.cfgMu.Lock()
+	s.cfg = p.Config
+	s.cfgMu.Unlock()
 	return nil
 }
 
-// cardOptions are the settings pushed to every FPC (hal.Tunable keys).
-func cardOptions(c *config.Config) [][2]string {
-	rate := c.ResolveRate
-	if rate <= 0 {
-		rate = config.DefaultResolveRate
+// setOptions records the card settings and sends them to every card
+// through the change log.
+func (s *Server) setOptions(opts [][2]string) {
+	msgs := optionMessages(opts)
+	raw, err := ipc.AppendMessages(nil, msgs...)
+	s.optMu.Lock()
+	defer s.optMu.Unlock()
+	s.opts = msgs
+	if err != nil {
+		s.log.Error("card settings could not be encoded", "err", err)
+		return
 	}
-	opts := [][2]string{
-		{"host-name", c.HostName},
-		{"resolve-rate", strconv.Itoa(rate)},
-		{"network-services", c.Chassis.NetworkServices},
-		{"multicast-replication", c.Replication},
-	}
-	slots := make([]int, 0, len(c.Chassis.FPCs))
-	for n := range c.Chassis.FPCs {
-		slots = append(slots, n)
-	}
-	sort.Ints(slots)
-	for _, n := range slots {
-		f := c.Chassis.FPCs[n]
-		if f.Type != "" {
-			opts = append(opts, [2]string{fmt.Sprintf("fpc.%d.type", n), f.Type})
-		}
-		for pic := 0; pic < 4; pic++ {
-			if f.NoMcastReplication[pic] {
-				opts = append(opts, [2]string{fmt.Sprintf("fpc.%d.pic.%d.no-mcast-replication", n, pic), "true"})
-			}
-		}
-	}
-	return opts
+	s.clog.Append(len(msgs), raw, nil)
 }
 
-func optionMessages(c *config.Config) []ipc.Message {
-	var msgs []ipc.Message
-	for _, o := range cardOptions(c) {
-		msgs = append(msgs, &ipc.ConfigSet{Key: o[0], Value: o[1]})
-	}
-	return msgs
-}
-
-func (s *Server) pushOptions(c *config.Config) {
-	msgs := optionMessages(c)
-	s.fanMu.Lock()
-	defer s.fanMu.Unlock()
-	for _, f := range s.fpcs {
-		s.sendLocked(f, msgs)
-	}
-}
-
-// Reload rereads the configuration file and applies it (SIGHUP).
-func (s *Server) Reload() error {
+// Reload rereads the configuration file and applies it as a diff, on the
+// owner loop (SIGHUP, `request system reload`). A file that does not parse
+// or does not pass Check changes nothing.
+func (s *Server) Reload(ctx context.Context) error {
 	if s.opt.ConfigPath == "" {
 		return errors.New("no configuration file to reload")
 	}
@@ -320,76 +288,30 @@ func (s *Server) Reload() error {
 	if err != nil {
 		return err
 	}
-	s.cfgMu.Lock()
-	old := s.cfg
-	s.cfg = c
-	s.cfgMu.Unlock()
-	// Static joins removed from the configuration are removed from the kernel.
-	keep := map[[2]netip.Addr]bool{}
-	for _, j := range c.IGMP.Static {
-		keep[[2]netip.Addr{j.Source, j.Group}] = true
+	p, err := Check(c)
+	if err != nil {
+		return err
 	}
-	for _, j := range old.IGMP.Static {
-		if !keep[[2]netip.Addr{j.Source, j.Group}] {
-			if err := s.kern.Prune(j.Source, j.Group, j.Interface); err != nil {
-				s.log.Warn("reload: prune", "source", j.Source, "group", j.Group, "err", err)
-			}
-		}
-	}
-	return s.applyConfig(c)
+	return s.eng.Do(ctx, func() error { return s.commit(p) })
 }
 
-// download is the kernel's Sink: it fans ops out to every FPC, in order.
-func (s *Server) download(ops []hal.Op) {
-	if len(ops) == 0 {
-		return
-	}
-	msgs := make([]ipc.Message, 0, len(ops))
-	for _, op := range ops {
-		msgs = append(msgs, ipc.MessageFromOp(op, false))
-	}
-	s.stats.DownloadOps.Add(uint64(len(ops)))
-	s.fanMu.Lock()
-	defer s.fanMu.Unlock()
-	for _, f := range s.fpcs {
-		s.sendLocked(f, msgs)
-	}
-}
-
-// sendLocked queues msgs on f's session; Send blocks while the session's
-// queue is full (backpressure). If the session is gone, f is marked broken.
-func (s *Server) sendLocked(f *fpcConn, msgs []ipc.Message) {
-	if !f.live.Load() || f.broken.Load() {
-		return
-	}
-	if err := f.sess.Send(f.ctx, msgs...); err != nil {
-		s.stats.DownloadErrors.Add(1)
-		f.broken.Store(true)
-		f.cancel()
-		s.log.Warn("download to FPC failed; it will resync on reconnect", "slot", f.slot, "err", err)
-	}
-}
-
-// Run listens for FPCs and ages the forwarding cache until ctx is done.
+// Run listens for FPCs and runs the owner loop until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.opt.Listen)
 	if err != nil {
 		return fmt.Errorf("re: listen for FPCs on %s: %w", s.opt.Listen, err)
 	}
-	s.ln = ln
 	s.addr.Store(ln.Addr().String())
-	close(s.ready)
 	s.log.Info("listening for FPCs", "addr", ln.Addr().String())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.kern.Run(ctx, s.opt.TickInterval); err != nil && ctx.Err() == nil {
-			s.log.Error("kernel stopped", "err", err)
+	wg.Go(func() {
+		if err := s.eng.Run(ctx); err != nil {
+			s.log.Error("owner loop stopped", "err", err)
 		}
-	}()
+	})
+	close(s.ready)
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -404,15 +326,11 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("re: accept: %w", err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serveFPC(ctx, conn)
-		}()
+		wg.Go(func() { s.serveFPC(ctx, conn) })
 	}
 }
 
-// serveFPC registers one connection and runs its session.
+// serveFPC registers one connection and runs its session and feeder.
 func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 	remote := conn.RemoteAddr().String()
 	reg, err := ipc.ReadRegister(conn, ipc.DefaultLimits(), s.opt.RegisterTimeout)
@@ -422,24 +340,24 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		conn.Close()
 		return
 	}
-	slot := int(reg.Slot)
 	refuse := func(code ipc.AckCode, reason string) {
 		s.stats.Refused.Add(1)
-		s.log.Warn("FPC registration refused", "remote", remote, "slot", slot, "reason", reason)
+		s.log.Warn("FPC registration refused", "remote", remote, "slot", reg.Slot, "reason", reason)
 		_ = ipc.WriteMessages(conn, &ipc.RegisterAck{Error: code, Reason: reason, Master: ipc.TNPMaster, Keepalive: s.opt.KeepaliveInterval})
 		conn.Close()
 	}
-	if slot > MaxSlot {
-		refuse(ipc.AckBadSlot, fmt.Sprintf("slot %d out of range 0..%d", slot, MaxSlot))
+	if reg.Slot > uint16(hal.MaxSlot) {
+		refuse(ipc.AckBadSlot, fmt.Sprintf("slot %d out of range 0..%d", reg.Slot, hal.MaxSlot))
 		return
 	}
+	slot := hal.Slot(reg.Slot)
 	if reg.Addr != ipc.FPCAddr(slot) {
 		refuse(ipc.AckBadSlot, fmt.Sprintf("TNP address %s does not match slot %d (want %s)", reg.Addr, slot, ipc.FPCAddr(slot)))
 		return
 	}
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
-	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.opt.Now(), ctx: fctx, cancel: fcancel, counters: map[hal.IFLIndex]ipc.IFLCounters{}}
+	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.clk.Now(), ctx: fctx, cancel: fcancel, counters: map[hal.IFLIndex]ipc.IFLCounters{}}
 	f.sess = ipc.NewSession(conn, ipc.SessionConfig{
 		Local:             ipc.TNPMaster,
 		Peer:              ipc.FPCAddr(slot),
@@ -448,103 +366,143 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		Handler:           func(m ipc.Message) { s.handle(f, m) },
 		Logger:            s.log.With("slot", slot, "remote", remote),
 	})
-	s.fanMu.Lock()
+	s.fpcMu.Lock()
 	if old, ok := s.fpcs[slot]; ok {
-		s.fanMu.Unlock()
+		s.fpcMu.Unlock()
 		refuse(ipc.AckSlotInUse, fmt.Sprintf("slot %d is already connected from %s", slot, old.remote))
 		return
 	}
-	s.fpcs[slot] = f // reserved; joins the fan-out when live
-	s.fanMu.Unlock()
+	s.fpcs[slot] = f
+	s.fpcMu.Unlock()
+	defer func() {
+		s.fpcMu.Lock()
+		if s.fpcs[slot] == f {
+			delete(s.fpcs, slot)
+		}
+		s.fpcMu.Unlock()
+	}()
 	if err := ipc.WriteMessages(conn, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: s.opt.KeepaliveInterval}); err != nil {
 		s.log.Warn("FPC registration ack failed", "slot", slot, "err", err)
 		conn.Close()
-		s.fanMu.Lock()
-		delete(s.fpcs, slot)
-		s.fanMu.Unlock()
 		return
 	}
 	s.stats.Registrations.Add(1)
 	s.log.Info("FPC registered", "slot", slot, "remote", remote, "driver", reg.Driver)
 
 	done := make(chan error, 1)
-	go func() { done <- f.sess.Run(fctx) }()
-
-	// Replay: resync-begin, card options, the kernel's state, resync-end.
-	// SnapshotTo holds the kernel lock: joining the fan-out inside it means
-	// every later change reaches this FPC exactly once, after the replay.
-	gen := s.gen.Add(1)
-	s.cfgMu.Lock()
-	opts := optionMessages(s.cfg)
-	s.cfgMu.Unlock()
-	replayErr := func() error {
-		if err := f.sess.Send(fctx, &ipc.ResyncBegin{Generation: gen}); err != nil {
-			return err
-		}
-		if err := f.sess.Send(fctx, opts...); err != nil {
-			return err
-		}
-		first := true
-		join := func() { f.live.Store(true) }
-		err := s.kern.SnapshotTo(4096, func(ops []hal.Op) error {
-			msgs := make([]ipc.Message, len(ops))
-			for i, op := range ops {
-				msgs[i] = ipc.MessageFromOp(op, false)
-			}
-			if err := f.sess.Send(fctx, msgs...); err != nil {
-				return err
-			}
-			if first {
-				first = false
-				join()
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if first {
-			// Empty snapshot (cannot happen: defaults exist); join anyway.
-			join()
-		}
-		// resync-end goes through the fan-out lock so it is ordered after
-		// any download queued since the snapshot.
-		s.fanMu.Lock()
-		defer s.fanMu.Unlock()
-		return f.sess.Send(fctx, &ipc.ResyncEnd{Generation: gen})
+	go func() {
+		err := f.sess.Run(fctx)
+		fcancel() // the feeder stops with the session
+		done <- err
 	}()
-	if replayErr != nil {
-		s.log.Warn("FPC replay failed", "slot", slot, "err", replayErr)
-		fcancel()
-	}
+	feedErr := s.feed(fctx, f)
+	fcancel() // and the session with the feeder
 	err = <-done
-	s.fanMu.Lock()
-	if s.fpcs[slot] == f {
-		delete(s.fpcs, slot)
+	if feedErr != nil && errors.Is(feedErr, changelog.ErrLagged) {
+		err = feedErr
 	}
-	s.fanMu.Unlock()
 	s.log.Warn("FPC disconnected", "slot", slot, "remote", remote, "err", err)
 }
 
-// handle runs on an FPC session's read goroutine.
+// feed sends the resync and then follows the change log for f until its
+// session ends or it falls behind the log's bound.
+func (s *Server) feed(ctx context.Context, f *fpcConn) error {
+	gen := s.gen.Add(1)
+	s.optMu.Lock()
+	opts := s.opts
+	st, head := s.kern.ExportAt(s.clog.Head)
+	cur, err := s.clog.Follow(fmt.Sprintf("FPC %d", f.slot), head)
+	s.optMu.Unlock()
+	if err != nil {
+		return err
+	}
+	f.cursor.Store(cur)
+	defer cur.Close()
+	// A card blocked in a network write learns at once that it lagged.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-cur.Lagged():
+			stop(changelog.ErrLagged)
+		case <-ctx.Done():
+		}
+	}()
+	lagged := func(err error) error {
+		if context.Cause(ctx) == changelog.ErrLagged || errors.Is(err, changelog.ErrLagged) {
+			s.stats.Lagged.Add(1)
+			st := s.clog.Stats()
+			s.log.Warn("FPC fell behind the change log: disconnecting; it resyncs when it reconnects",
+				"slot", f.slot, "lag_messages", cur.Lag(), "bound_messages", st.MaxMsgs, "bound_bytes", st.MaxBytes)
+			return fmt.Errorf("FPC %d: %w", f.slot, changelog.ErrLagged)
+		}
+		return err
+	}
+	if err := f.sess.Send(ctx, &ipc.ResyncBegin{Generation: gen}); err != nil {
+		return lagged(err)
+	}
+	if err := f.sess.Send(ctx, opts...); err != nil {
+		return lagged(err)
+	}
+	var buf []byte
+	err = st.OpsTo(4096, func(ops []hal.Op) error {
+		msgs := make([]ipc.Message, len(ops))
+		for i, op := range ops {
+			msgs[i] = ipc.MessageFromOp(op, false)
+		}
+		var err error
+		if buf, err = ipc.AppendMessages(buf[:0], msgs...); err != nil {
+			return err
+		}
+		return f.sess.SendEncoded(ctx, buf)
+	})
+	if err != nil {
+		return lagged(err)
+	}
+	st = nil // let the snapshot go
+	if err := f.sess.Send(ctx, &ipc.ResyncEnd{Generation: gen}); err != nil {
+		return lagged(err)
+	}
+	f.synced.Store(true)
+	for {
+		es, err := cur.Next(ctx)
+		if err != nil {
+			return lagged(err)
+		}
+		for _, e := range es {
+			if e.N == 0 {
+				continue
+			}
+			if err := f.sess.SendEncoded(ctx, e.Msgs); err != nil {
+				return lagged(err)
+			}
+		}
+	}
+}
+
+// handle runs on an FPC session's read goroutine: it only decodes and
+// queues to the owner loop.
 func (s *Server) handle(f *fpcConn, m ipc.Message) {
 	switch v := m.(type) {
 	case *ipc.ResolveRequest:
 		s.stats.Resolves.Add(1)
-		s.kern.Resolve(f.slot, hal.ResolveRequest{NH: v.NH, Ingress: v.Ingress, Source: v.Source, Group: v.Group})
+		s.eng.Post(engine.Input{Kind: engine.InResolve, Slot: f.slot,
+			Resolve: hal.ResolveRequest{NH: v.NH, Ingress: v.Ingress, Source: v.Source, Group: v.Group}})
 	case *ipc.RouteHits:
 		s.stats.RouteHits.Add(1)
-		s.kern.Traffic(v.Key, v.Packets, v.Bytes)
+		_ = s.eng.PostWait(f.ctx, engine.Input{Kind: engine.InHit, Slot: f.slot,
+			Hit: engine.Hit{Key: v.Key, Packets: v.Packets, Bytes: v.Bytes}})
 	case *ipc.WrongIIF:
 		s.stats.WrongIIF.Add(1)
-		s.kern.WrongInterface(f.slot, v.Ingress, v.Expected, v.Source, v.Group)
+		s.eng.Post(engine.Input{Kind: engine.InWrongInterface, Slot: f.slot,
+			Wrong: hal.WrongInterface{Ingress: v.Ingress, Expected: v.Expected, Source: v.Source, Group: v.Group}})
 	case *ipc.IFLCounters:
 		f.cntMu.Lock()
 		f.counters[v.IFL] = *v
 		f.cntMu.Unlock()
 	case *ipc.Punt:
 		s.stats.Punts.Add(1)
-		s.log.Debug("punted packet", "slot", f.slot, "ifl", v.Ingress, "len", len(v.Frame))
+		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Frame: v.Frame}})
 	default:
 		s.log.Warn("unexpected message from FPC", "slot", f.slot, "header", m.Header().String())
 	}
@@ -552,7 +510,7 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 
 // FPCInfo describes a connected FPC.
 type FPCInfo struct {
-	Slot    int           `json:"slot"`
+	Slot    hal.Slot      `json:"slot"`
 	TNPAddr string        `json:"tnp-address"`
 	MAC     string        `json:"mac"`
 	Driver  string        `json:"driver"`
@@ -560,30 +518,46 @@ type FPCInfo struct {
 	Ports   []ipc.Port    `json:"ports"`
 	Remote  string        `json:"remote"`
 	Uptime  time.Duration `json:"uptime"`
+	// Synced is false while the card is being sent its resync.
+	Synced bool `json:"synced"`
+	// Lag is how many change-log messages the card has not been sent.
+	Lag uint64 `json:"lag-messages"`
+	// Session counters.
+	Session ipc.SessionStats `json:"session"`
 }
 
-// FPCs lists the connected FPCs by slot.
+// FPCs lists the connected FPCs by slot. It takes no lock that a download
+// or a stalled card holds.
 func (s *Server) FPCs() []FPCInfo {
-	s.fanMu.Lock()
-	defer s.fanMu.Unlock()
-	out := make([]FPCInfo, 0, len(s.fpcs))
-	now := s.opt.Now()
+	s.fpcMu.Lock()
+	fs := make([]*fpcConn, 0, len(s.fpcs))
 	for _, f := range s.fpcs {
+		fs = append(fs, f)
+	}
+	s.fpcMu.Unlock()
+	out := make([]FPCInfo, 0, len(fs))
+	now := s.clk.Now()
+	for _, f := range fs {
 		a := ipc.FPCAddr(f.slot)
-		out = append(out, FPCInfo{
+		fi := FPCInfo{
 			Slot: f.slot, TNPAddr: fmt.Sprintf("%#x", uint32(a)), MAC: a.MAC().String(),
 			Driver: f.reg.Driver, PFEs: f.reg.PFEs, Ports: f.reg.Ports, Remote: f.remote, Uptime: now.Sub(f.since),
-		})
+			Synced: f.synced.Load(), Session: f.sess.Stats(),
+		}
+		if c := f.cursor.Load(); c != nil {
+			fi.Lag = c.Lag()
+		}
+		out = append(out, fi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Slot < out[j].Slot })
 	return out
 }
 
 // InjectPacket asks the FPC hosting ifl to send frame out of it.
-func (s *Server) InjectPacket(slot int, ifl hal.IFLIndex, frame []byte) error {
-	s.fanMu.Lock()
+func (s *Server) InjectPacket(slot hal.Slot, ifl hal.IFLIndex, frame []byte) error {
+	s.fpcMu.Lock()
 	f, ok := s.fpcs[slot]
-	s.fanMu.Unlock()
+	s.fpcMu.Unlock()
 	if !ok {
 		return fmt.Errorf("FPC %d is not connected", slot)
 	}
