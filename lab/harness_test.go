@@ -57,6 +57,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	destroyOurs()
+	_ = os.Remove(testRunRoot) // if no other test binary uses it
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

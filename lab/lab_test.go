@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,15 +28,6 @@ import (
 	"github.com/mxfwd/mxfwd/lab/topo"
 	"github.com/mxfwd/mxfwd/lab/traffic"
 )
-
-// afpacketCompletesChecksums says whether the afpacket driver completes
-// the UDP checksum of frames a veth sender left for offload (issue #12,
-// branch datapath, commit "afpacket: complete checksums"). Until it does,
-// the receivers' stacks drop every forwarded datagram, so the traffic
-// tests turn transmit checksum offload off on their senders. Set it to
-// true when that commit is merged: the tests then send with offload on, as
-// ordinary hosts do.
-const afpacketCompletesChecksums = false
 
 // afpacketRingSurvivesStalls says whether the afpacket driver's default
 // RX ring rides out a worker descheduled for a few hundred milliseconds at
@@ -59,19 +51,6 @@ func interimRing(top *topo.Topology) {
 			n.FPCOptions = append(n.FPCOptions, "rx-blocks=256", "rx-block-size=16384")
 		}
 	}
-}
-
-// prepareSender applies the interim work-around above to a host's
-// interface.
-func prepareSender(t *testing.T, l *Lab, node, iface string) {
-	t.Helper()
-	if afpacketCompletesChecksums {
-		return
-	}
-	p, err := l.NetnsPath(node)
-	require.NoError(t, err)
-	require.NoError(t, SetTxChecksum(p, iface, false))
-	t.Logf("%s:%s: transmit checksum offload off until the afpacket checksum fix is merged (issue #12)", node, iface)
 }
 
 func TestExampleLabsUpAndDown(t *testing.T) {
@@ -212,8 +191,9 @@ func send(t *testing.T, l *Lab, node string, cfg traffic.SendConfig) traffic.Sen
 // counted by the receiving application; then a run with R1's link to R2
 // down for half a second proves the loss counter.
 func TestBackToBackTraffic(t *testing.T) {
+	// The hosts send with checksum offload on, as hosts do: the routers
+	// complete the checksums the senders left to the hardware.
 	l := startLab(t, "b2b", filepath.Join(exampleDir(t), "b2b.clab.yml"), interimRing)
-	prepareSender(t, l, "src", "eth1")
 	g := netip.MustParseAddr("239.1.1.1")
 	src := netip.MustParseAddr("10.1.0.2")
 	const rate, n = 1000, 3000 // 3 s
@@ -249,6 +229,7 @@ func TestBackToBackTraffic(t *testing.T) {
 			}
 			assert.Equal(t, uint64(n), s.Unique)
 			assert.Equal(t, uint64(n*200), s.Bytes)
+			assert.Zero(t, udpInCsumErrors(t, l, "rcv"), "the receiver's stack dropped datagrams with bad checksums")
 			return
 		}
 	})
@@ -506,13 +487,43 @@ func TestFRRDataPlane(t *testing.T) {
 		t.Skipf("skipped: %s (%s)", m.FRRNote(), m.How)
 	}
 	l := startLab(t, "frrdata", filepath.Join(exampleDir(t), "frr.clab.yml"), interimRing)
-	prepareSender(t, l, "src", "eth1")
 	g := netip.MustParseAddr("239.2.2.2")
 	wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
 	res := send(t, l, "src", traffic.SendConfig{Group: g, Source: netip.MustParseAddr("10.20.1.2"), Iface: "eth1", Rate: 500, Count: 1000})
 	rep := wait()
 	require.Len(t, rep.Streams, 1)
 	assert.Equal(t, res.Sent, rep.Streams[0].Unique, "FRR forwarded every datagram")
+}
+
+// udpInCsumErrors reads the Udp InCsumErrors counter of a node's stack.
+func udpInCsumErrors(t *testing.T, l *Lab, node string) uint64 {
+	t.Helper()
+	p, err := l.NetnsPath(node)
+	require.NoError(t, err)
+	var b []byte
+	require.NoError(t, netns.Do(p, func() error {
+		b, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	}))
+	var names, values []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "Udp:" {
+			if names == nil {
+				names = f
+			} else {
+				values = f
+			}
+		}
+	}
+	for i, n := range names {
+		if n == "InCsumErrors" && i < len(values) {
+			v, err := strconv.ParseUint(values[i], 10, 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	t.Fatalf("no Udp InCsumErrors in /proc/net/snmp of %s", node)
+	return 0
 }
 
 // ringDrops reads an afpacket port's RX ring drop counter.

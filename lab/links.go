@@ -7,11 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/mxfwd/mxfwd/lab/netns"
 	"github.com/mxfwd/mxfwd/lab/topo"
 )
 
@@ -101,36 +97,4 @@ func dropIngress(ns, ifname string) error {
 		return fmt.Errorf("tc filter add dev %s ingress (drop): %v: %s", ifname, err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-// SetTxChecksum turns transmit checksum offload of an interface in a
-// namespace on or off (what `ethtool -K IF tx on|off` does, through the
-// legacy ETHTOOL_STXCSUM ioctl, so that ethtool need not be installed).
-// With it off, the sender's stack completes UDP checksums itself.
-func SetTxChecksum(nsPath, ifname string, on bool) error {
-	if len(ifname) >= unix.IFNAMSIZ {
-		return fmt.Errorf("interface name %q too long", ifname)
-	}
-	return netns.Do(nsPath, func() error {
-		const ethtoolSTXCSUM = 0x17 // linux/ethtool.h
-		val := &struct{ cmd, data uint32 }{cmd: ethtoolSTXCSUM}
-		if on {
-			val.data = 1
-		}
-		ifr := &struct {
-			name [unix.IFNAMSIZ]byte
-			data unsafe.Pointer // struct ifreq's ifr_data
-			_    [16]byte
-		}{data: unsafe.Pointer(val)}
-		copy(ifr.name[:], ifname)
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr))); e != 0 {
-			return fmt.Errorf("SIOCETHTOOL ETHTOOL_STXCSUM %s: %w", ifname, e)
-		}
-		return nil
-	})
 }

@@ -23,7 +23,13 @@ type app struct {
 }
 
 func main() {
-	a := &app{}
+	if err := newRoot(&app{}).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "lab",
 		Short:         "Multi-router labs in network namespaces: mxfwd, FRR and hosts, with traffic that measures loss",
@@ -37,10 +43,7 @@ func main() {
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log each step")
 	root.AddCommand(a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.cliCmd(), a.vtyCmd(),
 		a.captureCmd(), a.trafficCmd())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "lab:", err)
-		os.Exit(1)
-	}
+	return root
 }
 
 // defaultBinDir is $MXLAB_BIN, else the directory of this executable (make
