@@ -41,7 +41,19 @@ func Destroy(o Options, name string) error {
 	}
 	dir := filepath.Join(o.RunRoot, name)
 	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("lab %s: %s: %w", name, dir, ErrNoLab)
+		hint := ""
+		if ents, err := os.ReadDir(netns.Dir); err == nil {
+			var left []string
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), NetnsName(name, "")) {
+					left = append(left, e.Name())
+				}
+			}
+			if len(left) > 0 {
+				hint = fmt.Sprintf(" (namespaces %s exist, but without the lab's state nothing proves they are its: check and remove them with `ip netns del`)", strings.Join(left, ", "))
+			}
+		}
+		return fmt.Errorf("lab %s: %s: %w%s", name, dir, ErrNoLab, hint)
 	}
 	unlock, err := lockDir(dir, lockWait)
 	if err != nil {

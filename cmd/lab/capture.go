@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -52,10 +53,18 @@ func (a *app) captureCmd() *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(os.Stderr, "capturing %s %s -> %s; Ctrl-C stops\n", args[0], args[1], p.File)
-			<-ctx.Done()
-			rep, err := l.StopCaptures(args[0], p.File)
-			fmt.Fprint(out, rep)
-			return err
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			for p.Alive() {
+				select {
+				case <-ctx.Done():
+					rep, err := l.StopCaptures(args[0], p.File)
+					fmt.Fprint(out, rep)
+					return err
+				case <-tick.C:
+				}
+			}
+			return fmt.Errorf("tcpdump exited (lab down?); its log: %s", p.Log)
 		},
 	}
 	c.Flags().BoolVar(&stop, "stop", false, "stop background captures (of NODE, or only the one writing FILE)")
