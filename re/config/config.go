@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,7 +53,37 @@ type Config struct {
 	// Replication is forwarding-options multicast-replication: "" (default),
 	// "ingress" or "local-latency-fairness".
 	Replication string
+	// StaticRoutes are the unicast static routes, in the order their
+	// prefixes were first configured.
+	StaticRoutes []StaticRoute
+	// RIBImport is `set routing-options rib-import kernel [table N]`.
+	RIBImport RIBImport
 }
+
+// StaticRoute is `set routing-options static route PREFIX next-hop ADDR
+// [preference N] [metric N]`. Statements for the same prefix accumulate
+// next hops (equal-cost); a preference or metric given again replaces the
+// previous value.
+type StaticRoute struct {
+	Prefix   netip.Prefix
+	NextHops []netip.Addr
+	// Preference 0 means the default (Static/5).
+	Preference uint32
+	Metric     uint32
+	// Line is the first line that configured the prefix (for errors).
+	Line int
+}
+
+// RIBImport asks the RE to import the routes of a Linux routing table into
+// inet.0 (for a routing daemon such as FRR running beside the RE).
+type RIBImport struct {
+	Kernel bool
+	// Table is the Linux routing table (DefaultKernelTable, main, unless given).
+	Table uint32
+}
+
+// DefaultKernelTable is Linux's main routing table.
+const DefaultKernelTable = 254
 
 // Interface is a device (physical port or aggregate).
 type Interface struct {
@@ -217,7 +248,7 @@ func (c *Config) Apply(line string, lineNo int) error {
 	case "protocols":
 		return c.applyProtocols(w[1:], lineNo)
 	case "routing-options":
-		return c.applyRoutingOptions(w[1:])
+		return c.applyRoutingOptions(w[1:], lineNo)
 	case "forwarding-options":
 		return c.applyForwardingOptions(w[1:])
 	case "chassis":
@@ -481,8 +512,12 @@ func appendUniq(l []string, s string) []string {
 	return append(l, s)
 }
 
-func (c *Config) applyRoutingOptions(w []string) error {
+func (c *Config) applyRoutingOptions(w []string, line int) error {
 	switch {
+	case len(w) >= 1 && w[0] == "static":
+		return c.applyStatic(w[1:], line)
+	case len(w) >= 1 && w[0] == "rib-import":
+		return c.applyRIBImport(w[1:])
 	case len(w) == 1 && w[0] == "nonstop-routing":
 		c.NonstopRouting = true
 		return nil
@@ -504,7 +539,108 @@ func (c *Config) applyRoutingOptions(w []string) error {
 		c.CacheTimeout = time.Duration(v) * time.Minute
 		return nil
 	}
-	return bad("unknown routing-options statement %q (expected autonomous-system, multicast forwarding-cache timeout, nonstop-routing)", strings.Join(w, " "))
+	return bad("unknown routing-options statement %q (expected autonomous-system, multicast forwarding-cache timeout, nonstop-routing, rib-import kernel, static route)", strings.Join(w, " "))
+}
+
+const staticSyntax = "static route <prefix> next-hop <address> [preference <n>] [metric <n>]"
+
+func (c *Config) applyStatic(w []string, line int) error {
+	if len(w) < 2 || w[0] != "route" {
+		return bad("expecting '%s'", staticSyntax)
+	}
+	p, err := netip.ParsePrefix(w[1])
+	if err != nil || !p.Addr().Is4() {
+		return bad("invalid IPv4 prefix %q", w[1])
+	}
+	if p != p.Masked() {
+		return bad("prefix %s has host bits set (did you mean %s?)", p, p.Masked())
+	}
+	rest := w[2:]
+	if len(rest) == 0 {
+		return bad("incomplete statement, expecting %s", staticSyntax)
+	}
+	var (
+		nh           netip.Addr
+		pref, metric uint32
+		seen         = map[string]bool{}
+	)
+	for len(rest) > 0 {
+		kw := rest[0]
+		if kw != "next-hop" && kw != "preference" && kw != "metric" {
+			return bad("unknown static route option %q (expected next-hop, preference, metric)", kw)
+		}
+		if seen[kw] {
+			return bad("%s given twice", kw)
+		}
+		seen[kw] = true
+		if len(rest) < 2 {
+			return bad("incomplete statement, expecting %s <value>", kw)
+		}
+		switch kw {
+		case "next-hop":
+			if nh, err = addr(rest[1], "next-hop"); err != nil {
+				return err
+			}
+			if nh.IsUnspecified() || nh.IsMulticast() || nh == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+				return bad("next-hop %s is not a unicast address", nh)
+			}
+		case "preference", "metric":
+			v, err := strconv.ParseUint(rest[1], 10, 32)
+			if err != nil || (kw == "preference" && v == 0) {
+				lo := 0
+				if kw == "preference" {
+					lo = 1
+				}
+				return bad("invalid %s %q (range %d..4294967295)", kw, rest[1], lo)
+			}
+			if kw == "preference" {
+				pref = uint32(v)
+			} else {
+				metric = uint32(v)
+			}
+		}
+		rest = rest[2:]
+	}
+	var s *StaticRoute
+	for i := range c.StaticRoutes {
+		if c.StaticRoutes[i].Prefix == p {
+			s = &c.StaticRoutes[i]
+		}
+	}
+	if s == nil {
+		c.StaticRoutes = append(c.StaticRoutes, StaticRoute{Prefix: p, Line: line})
+		s = &c.StaticRoutes[len(c.StaticRoutes)-1]
+	}
+	if nh.IsValid() && !slices.Contains(s.NextHops, nh) {
+		s.NextHops = append(s.NextHops, nh)
+	}
+	if seen["preference"] {
+		s.Preference = pref
+	}
+	if seen["metric"] {
+		s.Metric = metric
+	}
+	return nil
+}
+
+func (c *Config) applyRIBImport(w []string) error {
+	if len(w) < 1 || w[0] != "kernel" {
+		return bad("expecting 'rib-import kernel [table <n>]'")
+	}
+	table := uint64(DefaultKernelTable)
+	switch {
+	case len(w) == 1:
+	case len(w) == 3 && w[1] == "table":
+		v, err := strconv.ParseUint(w[2], 10, 32)
+		if err != nil || v == 0 || v == 255 {
+			return bad("invalid kernel table %q (range 1..4294967295, not 255: the local table)", w[2])
+		}
+		table = v
+	default:
+		return bad("unexpected %q after rib-import kernel (expected table <n>)", strings.Join(w[1:], " "))
+	}
+	c.RIBImport = RIBImport{Kernel: true, Table: uint32(table)}
+	return nil
 }
 
 func (c *Config) applyForwardingOptions(w []string) error {
@@ -603,6 +739,26 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("line %d: %w: static join on %s: interface not configured", s.Line, ErrInvalid, s.Interface)
 		}
 	}
+	return c.validateStatic(names)
+}
+
+// validateStatic checks that every static route has a next hop and that
+// no next hop is one of the router's own interface addresses.
+func (c *Config) validateStatic(names []string) error {
+	for _, s := range c.StaticRoutes {
+		if len(s.NextHops) == 0 {
+			return fmt.Errorf("line %d: %w: static route %s has no next-hop", s.Line, ErrInvalid, s.Prefix)
+		}
+		for _, nh := range s.NextHops {
+			for _, n := range names {
+				for un, u := range c.Interfaces[n].Units {
+					if u.Address.IsValid() && u.Address.Addr() == nh {
+						return fmt.Errorf("line %d: %w: static route %s: next-hop %s is the address of %s.%d", s.Line, ErrInvalid, s.Prefix, nh, n, un)
+					}
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -667,6 +823,8 @@ var Grammar = []string{
 	"set routing-options multicast forwarding-cache timeout <1..720 minutes>",
 	"set routing-options nonstop-routing",
 	"set routing-options autonomous-system <as>",
+	"set routing-options static route <prefix> next-hop <address> [preference <n>] [metric <n>]",
+	"set routing-options rib-import kernel [table <n>]          (import a Linux routing table; 254, main, by default)",
 	"set forwarding-options multicast resolve-rate <100..1000>",
 	"set forwarding-options multicast-replication ingress|local-latency-fairness",
 	"set chassis network-services enhanced-ip",
@@ -740,6 +898,25 @@ func (c *Config) Statements() []string {
 	}
 	if c.AutonomousSystem != DefaultAS {
 		add("set routing-options autonomous-system %d", c.AutonomousSystem)
+	}
+	for _, s := range c.StaticRoutes {
+		var opts string
+		if s.Preference != 0 {
+			opts += fmt.Sprintf(" preference %d", s.Preference)
+		}
+		if s.Metric != 0 {
+			opts += fmt.Sprintf(" metric %d", s.Metric)
+		}
+		for _, nh := range s.NextHops {
+			add("set routing-options static route %s next-hop %s%s", s.Prefix, nh, opts)
+		}
+	}
+	if c.RIBImport.Kernel {
+		if c.RIBImport.Table != DefaultKernelTable {
+			add("set routing-options rib-import kernel table %d", c.RIBImport.Table)
+		} else {
+			add("set routing-options rib-import kernel")
+		}
 	}
 	if c.ResolveRate != DefaultResolveRate {
 		add("set forwarding-options multicast resolve-rate %d", c.ResolveRate)

@@ -94,6 +94,8 @@ func FuzzParse(f *testing.F) {
 		f.Add(l)
 	}
 	f.Add("set interfaces ae91 unit 99999999999999999999")
+	f.Add("set interfaces xe-3/1/0 unit 0 family inet address 10.0.0.1/24\nset routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 preference 7 metric 3")
+	f.Add("set routing-options rib-import kernel table 100")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("fuzz", strings.NewReader(s))
 		if err == nil && c == nil {
@@ -112,4 +114,95 @@ func TestStatementsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, c.Statements(), again.Statements())
 	require.Contains(t, c.Statements(), "set forwarding-options multicast resolve-rate 500")
+}
+
+func TestStaticRoutesAndRIBImport(t *testing.T) {
+	const conf = `
+set interfaces xe-3/1/0 unit 0 family inet address 10.0.0.1/24
+set interfaces xe-3/2/0 unit 0 family inet address 10.0.1.1/24
+set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2
+set routing-options static route 10.9.0.0/16 next-hop 10.0.1.2 preference 7
+set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 metric 3
+set routing-options static route 0.0.0.0/0 next-hop 10.0.1.2
+set routing-options rib-import kernel table 100
+`
+	c, err := Parse("static.conf", strings.NewReader(conf))
+	require.NoError(t, err)
+	require.Equal(t, []StaticRoute{
+		{
+			Prefix:   netip.MustParsePrefix("10.9.0.0/16"),
+			NextHops: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.1.2")},
+			// Preference from line 5, metric from line 6; the repeated
+			// next hop is not duplicated.
+			Preference: 7, Metric: 3, Line: 4,
+		},
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []netip.Addr{netip.MustParseAddr("10.0.1.2")}, Line: 7},
+	}, c.StaticRoutes)
+	require.Equal(t, RIBImport{Kernel: true, Table: 100}, c.RIBImport)
+
+	st := c.Statements()
+	require.Contains(t, st, "set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 preference 7 metric 3")
+	require.Contains(t, st, "set routing-options static route 10.9.0.0/16 next-hop 10.0.1.2 preference 7 metric 3")
+	require.Contains(t, st, "set routing-options static route 0.0.0.0/0 next-hop 10.0.1.2")
+	require.Contains(t, st, "set routing-options rib-import kernel table 100")
+	again, err := Parse("again", strings.NewReader(strings.Join(st, "\n")))
+	require.NoError(t, err)
+	require.Equal(t, st, again.Statements())
+	for i := range again.StaticRoutes {
+		again.StaticRoutes[i].Line = c.StaticRoutes[i].Line
+	}
+	require.Equal(t, c.StaticRoutes, again.StaticRoutes)
+
+	// Without a table: the main table, rendered without it.
+	c, err = Parse("main.conf", strings.NewReader("set routing-options rib-import kernel\n"))
+	require.NoError(t, err)
+	require.Equal(t, RIBImport{Kernel: true, Table: DefaultKernelTable}, c.RIBImport)
+	require.Contains(t, c.Statements(), "set routing-options rib-import kernel")
+	c, err = Parse("main.conf", strings.NewReader("set routing-options rib-import kernel table 254\n"))
+	require.NoError(t, err)
+	require.Contains(t, c.Statements(), "set routing-options rib-import kernel")
+	require.NotContains(t, c.Statements(), "set routing-options rib-import kernel table 254")
+}
+
+func TestStaticRouteErrors(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"set routing-options static route 10.9.0.0/16", "incomplete statement"},
+		{"set routing-options static route 10.9.0.0/16 next-hop", "expecting next-hop <value>"},
+		{"set routing-options static route 10.9.0.1/16 next-hop 10.0.0.2", "host bits set (did you mean 10.9.0.0/16?)"},
+		{"set routing-options static route 10.9.0.0/33 next-hop 10.0.0.2", "invalid IPv4 prefix"},
+		{"set routing-options static route 2001:db8::/32 next-hop 10.0.0.2", "invalid IPv4 prefix"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 10.0.0.300", "invalid next-hop"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 224.0.0.5", "not a unicast address"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 0.0.0.0", "not a unicast address"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 preference 0", "invalid preference \"0\" (range 1..4294967295)"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 metric 4294967296", "invalid metric"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 metric 1 metric 2", "metric given twice"},
+		{"set routing-options static route 10.9.0.0/16 next-hop 10.0.0.2 discard", "unknown static route option \"discard\""},
+		{"set routing-options static 10.9.0.0/16 next-hop 10.0.0.2", "expecting 'static route <prefix>"},
+		{"set routing-options rib-import bgp", "expecting 'rib-import kernel [table <n>]'"},
+		{"set routing-options rib-import kernel table 255", "not 255"},
+		{"set routing-options rib-import kernel table 0", "invalid kernel table"},
+		{"set routing-options rib-import kernel table main", "invalid kernel table"},
+		{"set routing-options rib-import kernel table 5 now", "unexpected \"table 5 now\""},
+		{"set routing-options frobnicate", "rib-import kernel, static route"},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			_, err := Parse("t.conf", strings.NewReader("set system host-name x\n"+tc.line+"\n"))
+			require.Error(t, err)
+			require.True(t, errors.Is(err, ErrInvalid))
+			require.Contains(t, err.Error(), tc.want)
+			require.Contains(t, err.Error(), "t.conf:2:")
+		})
+	}
+	// Cross-statement checks name the line of the route.
+	for _, tc := range []struct{ conf, want string }{
+		{"set interfaces xe-3/1/0 unit 0 family inet address 10.0.0.1/24\nset routing-options static route 10.9.0.0/16 next-hop 10.0.0.1",
+			"line 2: invalid configuration: static route 10.9.0.0/16: next-hop 10.0.0.1 is the address of xe-3/1/0.0"},
+		{"set system host-name x\nset routing-options static route 10.9.0.0/16 preference 7",
+			"line 2: invalid configuration: static route 10.9.0.0/16 has no next-hop"},
+	} {
+		_, err := Parse("v.conf", strings.NewReader(tc.conf))
+		require.ErrorIs(t, err, ErrInvalid)
+		require.Contains(t, err.Error(), tc.want)
+	}
 }
