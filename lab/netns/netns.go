@@ -137,6 +137,10 @@ func Do(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		if onMainThread() {
+			errc <- awayFromMain(func() error { return Do(path, fn) })
+			return
+		}
 		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
@@ -174,6 +178,10 @@ func DoFresh(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if onMainThread() {
+			errc <- awayFromMain(func() error { return DoFresh(fn) })
+			return
+		}
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("netns: unshare: %w", err)
 			return
@@ -181,4 +189,19 @@ func DoFresh(fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// onMainThread reports whether the calling (locked) goroutine runs on the
+// process's main thread. That thread never exits, even when a goroutine
+// locked to it ends (the runtime parks it for good), and /proc/PID/ns/net
+// shows its namespace as the whole process's: it must never be left in
+// another namespace.
+func onMainThread() bool { return unix.Gettid() == unix.Getpid() }
+
+// awayFromMain runs work while the caller keeps the main thread locked, so
+// that the goroutines work starts cannot be scheduled on it; then unlocks.
+func awayFromMain(work func() error) error {
+	err := work()
+	runtime.UnlockOSThread()
+	return err
 }
