@@ -165,6 +165,9 @@ func crashPoint(step string) {
 // o.KeepOnError.
 func Up(ctx context.Context, t *topo.Topology, topoPath string, o Options) (l *Lab, err error) {
 	o.fill()
+	if os.Geteuid() != 0 {
+		return nil, errors.New("lab: needs root (network namespaces, veth pairs, packet sockets): run it with sudo")
+	}
 	name := t.Name
 	if o.Name != "" {
 		name = o.Name

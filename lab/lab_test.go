@@ -646,6 +646,14 @@ func TestNameCollisions(t *testing.T) {
 	require.ErrorIs(t, err, ErrExists)
 	assert.True(t, l.Status().Healthy, "the first lab is untouched")
 
+	// The same file under another name runs beside it.
+	l2 := startLab(t, "coll2", crashTopo(t))
+	assert.True(t, l2.Status().Healthy)
+	assert.True(t, l.Status().Healthy)
+	n1, _ := l.Node("r1")
+	n2, _ := l2.Node("r1")
+	assert.NotEqual(t, n1.Netns, n2.Netns)
+
 	// Someone else's namespace with the name a node would get.
 	name := labName("collns")
 	track(name)
