@@ -132,8 +132,9 @@ func cliOK(ctx context.Context, sock, command string) bool {
 	return cli.Exec(c, sock, command, io.Discard) == nil
 }
 
-// CLI runs one command on a node's CLI: the RE's on an mxfwd node, vtysh
-// on an frr node.
+// CLI runs commands on a node's CLI: the RE's on an mxfwd node (one after
+// the other, stopping at the first that fails), vtysh on an frr node (in
+// one vtysh session, so "configure terminal" carries over).
 func (l *Lab) CLI(ctx context.Context, node string, commands ...string) (string, error) {
 	n, err := l.Node(node)
 	if err != nil {
@@ -142,8 +143,12 @@ func (l *Lab) CLI(ctx context.Context, node string, commands ...string) (string,
 	switch n.Kind {
 	case string(topo.KindMxfwd):
 		var sb strings.Builder
-		err := cli.Exec(ctx, reSocket(n.Dir), strings.Join(commands, " "), &sb)
-		return sb.String(), err
+		for _, c := range commands {
+			if err := cli.Exec(ctx, reSocket(n.Dir), c, &sb); err != nil {
+				return sb.String(), err
+			}
+		}
+		return sb.String(), nil
 	case string(topo.KindFRR):
 		return vtyshRun(ctx, n.Dir, commands...)
 	}
