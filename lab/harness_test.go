@@ -113,6 +113,9 @@ func track(name string) {
 // fpc and lab once.
 func needLab(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short mode: brings labs up")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root (creates network namespaces, veth pairs, AF_PACKET sockets)")
 	}
