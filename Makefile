@@ -13,6 +13,7 @@ build:
 	$(GO) build -o bin/re ./cmd/re
 	$(GO) build -o bin/fpc ./cmd/fpc
 	$(GO) build -o bin/perf ./cmd/perf
+	$(GO) build -o bin/lab ./cmd/lab
 
 run: build
 	DRIVER=$(DRIVER) ./scripts/run.sh
