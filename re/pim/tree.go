@@ -293,7 +293,9 @@ func (e *Engine) setRPF(a netip.Addr, rpf RPF) {
 	}
 	r.rpf = rpf
 	e.stats.RPFChanges++
-	for _, s := range r.srcs {
+	srcs := slices.Clone(r.srcs)
+	slices.SortFunc(srcs, func(a, b *sgEntry) int { return a.key.Group.Compare(b.key.Group) })
+	for _, s := range srcs {
 		e.touchSG(s)
 	}
 	for _, g := range e.sortedGroups() {

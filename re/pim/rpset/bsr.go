@@ -213,6 +213,10 @@ func (b *BSR) Configure(cfg BSRConfig, now int64) {
 	}
 }
 
+// Restore sets the configuration without any transition (after the state
+// was restored from a snapshot taken under the same configuration).
+func (b *BSR) Restore(cfg BSRConfig) { b.cfg = cfg }
+
 // Config returns the configuration.
 func (b *BSR) Config() BSRConfig { return b.cfg }
 
