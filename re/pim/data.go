@@ -60,7 +60,10 @@ func (e *Engine) dataArrival(src, grp netip.Addr, iif IfIndex) {
 	if e.directlyConnected(s) && iif == rpfIf && !g.ssm {
 		s.kat = e.now + e.t.ka
 	}
-	if iif == rpfIf && s.up == usJoined && e.anyInherited(s, false) {
+	// The Keepalive Timer has no job in SSM (no register, and JoinDesired
+	// (S,G) needs no KAT there): it is not run, as the platform shows no
+	// keepalive for an SSM entry (seed 003).
+	if iif == rpfIf && s.up == usJoined && !g.ssm && e.anyInherited(s, false) {
 		s.kat = e.now + e.t.ka
 	}
 	e.touchSG(s)

@@ -17,10 +17,10 @@ import (
 // the RP tree differ at R3.
 type sptNet struct {
 	*sim
-	r1, r2, r3, r4          *simRouter
-	srcLAN, rcvLAN          *simLAN
-	l12, l23, l14, l43      *simLAN
-	src, grp, rp            netip.Addr
+	r1, r2, r3, r4     *simRouter
+	srcLAN, rcvLAN     *simLAN
+	l12, l23, l14, l43 *simLAN
+	src, grp, rp       netip.Addr
 }
 
 func newSPTNet(t testing.TB, mod func(*sptNet)) *sptNet {

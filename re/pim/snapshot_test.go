@@ -53,7 +53,7 @@ func (w *randomWorld) next() (time.Duration, Event) {
 	my := a(fmt.Sprintf("10.%d.0.1", idx))
 	switch w.pick(14) {
 	case 0, 1:
-		return d, RecvHello{If: idx, Src: nb, Msg: Hello{Holdtime: uint16(105 * (w.pick(5) / 4 * -1 + 1)), HasDRPriority: true,
+		return d, RecvHello{If: idx, Src: nb, Msg: Hello{Holdtime: uint16(105 * (w.pick(5)/4*-1 + 1)), HasDRPriority: true,
 			DRPriority: uint32(w.pick(3)), HasGenID: true, GenID: uint32(w.pick(3)), HasLANPruneDelay: w.pick(2) == 0,
 			PropagationDelay: 500, OverrideInterval: 2500}}
 	case 2, 3:
