@@ -249,7 +249,7 @@ func (e *Engine) sgAssertRecv(s *sgEntry, ifx IfIndex, w AssertMetric) {
 			// Receive Inferior Assert with RPTbit clear and CouldAssert: -> W
 			// (A1).
 			e.sgA1(s, si)
-		case !w.RPT && w.Better(mine) && e.assTrDesSG(s, ifx, gi, si):
+		case !w.RPT && !w.IsInfinite() && w.Better(mine) && e.assTrDesSG(s, ifx, gi, si):
 			// Receive Acceptable Assert with RPTbit clear and AssTrDes: -> L
 			// (A6).
 			e.sgA6(s, si, w)
@@ -265,6 +265,10 @@ func (e *Engine) sgAssertRecv(s *sgEntry, ifx IfIndex, w AssertMetric) {
 		}
 	case asLoser:
 		switch {
+		case w.IsInfinite() && w.Addr == si.winner.Addr:
+			// AssertCancel from the current winner: inferior by definition
+			// (§4.6.1 "AssertCancel Messages"), whatever our own metric.
+			e.sgA5(s, si)
 		case w.Better(si.winner):
 			// Receive Preferred Assert: -> L (A2).
 			e.sgA2(s, si, w)
@@ -371,7 +375,7 @@ func (e *Engine) starAssertRecv(g *group, ifx IfIndex, w AssertMetric) {
 			// Receive Inferior Assert with RPTbit set and CouldAssert(*,G,I):
 			// -> W (A1).
 			e.starA1(g, gi, netip.Addr{})
-		case w.Better(mine) && e.assTrDesStar(g, gi):
+		case !w.IsInfinite() && w.Better(mine) && e.assTrDesStar(g, gi):
 			// Receive Acceptable Assert with RPTbit set and AssTrDes(*,G,I):
 			// -> L (A2).
 			e.starA2(g, gi, w)
@@ -385,6 +389,8 @@ func (e *Engine) starAssertRecv(g *group, ifx IfIndex, w AssertMetric) {
 		}
 	case asLoser:
 		switch {
+		case w.IsInfinite() && w.Addr == gi.winner.Addr:
+			e.starA5(g, gi)
 		case w.Better(gi.winner):
 			e.starA2(g, gi, w)
 		case w.Addr == gi.winner.Addr && w.Better(mine):
