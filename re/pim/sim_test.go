@@ -62,6 +62,15 @@ type sim struct {
 	pktID     int
 	drops     int
 	regID     []int
+	// ctlDelay delays Join/Prune messages by this much per hop (0: at
+	// once), so that data can be in flight while trees are built.
+	ctlDelay time.Duration
+	delayed  []delayedEvent
+}
+
+type delayedEvent struct {
+	at time.Time
+	ev simEvent
 }
 
 func newSim(t testing.TB) *sim {
@@ -211,9 +220,15 @@ func (s *sim) outputs(r *simRouter, acts []Action) {
 		case SendJoinPrune:
 			f := r.ifByIdx(x.If)
 			for _, g := range f.lan.ifs {
-				if g != f {
-					s.push(g.r, RecvJoinPrune{If: g.idx, Src: f.addr, Msg: x.Msg})
+				if g == f {
+					continue
 				}
+				ev := RecvJoinPrune{If: g.idx, Src: f.addr, Msg: x.Msg}
+				if s.ctlDelay > 0 {
+					s.delayed = append(s.delayed, delayedEvent{at: s.now.Add(s.ctlDelay), ev: simEvent{r: g.r, ev: ev}})
+					continue
+				}
+				s.push(g.r, ev)
 			}
 		case SendAssert:
 			f := r.ifByIdx(x.If)
@@ -276,12 +291,26 @@ func (s *sim) advance(d time.Duration) {
 				next = nd
 			}
 		}
+		for _, d := range s.delayed {
+			if next.IsZero() || d.at.Before(next) {
+				next = d.at
+			}
+		}
 		if next.IsZero() || next.After(end) {
 			break
 		}
 		if next.After(s.now) {
 			s.now = next
 		}
+		var keep []delayedEvent
+		for _, d := range s.delayed {
+			if d.at.After(s.now) {
+				keep = append(keep, d)
+			} else {
+				s.queue = append(s.queue, d.ev)
+			}
+		}
+		s.delayed = keep
 		for _, r := range s.routers {
 			if nd := r.e.NextDeadline(); !nd.IsZero() && !nd.After(s.now) {
 				s.outputs(r, r.e.Advance(s.now))

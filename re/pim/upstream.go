@@ -220,6 +220,9 @@ func (e *Engine) emitGroupRoute(g *group) {
 	if g.gir != nil {
 		iif, gnew = g.gir.oldIf, g.gir.newIf
 	}
+	if gnew == iif {
+		gnew = 0
+	}
 	var oil []IfIndex
 	for i := range g.ifs {
 		gi := &g.ifs[i]
@@ -484,11 +487,17 @@ func (e *Engine) sgRoute(s *sgEntry) Route {
 		if s.gir != nil {
 			r.IIF, r.GracefulNew = s.gir.oldIf, s.gir.newIf
 		}
+		if r.GracefulNew == r.IIF {
+			r.GracefulNew = 0
+		}
 		ol = inh
 	} else {
 		r.IIF = e.rpIf(g)
 		if g.gir != nil {
 			r.IIF, r.GracefulNew = g.gir.oldIf, g.gir.newIf
+		}
+		if r.GracefulNew == r.IIF {
+			r.GracefulNew = 0
 		}
 		ol = rptOL
 	}
