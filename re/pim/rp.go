@@ -106,9 +106,13 @@ func (e *Engine) bsrResult(res rpset.Result, from IfIndex) {
 			}
 		}
 	}
-	if res.Changed {
+	if res.Changed || res.Accepted || res.Originate != nil {
+		// Refresh the learned entries (their holdtimes restart with every
+		// accepted BSM even when the set itself is unchanged).
 		e.rps.SetBootstrap(e.bsr.RPSet())
 		e.rps.HashMaskLen = int(e.bsr.HashMaskLen)
+	}
+	if res.Changed {
 		e.rpChanged()
 	}
 	if res.BSRChanged {

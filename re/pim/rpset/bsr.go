@@ -191,6 +191,8 @@ type Result struct {
 	// BSRChanged: the elected BSR changed; a C-RP advertises to the new one
 	// at once (RFC 5059 §3.2).
 	BSRChanged bool
+	// Accepted: the BSM was accepted (its RP-set stored).
+	Accepted bool
 }
 
 // Configure applies the configuration. A router that becomes a candidate
@@ -331,7 +333,7 @@ func (b *BSR) Receive(now int64, m Bootstrap, rpfOK, unicast bool) Result {
 // accept stores the RP-set of m, makes its sender the elected BSR, restarts
 // the Bootstrap Timer at BS_Timeout and moves to next.
 func (b *BSR) accept(now int64, m Bootstrap, next BSRState) Result {
-	res := Result{Forward: true}
+	res := Result{Forward: true, Accepted: true}
 	if m.BSR != b.Elected {
 		res.BSRChanged = true
 	}
