@@ -329,7 +329,6 @@ func (e *Engine) recvHello(ev RecvHello) {
 		f.nbrs = slices.Insert(f.nbrs, i, n)
 	}
 	drChanged := isNew || n.hasDRPrio != m.HasDRPriority || n.drPrio != m.DRPriority
-	lanChanged := n.hasLANDly != m.HasLANPruneDelay || n.tBit != m.TBit || n.propDelay != m.PropagationDelay || n.overrideMs != m.OverrideInterval
 	n.holdtime = m.Holdtime
 	n.expires = holdDeadline(e.now, m.Holdtime)
 	n.hasGenID, n.genID = m.HasGenID, m.GenID
@@ -338,7 +337,6 @@ func (e *Engine) recvHello(ev RecvHello) {
 	n.propDelay, n.overrideMs = m.PropagationDelay, m.OverrideInterval
 	n.secondary = slices.Clone(m.Addresses)
 	e.schedule(&f.node)
-	_ = lanChanged
 	if isNew || genChanged {
 		// §4.3.1: a Hello goes out within Triggered_Hello_Delay to a new or
 		// restarted neighbour, so that it learns about us (DR priority,

@@ -27,11 +27,15 @@ func (e *Engine) refreshRP(g *group) bool {
 	if rp == g.rp && local == g.rpLocal && (g.rpR != nil) == (rp.IsValid() && !local) {
 		return false
 	}
+	if g.rpR != nil {
+		g.rpR.rpRefs--
+	}
 	e.untrack(g.rpR)
 	g.rpR = nil
 	g.rp, g.rpLocal = rp, local
 	if rp.IsValid() && !local {
 		g.rpR = e.track(rp)
+		g.rpR.rpRefs++
 	}
 	return true
 }

@@ -128,3 +128,46 @@ func TestScenarioRPTRegisterSPTSwitchover(t *testing.T) {
 	require.Empty(t, n.r3.routes[k].OIL)
 	require.NotContains(t, n.r2.routes, star)
 }
+
+// TestScenarioSPTThresholdInfinity: with `spt-threshold infinity` at the
+// last-hop router, R3 stays on the RP tree; the RP joins the source tree
+// and stops the registers; traffic flows R1 -> R2 -> R3 once.
+func TestScenarioSPTThresholdInfinity(t *testing.T) {
+	n := newSPTNet(t, func(n *sptNet) { n.r3.cfg.SPTThresholdInfinity = true })
+	k := SG{n.src, n.grp}
+	n.join(n.rcvLAN, n.grp, netip.Addr{}, MemberInclude)
+	for i := 0; i < 20; i++ {
+		id := n.send(n.srcLAN, n.src, n.grp)
+		require.Equal(t, 1, n.deliveries(n.rcvLAN, id), "packet %d", i)
+		n.advance(500 * time.Millisecond)
+	}
+	require.NotContains(t, n.r3.routes, k, "no (S,G) state at R3: %s", n.r3.routeStr(k))
+	require.NotContains(t, n.r4.routes, k, "nobody joined through R4")
+	require.Equal(t, "iif=1 oil=[2] reg=false decap=false gnew=0", n.r2.routeStr(k), "the RP forwards natively")
+	require.True(t, n.r2.e.sgs[k].spt)
+	require.Equal(t, regPrune, n.r1.e.sgs[k].reg, "registers stopped")
+	for i := 0; i < 10; i++ {
+		n.advance(time.Minute)
+		id := n.send(n.srcLAN, n.src, n.grp)
+		require.Equal(t, 1, n.deliveries(n.rcvLAN, id), "after %d min", i+1)
+	}
+}
+
+// TestScenarioSSM: an (S,G) receiver in the SSM range joins the source
+// tree directly: no RP, no register.
+func TestScenarioSSM(t *testing.T) {
+	n := newSPTNet(t, nil)
+	g := a("232.1.2.3")
+	k := SG{n.src, g}
+	n.join(n.rcvLAN, g, n.src, MemberInclude)
+	require.Equal(t, "iif=2 oil=[3] reg=false decap=false gnew=0", n.r3.routeStr(k), "R3 joins towards the source via R4")
+	for i := 0; i < 5; i++ {
+		id := n.send(n.srcLAN, n.src, g)
+		require.Equal(t, 1, n.deliveries(n.rcvLAN, id))
+	}
+	require.Empty(t, of[SendRegister](n.r1.acts))
+	require.NotContains(t, n.r2.routes, k, "the RP is not involved")
+	for _, x := range of[Route](n.r1.acts) {
+		require.False(t, x.Register)
+	}
+}

@@ -343,6 +343,7 @@ func (e *Engine) Import(sn *Snapshot) error {
 		g.node = tnode{seq: gs.Seq, idx: -1, owner: g}
 		if g.rp.IsValid() && !g.rpLocal {
 			g.rpR = e.trackImported(g.rp)
+			g.rpR.rpRefs++
 		}
 		for _, x := range gs.Ifs {
 			g.ifs = append(g.ifs, gIf{ifx: x.If, jp: x.JP, as: x.Assert, local: x.Local, et: x.ET, ppt: x.PPT,

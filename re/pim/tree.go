@@ -60,10 +60,11 @@ type rpfTarget struct {
 // rpfEntry caches RPF(addr) for a tracked address (a source or an RP) and
 // lists the (S,G) entries whose source it is.
 type rpfEntry struct {
-	addr netip.Addr
-	rpf  RPF
-	refs int32
-	srcs []*sgEntry
+	addr   netip.Addr
+	rpf    RPF
+	refs   int32
+	rpRefs int32 // groups whose RP this is
+	srcs   []*sgEntry
 }
 
 // routeState is the last Route emitted for an entry.
@@ -298,9 +299,11 @@ func (e *Engine) setRPF(a netip.Addr, rpf RPF) {
 	for _, s := range srcs {
 		e.touchSG(s)
 	}
-	for _, g := range e.sortedGroups() {
-		if g.rpR == r {
-			e.touchGroupDeep(g)
+	if r.rpRefs > 0 {
+		for _, g := range e.sortedGroups() {
+			if g.rpR == r {
+				e.touchGroupDeep(g)
+			}
 		}
 	}
 }
@@ -491,6 +494,9 @@ func (e *Engine) deleteGroup(g *group) {
 		e.emit(RouteDelete{Group: g.g})
 	}
 	e.unschedule(&g.node)
+	if g.rpR != nil {
+		g.rpR.rpRefs--
+	}
 	e.untrack(g.rpR)
 	delete(e.groups, g.g)
 }
