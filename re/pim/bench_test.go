@@ -28,7 +28,7 @@ func scaleSG(i int) (src, grp netip.Addr) {
 func newScaleWorld(tb testing.TB, nSG, nIf int) *scaleWorld {
 	rib := RPFLookupFunc(func(x netip.Addr) RPF {
 		if x.As4()[1] == 200 {
-			return RPF{Iface: 1, NextHop: a("10.0.0.2"), Preference: 10, Metric: 1}
+			return RPF{Iface: 1, NextHop: a("10.0.1.2"), Preference: 10, Metric: 1}
 		}
 		return RPF{}
 	})
