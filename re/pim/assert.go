@@ -415,6 +415,7 @@ func (e *Engine) starAssertTimer(g *group, gi *gIf) {
 }
 
 // evalStarAsserts: W: CouldAssert(*,G,I) -> FALSE: AssertCancel(*,G) (A4);
+// (L: RPF_interface(RP(G)) stops being I is the third case below.)
 // L: AssTrDes(*,G,I) -> FALSE, my metric better, RPF_interface(RP(G))
 // stops being I (A5).
 func (e *Engine) evalStarAsserts(g *group) bool {
@@ -429,7 +430,9 @@ func (e *Engine) evalStarAsserts(g *group) bool {
 				changed = true
 			}
 		case asLoser:
-			if !e.assTrDesStar(g, gi) || e.myMetricStar(g, gi).Better(gi.winner) {
+			rpIf := e.rpIf(g)
+			if !e.assTrDesStar(g, gi) || e.myMetricStar(g, gi).Better(gi.winner) ||
+				(gi.ifx == g.prevRPIf && rpIf != gi.ifx) {
 				e.starA5(g, gi)
 				changed = true
 			}

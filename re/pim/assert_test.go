@@ -382,3 +382,13 @@ func TestAssertMetricOrder(t *testing.T) {
 	require.True(t, InfiniteAssertMetric.IsInfinite())
 	require.True(t, x.Better(InfiniteAssertMetric))
 }
+
+func TestAssertStarGRPFInterfaceChange(t *testing.T) {
+	f := newFx(t, nil)
+	starJoined(f) // RPF_interface(RP) = if1
+	f.jp(1, fxU2, fxU, 210, fxG, nil, nil)
+	f.do(RecvAssert{If: 1, Src: fxU2, Msg: Assert{Group: fxG, Source: a("0.0.0.0"), Metric: AssertMetric{RPT: true, Preference: 10, Metric: 5}}})
+	require.Equal(t, asLoser, f.gAs(1), "(*,G) loser on the RPF interface")
+	f.do(RPFChange{Addr: fxRP, RPF: RPF{Iface: 2, NextHop: fxD2, Preference: 10, Metric: 30}})
+	require.Equal(t, asNoInfo, f.gAs(1), "assert (*,G): RPF_interface(RP(G)) stops being I in Loser -> NoInfo (A5)")
+}

@@ -320,3 +320,13 @@ func TestDownstreamOlist(t *testing.T) {
 	acts = f.jp(3, fxD3, fxMe3, 210, fxG, js(star()), js(rptSrc(fxS)))
 	require.Contains(t, of[Route](acts), Route{Source: fxS, Group: fxG, IIF: 1, OIL: []IfIndex{2}}, dump(acts))
 }
+
+func TestInterfaceDownClearsDownstreamState(t *testing.T) {
+	f := newFx(t, nil)
+	f.jp(3, fxD3, fxMe3, 210, fxG, js(star(), sgSrc(fxS)), nil)
+	f.jp(2, fxD1, fxMe2, 210, fxG, js(star()), nil)
+	acts := f.do(InterfaceDown{If: 3})
+	require.Equal(t, dsNoInfo, f.gjp(fxG, 3))
+	require.Contains(t, of[Route](acts), Route{Group: fxG, IIF: 1, OIL: []IfIndex{2}})
+	require.Contains(t, jpEntries(acts), "if1->10.1.0.2 P (10.9.1.1,239.1.1.1)", "nothing downstream for (S,G) any more")
+}

@@ -245,9 +245,18 @@ func (e *Engine) begin(now time.Time) {
 // end fires the due timers, settles the macros, flushes the Join/Prune
 // builder and returns the actions.
 func (e *Engine) end() []Action {
+	// Every fire moves its object's deadline past now or stops its timers;
+	// the bound only guards against a bug turning into a hung owner
+	// goroutine (the timers stay due and are retried at the next call).
+	limit := 4*len(e.tq) + 1024
 	for i := 0; ; i++ {
 		e.settle()
 		if len(e.tq) == 0 || e.tq[0].at > e.now {
+			break
+		}
+		if i > limit {
+			e.log.Error("pim: timers do not advance", "due", len(e.tq), "now", e.now)
+			e.stats.TimerStalls++
 			break
 		}
 		n := e.tq[0]

@@ -1,6 +1,9 @@
 package pim
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Graceful RPF change (issue #16, seed 002 §4 "Graceful RPF change").
 //
@@ -154,3 +157,10 @@ func (e *Engine) setGraceful(active bool) {
 
 // GracefulWindowActive reports whether RPF changes are graceful now.
 func (e *Engine) GracefulWindowActive() bool { return e.graceful }
+
+// SetGracefulWindow is GracefulWindow as a method: it opens or closes the
+// graceful-RPF-change window at now and returns the resulting actions
+// (closing completes the pending changes).
+func (e *Engine) SetGracefulWindow(now time.Time, active bool) []Action {
+	return e.Handle(now, GracefulWindow{Active: active})
+}

@@ -217,6 +217,8 @@ func (f *iface) helloHoldtime(e *Engine) uint16 {
 // Hello Timer at Hello_Period (§4.3.1).
 func (e *Engine) sendHello(f *iface) {
 	if !f.up || !f.addr.IsValid() {
+		f.helloAt = 0
+		e.schedule(&f.node)
 		return
 	}
 	e.emit(SendHello{If: f.idx, Msg: e.hello(f, f.helloHoldtime(e))})
@@ -249,6 +251,10 @@ func (e *Engine) handleIfUp(ev InterfaceUp) {
 	f := e.ifs[ev.If]
 	if f == nil {
 		e.stats.RxIntfDisabled++
+		return
+	}
+	if !ev.Addr.IsValid() || ev.Addr.IsMulticast() || ev.Addr.IsUnspecified() {
+		e.stats.RxBadData++
 		return
 	}
 	f.prefixes = slices.Clone(ev.Prefixes)
@@ -291,7 +297,29 @@ func (e *Engine) ifaceDown(f *iface) {
 	f.helloSent = false
 	f.dr = netip.Addr{}
 	e.schedule(&f.node)
+	e.clearIfaceState(f.idx)
 	e.ifaceChanged(f)
+}
+
+// clearIfaceState drops the downstream Join/Prune and assert state learned
+// on an interface that went down (its neighbours are gone; local
+// membership stays, IGMP owns it).
+func (e *Engine) clearIfaceState(ifx IfIndex) {
+	for _, g := range e.sortedGroups() {
+		if gi := g.ifOf(ifx); gi != nil {
+			gi.jp, gi.et, gi.ppt = dsNoInfo, 0, 0
+			gi.as, gi.at, gi.winner = asNoInfo, 0, AssertMetric{}
+			e.schedule(&g.node)
+		}
+		for _, s := range g.srcs {
+			if si := s.ifOf(ifx); si != nil {
+				si.jp, si.et, si.ppt = dsNoInfo, 0, 0
+				si.rpt, si.ret, si.rpp = dsNoInfo, 0, 0
+				si.as, si.at, si.winner = asNoInfo, 0, AssertMetric{}
+				e.schedule(&s.node)
+			}
+		}
+	}
 }
 
 // ifaceChanged re-evaluates everything an interface change can affect: DR

@@ -135,6 +135,7 @@ type GroupSnapshot struct {
 	Target   TargetSnapshot    `json:"target"`
 	MRIB     TargetSnapshot    `json:"mrib"`
 	UpRP     netip.Addr        `json:"up_rp,omitzero"`
+	PrevRPIf IfIndex           `json:"prev_rp_if,omitempty"`
 	JoinedAt int64             `json:"joined_at,omitempty"`
 	Graceful *GracefulSnapshot `json:"graceful,omitempty"`
 	Ifs      []GroupIfSnapshot `json:"ifs,omitempty"`
@@ -246,7 +247,7 @@ func (e *Engine) Export(now time.Time) (*Snapshot, error) {
 	}
 	for _, g := range e.sortedGroups() {
 		gs := GroupSnapshot{Group: g.g, Seq: g.node.seq, Created: g.created, RP: g.rp, RPLocal: g.rpLocal,
-			Up: g.up, JT: g.jt, Target: tgtSnap(g.target), MRIB: tgtSnap(g.mrib), UpRP: g.upRP,
+			Up: g.up, JT: g.jt, Target: tgtSnap(g.target), MRIB: tgtSnap(g.mrib), UpRP: g.upRP, PrevRPIf: g.prevRPIf,
 			JoinedAt: g.joinedAt, Graceful: girSnap(g.gir), Last: routeSnap(g.last)}
 		for _, gi := range g.ifs {
 			gs.Ifs = append(gs.Ifs, GroupIfSnapshot{If: gi.ifx, JP: gi.jp, Assert: gi.as, Local: gi.local,
@@ -338,7 +339,7 @@ func (e *Engine) Import(sn *Snapshot) error {
 			return fmt.Errorf("%w: group without address", ErrSnapshot)
 		}
 		g := &group{g: gs.Group, ssm: e.isSSM(gs.Group), created: gs.Created, rp: gs.RP, rpLocal: gs.RPLocal,
-			up: gs.Up, jt: gs.JT, target: gs.Target.target(), mrib: gs.MRIB.target(), upRP: gs.UpRP,
+			up: gs.Up, jt: gs.JT, target: gs.Target.target(), mrib: gs.MRIB.target(), upRP: gs.UpRP, prevRPIf: gs.PrevRPIf,
 			joinedAt: gs.JoinedAt, gir: gs.Graceful.state(), last: gs.Last.state()}
 		g.node = tnode{seq: gs.Seq, idx: -1, owner: g}
 		if g.rp.IsValid() && !g.rpLocal {

@@ -77,6 +77,9 @@ type Stats struct {
 	AssertsWon        uint64 `json:"asserts_won"`
 	AssertsLost       uint64 `json:"asserts_lost"`
 	UnknownEvents     uint64 `json:"unknown_events"`
+	// TimerStalls counts calls that gave up firing timers that did not
+	// advance (a bug guard; always 0).
+	TimerStalls uint64 `json:"timer_stalls"`
 
 	// Graceful RPF change (issue #16).
 	GracefulStarted   uint64 `json:"graceful_started"`

@@ -106,6 +106,7 @@ type group struct {
 	target   rpfTarget  // RPF'(*,G) at the last evaluation
 	mrib     rpfTarget  // the same without assert modification
 	upRP     netip.Addr // RP(G) at the last evaluation
+	prevRPIf IfIndex    // RPF_interface(RP(G)) at the last evaluation
 	gir      *girState
 	ifs      []gIf // sorted by ifx
 	srcs     []*sgEntry
@@ -223,6 +224,7 @@ func (e *Engine) groupOrCreate(gaddr netip.Addr) *group {
 	e.groups[gaddr] = g
 	e.refreshRP(g)
 	g.target, g.mrib, g.upRP = e.rpfPrimeStar(g), e.mribStar(g), g.rp
+	g.prevRPIf = e.rpIf(g)
 	e.touchGroup(g)
 	return g
 }

@@ -84,6 +84,7 @@ func (e *Engine) evalGroup(g *group) {
 			break
 		}
 	}
+	g.prevRPIf = e.rpIf(g)
 	e.emitGroupRoute(g)
 	g.ifs = slices.DeleteFunc(g.ifs, func(gi gIf) bool { return gi.empty() })
 	e.schedule(&g.node)
@@ -118,7 +119,15 @@ func (e *Engine) evalStarUpstream(g *group) bool {
 			}
 			g.jt = 0
 			changed = true
-		case tgt != g.target && mrib == g.mrib:
+		case tgt == g.target && g.rp != g.upRP:
+			// RP(G) changed, the upstream neighbour did not: the Join(*,G)
+			// must name the new RP now. No Prune naming the old one: the
+			// upstream router would apply it (Prune(*,G) is processed
+			// whatever RP it names) and undo the Join.
+			e.sendStar(tgt, g, true)
+			g.jt = e.periodicJT(tgt)
+			changed = true
+		case tgt != g.target && mrib == g.mrib && g.rp == g.upRP:
 			// RPF'(*,G) changes due to an Assert: JT = min(JT, t_override).
 			if f := e.ifs[tgt.ifx]; f != nil {
 				g.jt = minTimer(g.jt, e.now+e.tOverride(f))

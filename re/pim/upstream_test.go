@@ -306,3 +306,40 @@ func TestUpstreamSGrpt(t *testing.T) {
 		require.Equal(t, []string{"if1->10.1.0.2 J (*,239.1.1.1)", "if1->10.1.0.2 P (10.9.1.1,239.1.1.1,rpt)"}, jpEntries(acts))
 	})
 }
+
+func TestUpstreamStarGRPChangeSameNeighbor(t *testing.T) {
+	f := newFx(t, nil)
+	starJoined(f)
+	cfg := f.e.Config()
+	newRP := a("10.255.0.8")
+	f.rib.routes[p("10.255.0.8/32")] = RPF{Iface: 1, NextHop: fxU, Preference: 10, Metric: 30}
+	cfg.StaticRPs = []StaticRP{{Addr: newRP}}
+	acts, err := f.e.SetConfig(f.now, cfg)
+	require.NoError(t, err)
+	var got []JPGroup
+	for _, x := range of[SendJoinPrune](acts) {
+		got = append(got, x.Msg.Groups...)
+	}
+	require.Equal(t, []JPGroup{{Group: fxG, Joins: []JPSource{{Addr: newRP, WC: true, RPT: true}}}}, got,
+		"upstream (*,G): RP(G) changes, same RPF neighbour -> Join(*,G) naming the new RP, no Prune")
+}
+
+func TestUpstreamSGrptRPFBackToStar(t *testing.T) {
+	// NP, RPF'(S,G,rpt) differs from RPF'(*,G) because of an (S,G) assert
+	// on RPF_interface(RP(G)); the assert ends -> RPF'(S,G,rpt) ->
+	// RPF'(*,G): OT = min(OT, t_override).
+	f := newFx(t, nil)
+	starJoined(f)
+	f.jp(1, fxU2, fxU, 210, fxG, nil, js(rptSrc(fxS))) // creates (S,G), NP
+	f.adv(3 * time.Second)                             // OT fired
+	f.do(RecvAssert{If: 1, Src: fxU2, Msg: Assert{Group: fxG, Source: fxS, Metric: AssertMetric{Preference: 10, Metric: 1}}})
+	s := f.sg(fxK)
+	require.Equal(t, fxU2, s.rptTgt.nbr, "RPF'(S,G,rpt) is the (S,G) assert winner")
+	require.Equal(t, rptNotPruned, s.rpt)
+	require.Zero(t, s.ot)
+	f.do(RecvAssert{If: 1, Src: fxU2, Msg: Assert{Group: fxG, Source: fxS, Metric: InfiniteAssertMetric}})
+	s = f.sg(fxK)
+	require.Equal(t, fxU, s.rptTgt.nbr)
+	require.NotZero(t, s.ot, "upstream (S,G,rpt): RPF'(S,G,rpt) -> RPF'(*,G) in NotPruned -> OT = min(OT, t_override)")
+	require.LessOrEqual(t, s.ot, f.ns()+2000*ms)
+}
