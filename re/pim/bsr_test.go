@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mxfwd/mxfwd/re/pim/pimshow"
+
 	"github.com/mxfwd/mxfwd/re/pim/rpset"
 )
 
@@ -52,11 +54,11 @@ func TestScenarioBootstrap(t *testing.T) {
 	require.True(t, local, "R2 knows it is RP(239.1.1.1)")
 
 	var b strings.Builder
-	RenderRPs(&b, r3.e.ShowRPs(s.now), false)
+	pimshow.RenderRPs(&b, r3.e.ShowRPs(s.now), false)
 	require.Contains(t, b.String(), "10.255.0.2      bootstrap   sparse      150 ")
 	require.Contains(t, b.String(), " 239.0.0.0/8\n")
 	b.Reset()
-	RenderBootstrap(&b, r1.e.ShowBootstrap(s.now))
+	pimshow.RenderBootstrap(&b, r1.e.ShowBootstrap(s.now))
 	require.Contains(t, b.String(), "10.255.0.2               20 10.255.0.1               10 Candidate")
 
 	// R2 leaves: its interfaces go down (goodbyes). R1 takes over after
@@ -115,7 +117,7 @@ func TestStaticRPPriorityAndLocal(t *testing.T) {
 	_, _, ok = f.e.RP(fxSSM, f.now)
 	require.False(t, ok, "no RP in the SSM range")
 	var b strings.Builder
-	RenderRPs(&b, f.e.ShowRPs(f.now), false)
+	pimshow.RenderRPs(&b, f.e.ShowRPs(f.now), false)
 	require.Equal(t, "Instance: PIM.master\n\naddress-family INET\n"+
 		"RP address      Type        Mode   Holdtime Timeout Groups Group prefixes\n"+
 		"10.255.0.8      static      sparse      150    None      0 239.1.0.0/16\n"+

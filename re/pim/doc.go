@@ -39,6 +39,9 @@
 // the random source); Import of it into a fresh engine with the same
 // configuration behaves identically from then on (TestSnapshotReplay).
 //
+// The Show* methods return the data of the `show pim …` commands (types
+// and text renderers in re/pim/pimshow); Stats the counters.
+//
 // Nothing here is safe for concurrent use. The engine never blocks and
 // never calls back: it returns.
 //

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 )
 
 // bob is the router of seed 003: the source 10.128.1.10 is directly
@@ -70,7 +72,7 @@ func TestSeed003ShowPimJoinExtensive(t *testing.T) {
 	}
 	e.Advance(end)
 	var b strings.Builder
-	RenderJoin(&b, e.ShowJoin(end, grp), true)
+	pimshow.RenderJoin(&b, e.ShowJoin(end, grp), true)
 	require.Equal(t, seedJoin, b.String())
 
 	// The kernel contribution: upstream ae90.0, OIL ae91.0, no register
@@ -80,7 +82,7 @@ func TestSeed003ShowPimJoinExtensive(t *testing.T) {
 	require.Equal(t, Route{Source: src, Group: grp, IIF: 331, OIL: []IfIndex{332}}, r[len(r)-1])
 
 	var brief strings.Builder
-	RenderJoin(&brief, e.ShowJoin(end, grp), false)
+	pimshow.RenderJoin(&brief, e.ShowJoin(end, grp), false)
 	require.Equal(t, "Instance: PIM.master Family: INET\nR = Rendezvous Point Tree, S = Sparse, W = Wildcard\n\n"+
 		"Group: 232.0.7.1\n    Source: 10.128.1.10\n    Flags: sparse\n    Upstream interface: ae90.0\n\n", brief.String())
 }
@@ -99,7 +101,7 @@ func TestSeed003ResolveNoState(t *testing.T) {
 	require.Empty(t, of[SendJoinPrune](acts), "no Prune towards a directly connected source")
 	require.Empty(t, e.ShowJoin(t0.Add(time.Minute), grp))
 	var b strings.Builder
-	RenderJoin(&b, e.ShowJoin(t0.Add(time.Minute), grp), true)
+	pimshow.RenderJoin(&b, e.ShowJoin(t0.Add(time.Minute), grp), true)
 	require.Equal(t, "Instance: PIM.master Family: INET\nR = Rendezvous Point Tree, S = Sparse, W = Wildcard\n\n", b.String())
 }
 

@@ -6,67 +6,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 	"github.com/mxfwd/mxfwd/re/pim/rpset"
 )
 
 // The Show* methods return the data of the `show pim …` commands as plain,
-// JSON-tagged values (`| display json`); render.go prints them in the
+// JSON-tagged values (`| display json`, types in re/pim/pimshow); pimshow
+// renders them in the
 // modelled platform's layouts (reference-junos.md §2.4, §2.5). Durations
 // are whole seconds; a negative Timeout means "Infinity".
-
-// JoinEntry is one entry of `show pim join [extensive]`.
-type JoinEntry struct {
-	Group  netip.Addr `json:"group"`
-	Source netip.Addr `json:"source,omitzero"` // invalid: (*,G), shown "*"
-	RP     netip.Addr `json:"rp,omitzero"`
-	// Flags: sparse, spt, rptree, wildcard.
-	Flags             []string `json:"flags"`
-	UpstreamInterface string   `json:"upstream_interface"`
-	UpstreamNeighbor  string   `json:"upstream_neighbor"`
-	UpstreamState     string   `json:"upstream_state"`
-	// KeepaliveTimeout: seconds left on the Keepalive Timer; nil when not
-	// running (printed empty).
-	KeepaliveTimeout *int64         `json:"keepalive_timeout,omitempty"`
-	Uptime           int64          `json:"uptime"`
-	Graceful         *GracefulInfo  `json:"graceful,omitempty"`
-	Downstream       []JoinDownIf   `json:"downstream,omitempty"`
-	Register         string         `json:"register_state,omitempty"`
-	Assert           []JoinAssertIf `json:"asserts,omitempty"`
-}
-
-// GracefulInfo shows a pending graceful RPF change.
-type GracefulInfo struct {
-	OldInterface string `json:"old_interface"`
-	OldNeighbor  string `json:"old_neighbor"`
-	NewInterface string `json:"new_interface"`
-	Since        int64  `json:"since"`
-}
-
-// JoinDownIf is a downstream interface of a join entry.
-type JoinDownIf struct {
-	Interface string        `json:"interface"`
-	Neighbors []JoinDownNbr `json:"neighbors"`
-}
-
-// JoinDownNbr is one downstream neighbour line: address (ours for local
-// members), State Join/Prune, Flags (S sparse, R RP tree, W wildcard),
-// Timeout (seconds, -1 Infinity), Uptime, Time since last Join.
-type JoinDownNbr struct {
-	Addr              netip.Addr `json:"addr"`
-	State             string     `json:"state"`
-	Flags             string     `json:"flags"`
-	Timeout           int64      `json:"timeout"`
-	Uptime            int64      `json:"uptime"`
-	TimeSinceLastJoin int64      `json:"time_since_last_join"`
-}
-
-// JoinAssertIf is the assert state on one interface.
-type JoinAssertIf struct {
-	Interface string     `json:"interface"`
-	State     string     `json:"state"`
-	Winner    netip.Addr `json:"winner,omitzero"`
-	Timeout   int64      `json:"timeout"`
-}
 
 func secsLeft(now, deadline int64) int64 {
 	if deadline == 0 {
@@ -261,38 +209,6 @@ func (e *Engine) sgEntryInfo(s *sgEntry, n int64) JoinEntry {
 	return je
 }
 
-// NeighborInfo is one line of `show pim neighbors` (with the detail).
-type NeighborInfo struct {
-	Interface string     `json:"interface"`
-	Addr      netip.Addr `json:"addr"`
-	Local     bool       `json:"local,omitempty"`
-	// Options: H holdtime, P DR priority, L LAN prune delay, G generation
-	// id, T tracking bit.
-	Options          string       `json:"options"`
-	Uptime           int64        `json:"uptime"`
-	Holdtime         uint16       `json:"holdtime"`
-	HoldRemaining    int64        `json:"hold_remaining"`
-	DRPriority       uint32       `json:"dr_priority,omitempty"`
-	HasDRPriority    bool         `json:"has_dr_priority,omitempty"`
-	GenID            uint32       `json:"gen_id,omitempty"`
-	HasGenID         bool         `json:"has_gen_id,omitempty"`
-	LANPruneDelay    bool         `json:"lan_prune_delay,omitempty"`
-	PropagationDelay uint16       `json:"propagation_delay_ms,omitempty"`
-	OverrideInterval uint16       `json:"override_interval_ms,omitempty"`
-	TBit             bool         `json:"t_bit,omitempty"`
-	Secondary        []netip.Addr `json:"secondary,omitempty"`
-	SGJoins          int          `json:"sg_join_count"`
-	StarGJoins       int          `json:"tsg_join_count"`
-	RxJoins          []RxJoin     `json:"rx_joins,omitempty"`
-}
-
-// RxJoin is a join received from a neighbour (`show pim neighbors detail`).
-type RxJoin struct {
-	Group   netip.Addr `json:"group"`
-	Source  netip.Addr `json:"source,omitzero"`
-	Timeout int64      `json:"timeout"`
-}
-
 // ShowNeighbors returns our own entry and the neighbours of every up
 // interface, by interface then address.
 func (e *Engine) ShowNeighbors(now time.Time) []NeighborInfo {
@@ -364,25 +280,6 @@ func (e *Engine) ShowNeighbors(now time.Time) []NeighborInfo {
 	return out
 }
 
-// InterfaceInfo is one line of `show pim interfaces`.
-type InterfaceInfo struct {
-	Name              string     `json:"name"`
-	Index             IfIndex    `json:"index"`
-	Up                bool       `json:"up"`
-	Mode              string     `json:"mode"`
-	Version           int        `json:"version"`
-	State             string     `json:"state"`
-	Neighbors         int        `json:"neighbor_count"`
-	SGJoins           int        `json:"sg_join_count"`
-	StarJoins         int        `json:"star_g_join_count"`
-	DR                netip.Addr `json:"dr_address,omitzero"`
-	Addr              netip.Addr `json:"address,omitzero"`
-	DRPriority        uint32     `json:"dr_priority"`
-	GenID             uint32     `json:"gen_id"`
-	HelloInterval     int64      `json:"hello_interval"`
-	JoinPruneOverride int64      `json:"jp_override_ms"`
-}
-
 // ShowInterfaces returns the PIM interfaces.
 func (e *Engine) ShowInterfaces(now time.Time) []InterfaceInfo {
 	sg := map[IfIndex]int{}
@@ -411,38 +308,12 @@ func (e *Engine) ShowInterfaces(now time.Time) []InterfaceInfo {
 		if !f.up {
 			st = "Down"
 		}
-		out = append(out, InterfaceInfo{Name: f.cfg.Name, Index: idx, Up: f.up, Mode: "S", Version: 2, State: st,
+		out = append(out, InterfaceInfo{Name: f.cfg.Name, Index: uint32(idx), Up: f.up, Mode: "S", Version: 2, State: st,
 			Neighbors: len(f.nbrs), SGJoins: sg[idx], StarJoins: star[idx], DR: f.dr, Addr: f.addr,
 			DRPriority: f.drPriority(), GenID: f.genID, HelloInterval: f.helloPeriod(e) / second,
 			JoinPruneOverride: f.jpOverride() / int64(time.Millisecond)})
 	}
 	return out
-}
-
-// RPInfo is one RP of `show pim rps [extensive]`.
-type RPInfo struct {
-	Addr         netip.Addr     `json:"address"`
-	Type         string         `json:"type"`
-	Mode         string         `json:"mode"`
-	Holdtime     uint16         `json:"holdtime"`
-	Timeout      int64          `json:"timeout"` // -1: None
-	Groups       int            `json:"active_groups"`
-	Prefixes     []netip.Prefix `json:"group_prefixes"`
-	Priority     uint8          `json:"priority"`
-	SBit         bool           `json:"msdp_capable,omitempty"`
-	Local        bool           `json:"local,omitempty"`
-	TimeActive   int64          `json:"time_active"`
-	ActiveGroups []netip.Addr   `json:"active_group_list,omitempty"`
-	Registers    []RegisterInfo `json:"registers,omitempty"`
-}
-
-// RegisterInfo is a register seen at the RP.
-type RegisterInfo struct {
-	Group    netip.Addr `json:"group"`
-	Source   netip.Addr `json:"source"`
-	FirstHop netip.Addr `json:"first_hop"`
-	State    string     `json:"state"`
-	Timeout  int64      `json:"timeout"`
 }
 
 // ShowRPs returns the RP-set by RP address (bootstrap first, as the
@@ -509,19 +380,6 @@ func (e *Engine) ShowRPs(now time.Time) []RPInfo {
 	return out
 }
 
-// BootstrapInfo is `show pim bootstrap`.
-type BootstrapInfo struct {
-	BSR           netip.Addr        `json:"bsr,omitzero"`
-	BSRPriority   uint8             `json:"bsr_priority"`
-	LocalAddress  netip.Addr        `json:"local_address,omitzero"`
-	LocalPriority uint8             `json:"local_priority"`
-	State         string            `json:"state"`
-	Timeout       int64             `json:"timeout"`
-	FragmentTag   uint16            `json:"fragment_tag"`
-	HashMaskLen   uint8             `json:"hash_mask_len"`
-	CRPs          []rpset.Candidate `json:"candidate_rps,omitempty"`
-}
-
 // ShowBootstrap returns the bootstrap state.
 func (e *Engine) ShowBootstrap(now time.Time) BootstrapInfo {
 	n := nanos(now)
@@ -534,3 +392,36 @@ func (e *Engine) ShowBootstrap(now time.Time) BootstrapInfo {
 	}
 	return bi
 }
+
+// JoinEntry is pimshow.JoinEntry.
+type JoinEntry = pimshow.JoinEntry
+
+// GracefulInfo is pimshow.GracefulInfo.
+type GracefulInfo = pimshow.GracefulInfo
+
+// JoinDownIf is pimshow.JoinDownIf.
+type JoinDownIf = pimshow.JoinDownIf
+
+// JoinDownNbr is pimshow.JoinDownNbr.
+type JoinDownNbr = pimshow.JoinDownNbr
+
+// JoinAssertIf is pimshow.JoinAssertIf.
+type JoinAssertIf = pimshow.JoinAssertIf
+
+// NeighborInfo is pimshow.NeighborInfo.
+type NeighborInfo = pimshow.NeighborInfo
+
+// RxJoin is pimshow.RxJoin.
+type RxJoin = pimshow.RxJoin
+
+// InterfaceInfo is pimshow.InterfaceInfo.
+type InterfaceInfo = pimshow.InterfaceInfo
+
+// RPInfo is pimshow.RPInfo.
+type RPInfo = pimshow.RPInfo
+
+// RegisterInfo is pimshow.RegisterInfo.
+type RegisterInfo = pimshow.RegisterInfo
+
+// BootstrapInfo is pimshow.BootstrapInfo.
+type BootstrapInfo = pimshow.BootstrapInfo

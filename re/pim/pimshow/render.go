@@ -1,4 +1,4 @@
-package pim
+package pimshow
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // layouts (reference-junos.md §2.4 `show pim join extensive` as in seed 003,
 // §2.5 `show pim neighbors [detail]`, `show pim interfaces`, `show pim
 // rps`; `show pim rps extensive`, `show pim bootstrap` and `show pim
-// statistics` follow the platform from memory, see the report).
+// statistics` follow the platform from memory, see the package comment).
 
 // FormatUptime renders seconds as the platform does: "03:34:03",
 // "1d 15:35:33", "2w3d 04:05:06".
