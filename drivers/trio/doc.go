@@ -8,7 +8,7 @@
 // # Model (seed 003, REFERENCE.md "Trio replication")
 //
 //   - PFEs: each FPC hosts 4; the global PFE id is FPC*4 + PIC (xe-3/1/0 is
-//     on PFE 13). The model has MaxPFEs (256) PFEs.
+//     on PFE 13). The model has MaxPFEs (48: an MX960's twelve slots) PFEs.
 //   - Composite expansion: a composite's kernel nh-list (aggregate and
 //     unicast NHs) expands into sublists of forwarding NHs by LAGRule over
 //     the aggregates' Up members (#sublists = the largest Up-member count,

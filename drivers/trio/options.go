@@ -34,12 +34,13 @@ const (
 	DefaultResolveRate = 66 // seed 003: "Each TRIO based card is limited to 66 resolutions per second"
 )
 
-// Limits of the model's PFE numbering: PFE = FPC*4 + PIC with 64 slots.
+// Limits of the model's PFE numbering: PFE = FPC*4 + PIC over the
+// chassis' slots (hal.MaxSlot: an MX960's twelve).
 const (
-	MaxFPCs     = 64
+	MaxFPCs     = int(hal.MaxSlot) + 1
 	PICsPerFPC  = 4
 	MaxPFEs     = MaxFPCs * PICsPerFPC
-	pfeMaskWord = MaxPFEs / 64
+	pfeMaskWord = (MaxPFEs + 63) / 64
 )
 
 // ReplicationMode is how a tree is laid out over the egress PFEs.

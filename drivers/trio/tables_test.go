@@ -66,7 +66,7 @@ func TestPFEOutOfRange(t *testing.T) {
 	d := newTestDriver(t, haltest.NewRecorder(), nil)
 	_, err := d.Apply(context.Background(), []hal.Op{setIFL(phys(1, "xe-70/0/0.0", hal.PFEOf(70, 0)))})
 	assert.ErrorIs(t, err, hal.ErrInvalid)
-	_, err = d.PFEStats(MaxPFEs)
+	_, err = d.PFEStats(hal.PFEID(MaxPFEs))
 	assert.ErrorIs(t, err, hal.ErrInvalid)
 }
 

@@ -142,6 +142,9 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 		}
 		n[i] = int(v)
 	}
+	if n[0] > int(hal.MaxSlot) {
+		return "", 0, 0, fmt.Errorf("interface %q: FPC %d out of range 0..%d (MX960 line-card slots): %w", name, n[0], hal.MaxSlot, hal.ErrInvalid)
+	}
 	if n[1] > 3 {
 		return "", 0, 0, fmt.Errorf("interface %q: PIC %d > 3: %w", name, n[1], hal.ErrInvalid)
 	}

@@ -296,6 +296,7 @@ func TestSetInterfaces(t *testing.T) {
 			"duplicate index": {{Name: "xe-1/0/0.0", Index: 5}, {Name: "xe-1/0/1.0", Index: 5}},
 			"reserved NH":     {{Name: "xe-1/0/0.0", NH: 983}},
 			"bad PIC":         {{Name: "xe-1/4/0.0"}},
+			"FPC beyond 11":   {{Name: "xe-12/0/0.0"}},
 		} {
 			_, err := f.k.SetInterfaces(list)
 			require.Error(t, err, name)
