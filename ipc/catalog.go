@@ -68,6 +68,10 @@ const (
 	SubKeepalive   Subtype = 3
 	SubResyncBegin Subtype = 4
 	SubResyncEnd   Subtype = 5
+	// Authentication of the registration (auth.go).
+	SubAuthChallenge Subtype = 6
+	SubAuthResponse  Subtype = 7
+	SubAuthConfirm   Subtype = 8
 )
 
 // Subtypes of the download types TypeIFL, TypeNextHop and TypeRoute, and of
@@ -88,6 +92,7 @@ const (
 	SubWrongIIF    Subtype = 2
 	SubIFLCounters Subtype = 3
 	SubLinkState   Subtype = 4
+	SubApplyError  Subtype = 5
 )
 
 // Subtypes of TypePacket.
@@ -219,6 +224,9 @@ var catalog = [...]entry{
 	}(),
 	row[ResyncBegin](TypeTNP, SubResyncBegin, "resync begin"),
 	row[ResyncEnd](TypeTNP, SubResyncEnd, "resync end"),
+	row[AuthChallenge](TypeTNP, SubAuthChallenge, "auth challenge"),
+	row[AuthResponse](TypeTNP, SubAuthResponse, "auth response"),
+	row[AuthConfirm](TypeTNP, SubAuthConfirm, "auth confirm"),
 	row[IFLAdd](TypeIFL, SubAdd, "add"),
 	row[IFLChange](TypeIFL, SubChange, "change"),
 	row[IFLDelete](TypeIFL, SubDelete, "delete"),
@@ -236,6 +244,7 @@ var catalog = [...]entry{
 	row[Punt](TypePacket, SubPunt, "punt"),
 	row[Inject](TypePacket, SubInject, "inject"),
 	row[LinkState](TypeStats, SubLinkState, "link state"),
+	row[ApplyError](TypeStats, SubApplyError, "apply error"),
 	row[TrapAdd](TypeTrap, SubAdd, "add"),
 	row[TrapDelete](TypeTrap, SubDelete, "delete"),
 }

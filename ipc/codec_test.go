@@ -92,6 +92,16 @@ func sampleMessages() []ipc.Message {
 		&ipc.TrapAdd{Trap: hal.Trap{ID: 3, Kind: hal.TrapProtocol, Proto: 103}},
 		&ipc.TrapAdd{Trap: hal.Trap{ID: 5, Kind: hal.TrapGroup, Prefix: netip.MustParsePrefix("224.0.0.0/24")}},
 		&ipc.TrapDelete{ID: 5},
+		&ipc.AuthChallenge{Method: ipc.AuthMethodHMACSHA256, Nonce: [32]byte{1, 2, 3, 31: 0xff}},
+		&ipc.AuthResponse{Nonce: [32]byte{9, 31: 1}, Proof: [32]byte{0xde, 0xad, 31: 0xef}},
+		&ipc.AuthConfirm{Proof: [32]byte{0xbe, 0xef}},
+		&ipc.RegisterAck{Error: ipc.AckAuth, Reason: "authentication failed", Master: ipc.TNPMaster},
+		&ipc.ApplyError{Op: hal.OpSetRoute, Class: ipc.ClassTableFull, Failed: 12, Key: sg,
+			Detail: "op 3 (set-route 232.0.7.1.10.128.1.10/64): route 232.0.7.1.10.128.1.10/64: 1048576 of 1048576: table full"},
+		&ipc.ApplyError{Op: hal.OpSetRoute, Class: ipc.ClassCleared, Key: hal.GroupPrefix(netip.MustParsePrefix("224.0.0.0/4"))},
+		&ipc.ApplyError{Op: hal.OpSetNH, Class: ipc.ClassNotFound, Failed: 1, NH: 1048577, Detail: "target 1174: not found"},
+		&ipc.ApplyError{Op: hal.OpDelIFL, Class: ipc.ClassInvalid, IFL: 331},
+		&ipc.ApplyError{Op: hal.OpSetTrap, Class: ipc.ClassOther, Trap: 7},
 	}
 }
 
@@ -189,7 +199,7 @@ func TestSamplesCoverCatalog(t *testing.T) {
 			assert.True(t, have[ipc.Header{Type: ty, Subtype: s}], "no sample of %s/%s", ty, ipc.SubtypeName(ty, s))
 		}
 	}
-	assert.Equal(t, 24, n, "catalog size")
+	assert.Equal(t, 28, n, "catalog size")
 }
 
 func TestNames(t *testing.T) {

@@ -22,6 +22,29 @@
 // failed. Encoding is canonical: decoding a frame and encoding the
 // messages again gives the same bytes.
 //
+// # Registration
+//
+// An FPC's first frame is one Register; the RE answers with one
+// RegisterAck (Accept, ClientHandshakeAuth). Every frame before the
+// session takes over is held to HandshakeLimits (one message of at most
+// MaxHandshakeBytes, 32 KiB) whatever the caller's limits, so a peer that
+// has not registered cannot make either end allocate more than that: a
+// header announcing 4 MiB is refused from its 8 bytes. When the RE has a
+// shared key the registration is authenticated in both directions by an
+// HMAC-SHA256 challenge and response over fresh nonces and the
+// registration's identity fields (auth.go: tnp/auth-challenge,
+// tnp/auth-response, tnp/auth-confirm; same header format as every
+// message); a refusal is a RegisterAck with AckAuth. The session that
+// follows is authenticated by nothing but its TCP connection: run it over
+// TLS (the caller wraps the connection) to protect it.
+//
+// # Programming failures
+//
+// A card reports each object it failed to program, and the end of that
+// failure, with stats/apply-error (ApplyError: the op kind, the object's
+// key or id, the error class of the HAL sentinel and the driver's text),
+// so that the RE shows what the cards really have.
+//
 // The package knows no protocol logic: it carries next hops, routes and
 // interfaces (package hal types) without judging them.
 //

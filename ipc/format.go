@@ -146,6 +146,14 @@ func describe(m Message) string {
 		return describeTrap(&m.Trap)
 	case *TrapDelete:
 		return fmt.Sprintf("trap %d", m.ID)
+	case *AuthChallenge:
+		return fmt.Sprintf("method %d (hmac-sha256), nonce %x", m.Method, m.Nonce)
+	case *AuthResponse:
+		return fmt.Sprintf("nonce %x, proof %x", m.Nonce, m.Proof)
+	case *AuthConfirm:
+		return fmt.Sprintf("proof %x", m.Proof)
+	case *ApplyError:
+		return fmt.Sprintf("%s, %s(%d), %d failing, detail %s", m.Object(), m.Class, uint8(m.Class), m.Failed, text(m.Detail))
 	}
 	return fmt.Sprintf("%+v", m)
 }

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -39,6 +40,10 @@ const (
 	keyLinkState      = "stats/link-state"
 	keyTrapAdd        = "trap/add"
 	keyTrapDelete     = "trap/delete"
+	keyAuthChallenge  = "tnp/auth-challenge"
+	keyAuthResponse   = "tnp/auth-response"
+	keyAuthConfirm    = "tnp/auth-confirm"
+	keyApplyError     = "stats/apply-error"
 )
 
 func hdr(t Type, s Subtype) Header { return Header{Type: t, Subtype: s, Opcode: OpcodeRequest} }
@@ -131,6 +136,7 @@ const (
 	AckSlotInUse AckCode = 1 // another FPC holds the slot
 	AckBadSlot   AckCode = 2 // slot out of range or not configured
 	AckVersion   AckCode = 3 // incompatible protocol
+	AckAuth      AckCode = 4 // authentication failed or required
 )
 
 func (c AckCode) String() string {
@@ -143,6 +149,8 @@ func (c AckCode) String() string {
 		return "bad-slot"
 	case AckVersion:
 		return "version"
+	case AckAuth:
+		return "auth"
 	}
 	return fmt.Sprintf("error-%d", uint16(c))
 }
@@ -861,6 +869,10 @@ func (m *TrapAdd) DecodeBody(b []byte) error {
 	}
 	if err := t.Validate(); err != nil {
 		return malformed(keyTrapAdd, "%v", err)
+	}
+	// Fields the kind does not use must be zero (canonical encoding).
+	if enc, err := (&TrapAdd{Trap: t}).AppendBody(nil); err != nil || !bytes.Equal(enc, b) {
+		return malformed(keyTrapAdd, "fields a %s trap does not use are not zero", t.Kind)
 	}
 	m.Trap = t
 	return d.done("prefix bits")
