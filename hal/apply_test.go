@@ -22,6 +22,11 @@ func TestApplyEach(t *testing.T) {
 	require.Equal(t, []NHID{1, 2, 3}, seen)
 	require.ErrorIs(t, err, ErrTableFull)
 	require.ErrorContains(t, err, "op 1 (set-nh 2(NHType(0))): table full")
+	failed := FailedOps(err)
+	require.Len(t, failed, 1, "which op failed")
+	require.Equal(t, 1, failed[0].Index)
+	require.Equal(t, NHID(2), failed[0].Op.NH.ID)
+	require.ErrorIs(t, failed[0], ErrTableFull)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err = ApplyEach(ctx, ops, func(i int, _ *Op) error {
@@ -31,6 +36,7 @@ func TestApplyEach(t *testing.T) {
 	require.Equal(t, 1, n, "stops before the next op once ctx is done")
 	require.True(t, errors.Is(err, context.Canceled))
 	require.ErrorContains(t, err, "stopped before op 1")
+	require.Empty(t, FailedOps(err), "a stop is not a failed op")
 
 	n, err = ApplyEach(context.Background(), nil, func(int, *Op) error { return nil })
 	require.Zero(t, n)

@@ -323,9 +323,46 @@ func (o Op) String() string {
 }
 
 // OpError builds the error for operation i of a batch; drivers use it so
-// that every driver reports failures the same way.
+// that every driver reports failures the same way. It is an *OpFailure.
 func OpError(i int, op Op, err error) error {
-	return fmt.Errorf("op %d (%s): %w", i, op, err)
+	return &OpFailure{Index: i, Op: op, Err: err}
+}
+
+// OpFailure is the error of one failed operation of a batch: which one
+// (its index in the ops passed to Apply) and why. It wraps Err, so
+// errors.Is matches the sentinel; callers that must know which ops failed
+// (the FPC keeps failed objects out of its state and retries them) take
+// them from Apply's error with FailedOps.
+type OpFailure struct {
+	Index int
+	Op    Op
+	Err   error
+}
+
+func (e *OpFailure) Error() string { return fmt.Sprintf("op %d (%s): %v", e.Index, e.Op, e.Err) }
+
+// Unwrap returns the cause.
+func (e *OpFailure) Unwrap() error { return e.Err }
+
+// FailedOps returns the OpFailures of an error returned by Apply (one, or
+// several joined), in order. Other errors in it (a stop on ctx
+// cancellation) are not included.
+func FailedOps(err error) []*OpFailure {
+	var out []*OpFailure
+	var walk func(error)
+	walk = func(e error) {
+		switch v := e.(type) {
+		case nil:
+		case *OpFailure:
+			out = append(out, v)
+		case interface{ Unwrap() []error }:
+			for _, x := range v.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 // Counters count packets and bytes.
