@@ -107,7 +107,14 @@
 //     installed; with join state whose upstream interface is not configured
 //     (no RPF route) also Resolve no route, and mdiscard is installed; with
 //     no join state (or an empty usable OIL), G.S/64 -> mdiscard 35, flags
-//     0x000e, RPF = ingress.
+//     0x000e, RPF = ingress;
+//   - but an mdiscard entry beyond the requesting card's bound or the
+//     kernel's (Config.DiscardLimitPerSlot, DiscardLimit) is refused:
+//     ResolveLimited, nothing allocated, counted per card
+//     (DiscardsBySlot). A card cannot fill the other cards' tables with
+//     its flood, and joined flows install whatever the count. Refusal
+//     rather than eviction: it costs no download, and evicting would let
+//     one card's flood remove the entries of the others.
 //
 // WrongInterface counts Mismatch on the ingress interface and the route's
 // wrong incoming interface notifications; Mismatch no route when the (S,G)

@@ -80,6 +80,9 @@ type EntryRecord struct {
 	Packets, Bytes  uint64
 	WrongIIF        uint64
 	LastTraffic     int64
+	// DiscardSlot is 1 + the slot whose resolve installed an mdiscard
+	// entry (0: none), for the per-card bounds.
+	DiscardSlot uint8 `json:",omitempty"`
 }
 
 // Key returns the record's entry.
@@ -103,7 +106,7 @@ func (k *Kernel) entryRecordLocked(st *sgState) EntryRecord {
 		Cached:        st.cached, Discard: st.discard, Owner: st.owner, RPF: st.rpf,
 		Composite: st.comp, Indirect: st.indr,
 		Created: st.created, Active: st.active, Packets: st.packets, Bytes: st.bytes,
-		WrongIIF: st.wrongIIF, LastTraffic: st.lastTraffic,
+		WrongIIF: st.wrongIIF, LastTraffic: st.lastTraffic, DiscardSlot: st.dslot,
 	}
 	if st.oil != nil {
 		r.OIL = st.oil.id
@@ -401,6 +404,10 @@ func (k *Kernel) Import(s *State) error {
 			n.nForward++
 		} else if st.cached {
 			n.nDiscard++
+			if r.DiscardSlot > 0 && hal.Slot(r.DiscardSlot-1).Valid() {
+				st.dslot = r.DiscardSlot
+				n.discardBySlot[r.DiscardSlot-1]++
+			}
 		}
 	}
 	for _, o := range n.oils {
@@ -412,6 +419,7 @@ func (k *Kernel) Import(s *State) error {
 	k.ifByName, k.ifByIndex, k.ifList = n.ifByName, n.ifByIndex, n.ifList
 	k.sgs, k.groups, k.oils, k.dsSets = n.sgs, n.groups, n.oils, n.dsSets
 	k.nForward, k.nDiscard = n.nForward, n.nDiscard
+	k.discardBySlot = n.discardBySlot
 	k.small.used, k.small.inUse = n.small.used, n.small.inUse
 	k.big.used, k.big.inUse = n.big.used, n.big.inUse
 	k.small.next, k.small.wrapped = s.SmallPool.Next, s.SmallPool.Wrapped

@@ -20,6 +20,9 @@ var (
 	// ErrNoJoin: prune or remove of join state that does not exist (wraps
 	// hal.ErrNotFound).
 	ErrNoJoin = fmt.Errorf("no join state: %w", hal.ErrNotFound)
+	// ErrDiscardLimit: a resolve would install an mdiscard entry beyond
+	// the bound of its card or of the kernel (wraps hal.ErrTableFull).
+	ErrDiscardLimit = fmt.Errorf("mdiscard entries at their bound: %w", hal.ErrTableFull)
 )
 
 // Defaults.
@@ -40,6 +43,17 @@ const (
 	// DefaultKernelIDLimit bounds the kernel NH pool to 2^24 ids (a 2 MiB
 	// bitmap at most); ids wrap and are reused past it.
 	DefaultKernelIDLimit = hal.IndirectBase + 1<<24 - 1
+	// DefaultDiscardLimitPerSlot bounds the mdiscard entries the resolves
+	// of one card may create: 32,768 is more than a card at the default
+	// 66 resolves/s makes in a 360 s cache lifetime (23,760), and half a
+	// minute of the 1,000/s maximum. The bound protects the other cards,
+	// which receive every entry (about 1 KB of FPC memory each), from
+	// one card's flood.
+	DefaultDiscardLimitPerSlot = 32768
+	// DefaultDiscardLimit bounds mdiscard entries in total: four cards at
+	// their bound, 1/8 of a Trio route table (1,048,576), ~130 MB on each
+	// card at worst.
+	DefaultDiscardLimit = 4 * DefaultDiscardLimitPerSlot
 )
 
 // Sink receives downloads. Download is called synchronously with the
@@ -71,6 +85,16 @@ type Config struct {
 	// entries in exported form, so that a mirror (a backup RE) can follow
 	// the state incrementally (see Mirror).
 	Deltas bool
+
+	// DiscardLimitPerSlot and DiscardLimit bound the mdiscard entries
+	// resolves install, per requesting card and in total (0: the
+	// defaults; negative: unbounded). A resolve that would go beyond is
+	// refused and counted (ResolveLimited): refusing costs nothing, where
+	// evicting an older entry would download a delete and an add to every
+	// card per flooded request, and would let one card's flood evict the
+	// entries of the others (see the package comment).
+	DiscardLimitPerSlot int
+	DiscardLimit        int
 
 	IFLIndexBase  hal.IFLIndex // 0: DefaultIFLIndexBase
 	SmallIDBase   hal.NHID     // 0: DefaultSmallIDBase
@@ -104,6 +128,13 @@ type Kernel struct {
 
 	nForward int // installed forwarding (S,G) routes
 	nDiscard int // installed mdiscard (S,G) routes
+
+	// mdiscard entries by the card whose resolve installed them, the
+	// resolves refused at the bounds, and the bounds (<= 0: none).
+	discardBySlot   [hal.MaxSlot + 1]int
+	discardRefused  [hal.MaxSlot + 1]uint64
+	discardLimSlot  int
+	discardLimTotal int
 
 	// unattributed counts requests whose ingress IFL is unknown.
 	unattributed IfStats
@@ -156,6 +187,13 @@ func New(cfg Config) *Kernel {
 		k.eventCap = DefaultEventQueue
 	}
 	k.track.on = cfg.Deltas
+	k.discardLimSlot, k.discardLimTotal = cfg.DiscardLimitPerSlot, cfg.DiscardLimit
+	if k.discardLimSlot == 0 {
+		k.discardLimSlot = DefaultDiscardLimitPerSlot
+	}
+	if k.discardLimTotal == 0 {
+		k.discardLimTotal = DefaultDiscardLimit
+	}
 	sb, sl := cfg.SmallIDBase, cfg.SmallIDLimit
 	if sb == 0 {
 		sb = DefaultSmallIDBase
@@ -288,6 +326,8 @@ type Summary struct {
 	KernelIDsInUse    int    `json:"kernel-ids-in-use"`
 	JournalNext       uint64 `json:"journal-next"`
 	EventsDropped     uint64 `json:"events-dropped"`
+	// DiscardRefused counts resolves refused at the mdiscard bounds.
+	DiscardRefused uint64 `json:"discard-refused"`
 }
 
 // Summary returns object counts.
@@ -314,7 +354,51 @@ func (k *Kernel) Summary() Summary {
 		}
 	}
 	s.EventsDropped = k.eventsDropped
+	for _, n := range k.discardRefused {
+		s.DiscardRefused += n
+	}
 	return s
+}
+
+// SlotDiscards are one card's mdiscard entries: how many its resolves
+// installed (still in the cache) and how many were refused at the bounds.
+type SlotDiscards struct {
+	Slot    hal.Slot `json:"slot"`
+	Entries int      `json:"entries"`
+	Refused uint64   `json:"refused"`
+}
+
+// DiscardsBySlot returns the cards with mdiscard entries or refusals, by
+// slot.
+func (k *Kernel) DiscardsBySlot() []SlotDiscards {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []SlotDiscards
+	for i := range k.discardBySlot {
+		if k.discardBySlot[i] > 0 || k.discardRefused[i] > 0 {
+			out = append(out, SlotDiscards{Slot: hal.Slot(i), Entries: k.discardBySlot[i], Refused: k.discardRefused[i]})
+		}
+	}
+	return out
+}
+
+// discardFullLocked reports whether a resolve from slot may not install
+// another mdiscard entry.
+func (k *Kernel) discardFullLocked(slot hal.Slot) bool {
+	if k.discardLimTotal > 0 && k.nDiscard >= k.discardLimTotal {
+		return true
+	}
+	return k.discardLimSlot > 0 && slot.Valid() && k.discardBySlot[slot] >= k.discardLimSlot
+}
+
+// discardGoneLocked accounts for st's mdiscard entry going away (expired,
+// cleared, or replaced by a forwarding entry).
+func (k *Kernel) discardGoneLocked(st *sgState) {
+	k.nDiscard--
+	if st.dslot > 0 {
+		k.discardBySlot[st.dslot-1]--
+		st.dslot = 0
+	}
 }
 
 // Snapshot returns the full state as ops in dependency order (IFLs, NHs

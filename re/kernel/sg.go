@@ -41,6 +41,7 @@ type sgState struct {
 	cached  bool
 	discard bool  // G.S/64 -> mdiscard 35
 	owner   Owner // the owner that gave the installed entry its RPF
+	dslot   uint8 // 1 + the slot whose resolve installed the mdiscard entry; 0: none
 	rpf     hal.IFLIndex
 	comp    hal.NHID
 	indr    hal.NHID
@@ -303,7 +304,7 @@ func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 	verb := vAdd
 	if st.cached { // an mdiscard entry becomes a forwarding entry
 		verb = vChange
-		k.nDiscard--
+		k.discardGoneLocked(st)
 	}
 	st.cached, st.discard, st.owner = true, false, owner
 	st.rpf, st.oil, st.comp, st.indr = up.index, o, comp, indr
@@ -316,10 +317,15 @@ func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 	return installOK
 }
 
-// installDiscardLocked installs G.S/64 -> mdiscard 35 with RPF rpf.
-func (k *Kernel) installDiscardLocked(st *sgState, rpf hal.IFLIndex, now time.Time) {
+// installDiscardLocked installs G.S/64 -> mdiscard 35 with RPF rpf, on
+// behalf of a resolve from slot.
+func (k *Kernel) installDiscardLocked(st *sgState, rpf hal.IFLIndex, slot hal.Slot, now time.Time) {
 	st.cached, st.discard, st.rpf, st.oil, st.owner = true, true, rpf, nil, 0
 	k.nDiscard++
+	if slot.Valid() {
+		st.dslot = uint8(slot) + 1
+		k.discardBySlot[slot]++
+	}
 	k.markLocked(st)
 	k.newEntryLocked(st, now)
 	r := st.route()
@@ -345,7 +351,7 @@ func (k *Kernel) uninstallLocked(st *sgState, now time.Time) {
 	k.emit(hal.Op{Kind: hal.OpDelRoute, Route: hal.Route{Key: r.Key}})
 	if st.discard {
 		k.journal.add(jrec{at: now, what: jRoute, verb: vDelete, key: r.Key, nhType: hal.NHMDiscard, id: r.NH, flags: r.Flags})
-		k.nDiscard--
+		k.discardGoneLocked(st)
 	} else {
 		k.journal.add(jrec{at: now, what: jRoute, verb: vDelete, key: r.Key, nhType: hal.NHIndirect, id: r.NH, flags: r.Flags})
 		k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: st.indr, Type: hal.NHIndirect}})
@@ -633,6 +639,13 @@ const (
 	ResolveFiltered
 	// ResolveError: malformed request or unknown ingress; nothing changed.
 	ResolveError
+	// ResolveLimited: the (S,G) has no usable join state and an mdiscard
+	// entry would go beyond the requesting card's or the kernel's bound
+	// (Config.DiscardLimitPerSlot, DiscardLimit); nothing changed, the
+	// refusal is counted per card (DiscardsBySlot). The flow resolves
+	// again at its card's resolve rate, and gets its entry once entries
+	// expire.
+	ResolveLimited
 )
 
 func (a ResolveAction) String() string {
@@ -647,6 +660,8 @@ func (a ResolveAction) String() string {
 		return "filtered"
 	case ResolveError:
 		return "error"
+	case ResolveLimited:
+		return "limited"
 	}
 	return fmt.Sprintf("ResolveAction(%d)", uint8(a))
 }
@@ -684,6 +699,23 @@ func (k *Kernel) Resolve(slot hal.Slot, req hal.ResolveRequest) ResolveResult {
 		ing.stats.ResolveFiltered++
 		return ResolveResult{Action: ResolveExisting, Route: st.route()}
 	}
+	limited := func() ResolveResult {
+		if slot.Valid() {
+			k.discardRefused[slot]++
+		}
+		return ResolveResult{Action: ResolveLimited, Err: fmt.Errorf("resolve %v from slot %d: %w", key, slot, ErrDiscardLimit)}
+	}
+	// A flow without join state gets an mdiscard entry: refused at the
+	// bounds before anything is allocated (the path of a flood).
+	hasState := false
+	if st != nil {
+		hasState = k.hasStateLocked(st)
+	} else if gs := k.groups[uint32(key>>32)]; gs != nil {
+		hasState = len(gs.star) > 0
+	}
+	if !hasState && k.discardFullLocked(slot) {
+		return limited()
+	}
 	ing.stats.KernelResolve++
 	now := k.now()
 	if st == nil {
@@ -705,7 +737,11 @@ func (k *Kernel) Resolve(slot hal.Slot, req hal.ResolveRequest) ResolveResult {
 			return ResolveResult{Action: ResolveError, Err: fmt.Errorf("resolve %v: %w", key, hal.ErrTableFull)}
 		}
 	}
-	k.installDiscardLocked(st, ing.index, now)
+	if k.discardFullLocked(slot) {
+		k.dropIfEmptyLocked(st)
+		return limited()
+	}
+	k.installDiscardLocked(st, ing.index, slot, now)
 	ev.Action = ResolveDiscard
 	k.eventLocked(ev)
 	return ResolveResult{Action: ResolveDiscard, Route: st.route()}

@@ -15,7 +15,16 @@ import (
 
 // The data accessors below return plain structs (JSON-able, for `| display
 // json`); the Render functions format them as the Junos CLI does, and the
-// Show methods combine both. Renderers run without the kernel's lock.
+// Show methods combine both. Renderers run without the kernel's lock. The
+// tables that grow with the number of flows (forwarding cache, inet.1) are
+// walked in chunks (WalkRoutes, WalkRouteTable): the keys are taken under
+// the lock, then each chunk is copied under it and rendered without it, so
+// a CLI client reading slowly neither holds the lock nor makes the RE copy
+// the whole table, and a failed write stops the walk.
+
+// ShowChunk is how many entries a Show method copies under the lock at a
+// time: about 300 KB of rows, a few milliseconds of lock.
+const ShowChunk = 1024
 
 // MulticastNextHop is one row of `show multicast next-hops`.
 type MulticastNextHop struct {
@@ -77,17 +86,92 @@ type MulticastRoute struct {
 	CacheLifetime      int64      `json:"cache-lifetime-seconds"`
 	WrongIncoming      uint64     `json:"wrong-incoming-interface-notifications"`
 	UptimeSeconds      int64      `json:"uptime-seconds"`
+	// Programming lists the cards that failed to program the route or its
+	// next hops (filled in by the RE from the cards' reports).
+	Programming []ProgrammingFailure `json:"programming-failures,omitempty"`
+	// CompositeID is the route's composite NH (0 for mdiscard), for
+	// matching the cards' reports.
+	CompositeID hal.NHID `json:"-"`
+}
+
+// ProgrammingFailure is a card that reported a failure to program a
+// route or one of its next hops (`show multicast route extensive`).
+type ProgrammingFailure struct {
+	Slot   hal.Slot `json:"slot"`
+	Object string   `json:"object"` // "set-route 232.0.7.1.10.128.1.10/64", "set-nh 1174"
+	Error  string   `json:"error"`  // "table full"
 }
 
 // Routes returns the forwarding-cache entries, of group only if it is
 // valid, ordered by group then source.
 func (k *Kernel) Routes(group netip.Addr) []MulticastRoute {
+	var out []MulticastRoute
+	_ = k.WalkRoutes(group, ShowChunk, func(rs []MulticastRoute) error {
+		out = append(out, rs...)
+		return nil
+	})
+	return out
+}
+
+// cachedKeys returns the keys of the forwarding-cache entries, of group
+// only if it is valid, ordered by group then source. It takes the lock
+// for the collection only.
+func (k *Kernel) cachedKeys(group netip.Addr) []sgKey {
+	k.mu.Lock()
+	keys := make([]sgKey, 0, k.nForward+k.nDiscard)
+	filter := group.IsValid()
+	var g uint32
+	if filter {
+		gg := group.Unmap()
+		if !gg.Is4() {
+			k.mu.Unlock()
+			return nil
+		}
+		g = u32(gg)
+	}
+	for key, st := range k.sgs {
+		if st.cached && (!filter || uint32(key>>32) == g) {
+			keys = append(keys, key)
+		}
+	}
+	k.mu.Unlock()
+	slices.Sort(keys)
+	return keys
+}
+
+// WalkRoutes calls fn with the forwarding-cache entries (of group only if
+// it is valid), ordered by group then source, at most chunk at a time,
+// each chunk copied under the lock and fn called without it. An entry
+// gone since the walk began is skipped. fn's error ends the walk and is
+// returned.
+func (k *Kernel) WalkRoutes(group netip.Addr, chunk int, fn func([]MulticastRoute) error) error {
+	keys := k.cachedKeys(group)
+	if chunk <= 0 {
+		chunk = ShowChunk
+	}
+	buf := make([]MulticastRoute, 0, min(chunk, len(keys)))
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		buf = k.routesLocked(keys[:n], buf[:0])
+		keys = keys[n:]
+		if len(buf) == 0 {
+			continue
+		}
+		if err := fn(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// routesLocked copies the entries of keys into out under the lock.
+func (k *Kernel) routesLocked(keys []sgKey, out []MulticastRoute) []MulticastRoute {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now().UnixNano()
-	var out []MulticastRoute
-	for _, st := range k.sortedEntriesLocked(group) {
-		if !st.cached {
+	for _, key := range keys {
+		st := k.sgs[key]
+		if st == nil || !st.cached {
 			continue
 		}
 		r := MulticastRoute{
@@ -114,6 +198,7 @@ func (k *Kernel) Routes(group netip.Addr) []MulticastRoute {
 		} else {
 			r.Downstream = st.oil.names()
 			r.NextHopID = st.indr
+			r.CompositeID = st.comp
 		}
 		left := st.active + int64(k.timeout) - now
 		if left > 0 {
@@ -156,9 +241,18 @@ func RenderRoutes(w io.Writer, routes []MulticastRoute, detail, extensive bool) 
 	if len(routes) == 0 {
 		return nil
 	}
-	detail = detail || extensive
 	bw := bufio.NewWriter(w)
 	bw.WriteString("Instance: master Family: INET\n\n")
+	if err := renderRouteRows(bw, routes, detail, extensive); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// renderRouteRows writes the entries of RenderRoutes; it stops at the
+// first write error.
+func renderRouteRows(bw *bufio.Writer, routes []MulticastRoute, detail, extensive bool) error {
+	detail = detail || extensive
 	for _, r := range routes {
 		fmt.Fprintf(bw, "Group: %s\n", r.Group)
 		fmt.Fprintf(bw, "    Source: %s/%d\n", r.Source, r.SourcePrefixLen)
@@ -175,19 +269,47 @@ func RenderRoutes(w io.Writer, routes []MulticastRoute, detail, extensive bool) 
 		if extensive {
 			fmt.Fprintf(bw, "    Route state: %s\n", r.RouteState)
 			fmt.Fprintf(bw, "    Forwarding state: %s\n", r.ForwardingState)
+			for _, p := range r.Programming {
+				fmt.Fprintf(bw, "    Programming: FPC %d failed: %s (%s)\n", p.Slot, p.Error, p.Object)
+			}
 			fmt.Fprintf(bw, "    Cache lifetime/timeout: %d seconds\n", r.CacheLifetime)
 			fmt.Fprintf(bw, "    Wrong incoming interface notifications: %d\n", r.WrongIncoming)
 			fmt.Fprintf(bw, "    Uptime: %s\n", clock(time.Duration(r.UptimeSeconds)*time.Second))
 		}
-		bw.WriteString("\n")
+		if _, err := bw.WriteString("\n"); err != nil {
+			return err
+		}
 	}
-	return bw.Flush()
+	return nil
 }
 
 // ShowRoute writes `show multicast route [group G] [detail|extensive]`;
 // an invalid group shows all groups.
 func (k *Kernel) ShowRoute(w io.Writer, group netip.Addr, detail, extensive bool) error {
-	return RenderRoutes(w, k.Routes(group), detail, extensive)
+	return k.ShowRouteAnnotated(w, group, detail, extensive, nil)
+}
+
+// ShowRouteAnnotated is ShowRoute with annotate (nil: none) called on
+// each chunk of entries, without the lock, before it is rendered (the RE
+// fills in the cards' programming failures). Output is written chunk by
+// chunk; a write error ends the walk.
+func (k *Kernel) ShowRouteAnnotated(w io.Writer, group netip.Addr, detail, extensive bool, annotate func([]MulticastRoute)) error {
+	bw := bufio.NewWriter(w)
+	first := true
+	err := k.WalkRoutes(group, ShowChunk, func(rs []MulticastRoute) error {
+		if annotate != nil {
+			annotate(rs)
+		}
+		if first {
+			first = false
+			bw.WriteString("Instance: master Family: INET\n\n")
+		}
+		return renderRouteRows(bw, rs, detail, extensive)
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // IfStats are the per-interface counters of `show multicast statistics`.
@@ -332,20 +454,64 @@ func nhAddress(id hal.NHID) string {
 
 // RouteTable returns table inet.1: the 224/4 default and every (S,G) route.
 func (k *Kernel) RouteTable() RouteTable {
+	var t RouteTable
+	_ = k.WalkRouteTable(ShowChunk, func(h RouteTable, es []RouteEntry) error {
+		if t.Name == "" {
+			t = h
+		}
+		t.Entries = append(t.Entries, es...)
+		return nil
+	})
+	return t
+}
+
+// WalkRouteTable calls fn with table inet.1 in chunks, as WalkRoutes
+// does: head carries the counts (taken when the walk began; its Entries
+// are nil), entries the 224/4 default first, then the (S,G) routes in
+// order. fn's error ends the walk.
+func (k *Kernel) WalkRouteTable(chunk int, fn func(head RouteTable, entries []RouteEntry) error) error {
+	keys := k.cachedKeys(netip.Addr{})
+	if chunk <= 0 {
+		chunk = ShowChunk
+	}
+	head := RouteTable{Name: "inet.1"}
+	head.Destinations, head.Routes, head.Active = len(keys)+1, len(keys)+1, len(keys)+1
+	k.mu.Lock()
+	def := defaultRoute()
+	buf := []RouteEntry{{
+		Group: def.Key.Group, PrefixLen: int(def.Key.PrefixLen),
+		Protocol: "Multicast", Preference: 180,
+		AgeSeconds:  int64(k.now().Sub(k.started) / time.Second),
+		NextHopType: "MultiResolve", NextHopIndex: def.NH, NextHopRefcount: 1,
+		Address: nhAddress(def.NH), State: "<Active NoReadvrt Int>", LocalAS: k.localAS, Task: "MC",
+	}}
+	k.mu.Unlock()
+	if err := fn(head, buf); err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		buf = k.routeEntriesLocked(keys[:n], buf[:0])
+		keys = keys[n:]
+		if len(buf) == 0 {
+			continue
+		}
+		if err := fn(head, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// routeEntriesLocked copies the inet.1 entries of keys into out under the
+// lock.
+func (k *Kernel) routeEntriesLocked(keys []sgKey, out []RouteEntry) []RouteEntry {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	def := defaultRoute()
-	t := RouteTable{Name: "inet.1"}
-	t.Entries = append(t.Entries, RouteEntry{
-		Group: def.Key.Group, PrefixLen: int(def.Key.PrefixLen),
-		Protocol: "Multicast", Preference: 180,
-		AgeSeconds:  int64(now.Sub(k.started) / time.Second),
-		NextHopType: "MultiResolve", NextHopIndex: def.NH, NextHopRefcount: 1,
-		Address: nhAddress(def.NH), State: "<Active NoReadvrt Int>", LocalAS: k.localAS, Task: "MC",
-	})
-	for _, st := range k.sortedEntriesLocked(netip.Addr{}) {
-		if !st.cached {
+	for _, key := range keys {
+		st := k.sgs[key]
+		if st == nil || !st.cached {
 			continue
 		}
 		e := RouteEntry{
@@ -365,30 +531,49 @@ func (k *Kernel) RouteTable() RouteTable {
 			e.ASPathRecorded = true
 		}
 		e.Address = nhAddress(e.NextHopIndex)
-		t.Entries = append(t.Entries, e)
+		out = append(out, e)
 	}
-	t.Destinations, t.Routes, t.Active = len(t.Entries), len(t.Entries), len(t.Entries)
-	return t
+	return out
 }
 
 // RenderRouteTable formats `show route table inet.1 [detail]`
 // (reference-junos §2.7; the detail block follows seed 003).
 func RenderRouteTable(w io.Writer, t RouteTable, detail bool) error {
 	bw := bufio.NewWriter(w)
+	renderRouteTableHead(bw, t, detail)
+	if err := renderRouteTableRows(bw, t.Entries, detail, true); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func renderRouteTableHead(bw *bufio.Writer, t RouteTable, detail bool) {
 	fmt.Fprintf(bw, "%s: %d destinations, %d routes (%d active, %d holddown, %d hidden)\n",
 		t.Name, t.Destinations, t.Routes, t.Active, t.Holddown, t.Hidden)
 	if !detail {
 		bw.WriteString("+ = Active Route, - = Last Active, * = Both\n\n")
-		for _, e := range t.Entries {
+	}
+}
+
+// renderRouteTableRows writes entries; first says whether they open the
+// table (no blank line before the first detail block). It stops at the
+// first write error.
+func renderRouteTableRows(bw *bufio.Writer, entries []RouteEntry, detail, first bool) error {
+	if !detail {
+		for _, e := range entries {
 			fmt.Fprintf(bw, "%-19s*[%s/%d] %s\n", e.Destination(), e.Protocol, e.Preference,
 				clock(time.Duration(e.AgeSeconds)*time.Second))
-			fmt.Fprintf(bw, "%22s%s\n", "", e.NextHopType)
+			if _, err := fmt.Fprintf(bw, "%22s%s\n", "", e.NextHopType); err != nil {
+				return err
+			}
 		}
-		return bw.Flush()
+		return nil
 	}
-	for i, e := range t.Entries {
-		if i > 0 {
-			bw.WriteString("\n")
+	for i, e := range entries {
+		if i > 0 || !first {
+			if _, err := bw.WriteString("\n"); err != nil {
+				return err
+			}
 		}
 		d := e.DetailDestination()
 		sep := " "
@@ -411,12 +596,26 @@ func RenderRouteTable(w io.Writer, t RouteTable, detail bool) error {
 			fmt.Fprintf(bw, "%sAS path: Recorded\n", in)
 		}
 	}
-	return bw.Flush()
+	return nil
 }
 
-// ShowRouteTable writes `show route table inet.1 [detail]`.
+// ShowRouteTable writes `show route table inet.1 [detail]`, chunk by
+// chunk; a write error ends the walk.
 func (k *Kernel) ShowRouteTable(w io.Writer, detail bool) error {
-	return RenderRouteTable(w, k.RouteTable(), detail)
+	bw := bufio.NewWriter(w)
+	first := true
+	err := k.WalkRouteTable(ShowChunk, func(h RouteTable, es []RouteEntry) error {
+		if first {
+			renderRouteTableHead(bw, h, detail)
+		}
+		err := renderRouteTableRows(bw, es, detail, first)
+		first = false
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // clock formats a duration as Junos uptimes: "00:00:11", "1d 15:35:33",
