@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mxfwd/mxfwd/cli"
+	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
@@ -97,13 +98,13 @@ func (s *Server) cliFPCs(_ context.Context, req *cli.Request, w io.Writer) error
 	if req.JSON {
 		return cli.WriteJSON(w, fpcs)
 	}
-	fmt.Fprintf(w, "%-5s %-8s %-10s %-10s %-22s %s\n", "Slot", "State", "Driver", "Uptime", "Remote", "PFEs")
+	fmt.Fprintf(w, "%-5s %-8s %-10s %-10s %-22s %-8s %s\n", "Slot", "State", "Driver", "Uptime", "Remote", "Auth", "PFEs")
 	for _, f := range fpcs {
 		pfes := make([]string, len(f.PFEs))
 		for i, p := range f.PFEs {
 			pfes[i] = strconv.Itoa(int(p))
 		}
-		fmt.Fprintf(w, "%-5d %-8s %-10s %-10s %-22s %s\n", f.Slot, "Online", f.Driver, f.Uptime.Truncate(time.Second), f.Remote, strings.Join(pfes, ","))
+		fmt.Fprintf(w, "%-5d %-8s %-10s %-10s %-22s %-8s %s\n", f.Slot, "Online", f.Driver, f.Uptime.Truncate(time.Second), f.Remote, f.Auth, strings.Join(pfes, ","))
 	}
 	return nil
 }
@@ -125,9 +126,11 @@ func (s *Server) cliMcastRoute(_ context.Context, req *cli.Request, w io.Writer)
 		g = a
 	}
 	if req.JSON {
-		return cli.WriteJSON(w, s.kern.Routes(g))
+		rs := s.kern.Routes(g)
+		s.annotateRoutes(rs)
+		return cli.WriteJSON(w, rs)
 	}
-	return s.kern.ShowRoute(w, g, req.Flag("detail"), req.Flag("extensive"))
+	return s.kern.ShowRouteAnnotated(w, g, req.Flag("detail"), req.Flag("extensive"), s.annotateRoutes)
 }
 
 func (s *Server) cliMcastStats(_ context.Context, req *cli.Request, w io.Writer) error {
@@ -262,6 +265,8 @@ func (s *Server) cliConfig(_ context.Context, req *cli.Request, w io.Writer) err
 }
 
 func (s *Server) cliIPCStats(_ context.Context, req *cli.Request, w io.Writer) error {
+	waiting, _ := s.adm.stats()
+	sum := s.kern.Summary()
 	st := map[string]uint64{
 		"registrations":    s.stats.Registrations.Load(),
 		"refused":          s.stats.Refused.Load(),
@@ -272,25 +277,47 @@ func (s *Server) cliIPCStats(_ context.Context, req *cli.Request, w io.Writer) e
 		"download-ops":     s.stats.DownloadOps.Load(),
 		"download-errors":  s.stats.DownloadErrors.Load(),
 		"lagged-cards":     s.stats.Lagged.Load(),
+		// Hardening.
+		"unregistered-now":     uint64(waiting),
+		"unregistered-refused": s.stats.Unregistered.Load(),
+		"handshake-failed":     s.stats.HandshakeFailed.Load(),
+		"auth-failed":          s.stats.AuthFailed.Load(),
+		"sessions-replaced":    s.stats.Replaced.Load(),
+		"resolve-over-limit":   s.stats.ResolveLimited.Load(),
+		"mdiscard-refused":     sum.DiscardRefused,
+		"counters-refused":     s.stats.CountersRefused.Load(),
+		"unexpected-messages":  s.stats.UnexpectedFromFP.Load(),
+		"apply-error-reports":  s.stats.ApplyErrors.Load(),
+		"log-lines-suppressed": s.rlog.Suppressed(),
 	}
+	keys := []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors", "lagged-cards",
+		"unregistered-now", "unregistered-refused", "handshake-failed", "auth-failed", "sessions-replaced", "resolve-over-limit", "mdiscard-refused",
+		"counters-refused", "unexpected-messages", "apply-error-reports", "log-lines-suppressed"}
 	fpcs := s.FPCs()
+	discards := map[hal.Slot]kernel.SlotDiscards{}
+	for _, d := range s.kern.DiscardsBySlot() {
+		discards[d.Slot] = d
+	}
 	logSt := s.clog.Stats()
 	engSt := s.eng.Stats()
 	if req.JSON {
-		return cli.WriteJSON(w, map[string]any{"counters": st, "fpcs": fpcs, "change-log": logSt, "engine": engSt})
+		return cli.WriteJSON(w, map[string]any{"counters": st, "fpcs": fpcs, "change-log": logSt, "engine": engSt, "mdiscard": s.kern.DiscardsBySlot()})
 	}
-	for _, k := range []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors", "lagged-cards"} {
+	for _, k := range keys {
 		fmt.Fprintf(w, "%-18s %d\n", k+":", st[k])
 	}
 	fmt.Fprintf(w, "\nChange log: %d messages appended, %d retained (%d bytes; bound %d messages, %d bytes), %d followers\n",
 		logSt.Total, logSt.Messages, logSt.Bytes, logSt.MaxMsgs, logSt.MaxBytes, logSt.Cursors)
-	fmt.Fprintf(w, "%-5s %-8s %14s %12s %12s %10s\n", "Slot", "State", "Lag (msgs)", "Msgs out", "Frames out", "RTT")
+	fmt.Fprintf(w, "%-5s %-8s %14s %12s %12s %10s %10s %10s %10s %10s\n", "Slot", "State", "Lag (msgs)", "Msgs out", "Frames out", "RTT",
+		"Failing", "Res.drops", "mdiscard", "md.refused")
 	for _, f := range fpcs {
 		state := "Synced"
 		if !f.Synced {
 			state = "Resync"
 		}
-		fmt.Fprintf(w, "%-5d %-8s %14d %12d %12d %10s\n", f.Slot, state, f.Lag, f.Session.MessagesOut, f.Session.FramesOut, f.Session.LastRTT.Round(time.Microsecond))
+		d := discards[f.Slot]
+		fmt.Fprintf(w, "%-5d %-8s %14d %12d %12d %10s %10d %10d %10d %10d\n", f.Slot, state, f.Lag, f.Session.MessagesOut, f.Session.FramesOut,
+			f.Session.LastRTT.Round(time.Microsecond), f.Failures.Failing, f.ResolveDropped, d.Entries, d.Refused)
 	}
 	fmt.Fprintf(w, "\nOwner loop: queue %d/%d, events %d, timers %d\n", engSt.QueueDepth, engSt.QueueCap, engSt.Events, engSt.Timers)
 	for _, k := range []string{"resolve", "wrong-interface", "hit", "punt"} {

@@ -18,6 +18,17 @@
 // queue is full; route hits waiting for room); keepalives are answered by
 // the session itself.
 //
+// What a peer can cost is bounded by the RE itself (security.go, cards.go):
+// cards authenticate (a shared key, or mutual TLS) unless the port is
+// loopback or the operator says insecure; connections that have not
+// registered are capped in number and in handshake size; a registered
+// card's resolve requests are limited to its resolve-rate with headroom,
+// its mdiscard entries bounded by the kernel, its counters accepted only
+// for its own interfaces, its failure reports kept within a bound; every
+// log line a peer can trigger is rate-limited per peer and reason. A card
+// that proves its identity again on a new connection replaces its old
+// session (a restarted card is not locked out by its own half-open one).
+//
 // Concurrency: Run owns every goroutine and returns after they stopped.
 // Everything that changes the kernel runs on the owner loop; the CLI's show
 // commands read the kernel under its lock.
@@ -25,6 +36,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +48,7 @@ import (
 
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/internal/clock"
+	"github.com/mxfwd/mxfwd/internal/ratelog"
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/changelog"
 	"github.com/mxfwd/mxfwd/re/config"
@@ -69,6 +82,31 @@ type Options struct {
 	// LogMessages and LogBytes bound the change log (0: the defaults of
 	// re/changelog): how far a card may fall behind before it is dropped.
 	LogMessages, LogBytes int
+
+	// AuthKey is the shared key cards prove at registration (nil: none;
+	// at least ipc.MinKeyLen bytes).
+	AuthKey []byte
+	// TLS serves the cards over TLS with this configuration, which must
+	// require and verify client certificates (mutual TLS).
+	TLS *tls.Config
+	// Insecure allows Listen on a non-loopback address with neither
+	// AuthKey nor TLS: any peer may then register as a card.
+	Insecure bool
+	// MaxUnregistered bounds the connections that have not registered
+	// (DefaultMaxUnregistered), MaxUnregisteredPerAddr those from one
+	// address (DefaultMaxUnregisteredPerAddr).
+	MaxUnregistered, MaxUnregisteredPerAddr int
+	// ResolveLimit is how many resolve requests per second the RE accepts
+	// from one card (0: twice the configured resolve-rate, the most a
+	// card's own throttle lets through; negative: no limit). The excess
+	// is dropped and counted.
+	ResolveLimit int
+	// DiscardLimitPerSlot and DiscardLimit bound the mdiscard entries
+	// (kernel.Config; 0: the kernel's defaults, negative: none).
+	DiscardLimitPerSlot, DiscardLimit int
+	// MaxFailureRecords bounds the programming failures kept per card
+	// (DefaultMaxFailureRecords).
+	MaxFailureRecords int
 }
 
 // Server is the RE.
@@ -91,6 +129,13 @@ type Server struct {
 	fpcMu sync.Mutex
 	fpcs  map[hal.Slot]*fpcConn
 
+	// rlog rate-limits what peers make the RE log: one line per address
+	// or slot and reason per minute, with the count suppressed.
+	rlog        *ratelog.Logger
+	adm         *admission
+	hosting     atomic.Pointer[hosting]
+	resolveRate atomic.Int64 // the configured resolve-rate
+
 	gen     atomic.Uint32
 	started time.Time
 	addr    atomic.Value // string
@@ -108,6 +153,15 @@ type serverStats struct {
 	DownloadOps    atomic.Uint64
 	DownloadErrors atomic.Uint64
 	Lagged         atomic.Uint64
+	// Hardening counters.
+	Unregistered     atomic.Uint64 // connections refused at the unregistered bounds
+	HandshakeFailed  atomic.Uint64 // dropped before registering (timeout, malformed, TLS)
+	AuthFailed       atomic.Uint64 // registrations refused: authentication
+	Replaced         atomic.Uint64 // sessions replaced by an authenticated re-registration
+	ResolveLimited   atomic.Uint64 // resolve requests over a card's limit, dropped
+	CountersRefused  atomic.Uint64 // ifl counters for an interface the card does not host
+	ApplyErrors      atomic.Uint64 // programming failure reports (stats/apply-error)
+	UnexpectedFromFP atomic.Uint64 // messages an FPC must not send
 }
 
 type fpcConn struct {
@@ -118,11 +172,17 @@ type fpcConn struct {
 	since  time.Time
 	ctx    context.Context
 	cancel context.CancelFunc
+	done   chan struct{} // closed when serveFPC is over (the slot is free)
+	auth   string        // how the card authenticated: "hmac", "tls", "hmac+tls", "none"
 	cursor atomic.Pointer[changelog.Cursor]
 	synced atomic.Bool // resync-end sent
 
 	cntMu    sync.Mutex
 	counters map[hal.IFLIndex]ipc.IFLCounters
+
+	resolves       resolveBucket // session reader only
+	resolveDropped atomic.Uint64
+	fails          *failures
 }
 
 // logSink is the kernel's Sink: it encodes each download once and appends
@@ -177,6 +237,17 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.AuthKey != nil {
+		if err := ipc.CheckKey(opt.AuthKey); err != nil {
+			return nil, err
+		}
+	}
+	if opt.TLS != nil && opt.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		return nil, errors.New("re: TLS for the FPC port must require and verify client certificates")
+	}
+	if err := checkListen(opt.Listen, opt.AuthKey != nil || opt.TLS != nil, opt.Insecure); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opt:     opt,
 		log:     opt.Logger,
@@ -185,6 +256,8 @@ func New(opt Options) (*Server, error) {
 		started: opt.Clock.Now(),
 		ready:   make(chan struct{}),
 		clog:    changelog.New(opt.LogMessages, opt.LogBytes),
+		rlog:    ratelog.New(opt.Logger, ratelog.Config{Now: opt.Clock.Now}),
+		adm:     newAdmission(opt.MaxUnregistered, opt.MaxUnregisteredPerAddr),
 	}
 	timeout := opt.Config.CacheTimeout
 	if opt.CacheTimeout > 0 {
@@ -196,6 +269,9 @@ func New(opt Options) (*Server, error) {
 		CacheTimeout: timeout,
 		Sink:         (*logSink)(s),
 		LocalAS:      opt.Config.AutonomousSystem,
+
+		DiscardLimitPerSlot: opt.DiscardLimitPerSlot,
+		DiscardLimit:        opt.DiscardLimit,
 	})
 	s.eng = engine.New(engine.Config{
 		Kernel:       s.kern,
@@ -242,11 +318,18 @@ func (s *Server) commit(p *Plan) error {
 	if err := s.kern.CheckInterfaces(p.Interfaces); err != nil {
 		return fmt.Errorf("%s: interfaces: %w", p.Config.Source, err)
 	}
-	if _, err := s.kern.SetInterfaces(p.Interfaces); err != nil {
+	_, err := s.kern.SetInterfaces(p.Interfaces)
+	s.updateHosting()
+	if err != nil {
 		// Only next-hop id exhaustion can fail here.
 		s.log.Error("configuration: interfaces applied in part", "err", err)
 		return fmt.Errorf("interfaces: %w", err)
 	}
+	rate := p.Config.ResolveRate
+	if rate <= 0 {
+		rate = config.DefaultResolveRate
+	}
+	s.resolveRate.Store(int64(rate))
 	if s.opt.CacheTimeout == 0 {
 		if err := s.kern.SetCacheTimeout(p.CacheTimeout); err != nil {
 			return fmt.Errorf("forwarding-cache timeout: %w", err)
@@ -316,6 +399,7 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	wg.Go(func() { s.runLogSweep(ctx) })
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -326,25 +410,76 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("re: accept: %w", err)
 		}
-		wg.Go(func() { s.serveFPC(ctx, conn) })
+		remote := conn.RemoteAddr().String()
+		release, why, ok := s.adm.admit(remote)
+		if !ok {
+			s.stats.Unregistered.Add(1)
+			s.rlog.Warn(hostOf(remote)+"/unregistered bound", "FPC connection refused before registering", "remote", remote, "reason", why)
+			conn.Close()
+			continue
+		}
+		wg.Go(func() { s.serveFPC(ctx, conn, release) })
+	}
+}
+
+// runLogSweep writes the summaries of rate-limited log lines whose
+// senders fell quiet.
+func (s *Server) runLogSweep(ctx context.Context) {
+	t := time.NewTicker(ratelog.DefaultInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.rlog.Sweep()
+		}
 	}
 }
 
 // serveFPC registers one connection and runs its session and feeder.
-func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
+// release gives back the connection's place among the unregistered ones.
+func (s *Server) serveFPC(ctx context.Context, conn net.Conn, release func()) {
+	defer release()
 	remote := conn.RemoteAddr().String()
-	reg, err := ipc.ReadRegister(conn, ipc.DefaultLimits(), s.opt.RegisterTimeout)
-	if err != nil {
+	host := hostOf(remote)
+	var auth []string
+	if s.opt.TLS != nil {
+		tc, verified, err := s.startTLS(ctx, conn)
+		if err != nil || !verified {
+			s.stats.HandshakeFailed.Add(1)
+			s.rlog.Warn(host+"/tls", "FPC connection dropped: TLS handshake failed", "remote", remote, "err", err)
+			conn.Close()
+			return
+		}
+		conn = tc
+		auth = append(auth, "tls")
+	}
+	reg, err := ipc.Accept(conn, ipc.AcceptConfig{Key: s.opt.AuthKey, Timeout: s.opt.RegisterTimeout})
+	refuse := func(code ipc.AckCode, reason string) {
 		s.stats.Refused.Add(1)
-		s.log.Warn("FPC connection dropped before registering", "remote", remote, "err", err)
+		slot := -1
+		if reg != nil {
+			slot = int(reg.Slot)
+		}
+		s.rlog.Warn(host+"/refused "+code.String(), "FPC registration refused", "remote", remote, "slot", slot, "reason", reason)
+		_ = ipc.WriteMessages(conn, &ipc.RegisterAck{Error: code, Reason: reason, Master: ipc.TNPMaster, Keepalive: s.opt.KeepaliveInterval})
+		conn.Close()
+	}
+	switch {
+	case errors.Is(err, ipc.ErrAuth):
+		s.stats.AuthFailed.Add(1)
+		refuse(ipc.AckAuth, "authentication failed")
+		return
+	case err != nil:
+		s.stats.Refused.Add(1)
+		s.stats.HandshakeFailed.Add(1)
+		s.rlog.Warn(host+"/no registration", "FPC connection dropped before registering", "remote", remote, "err", err)
 		conn.Close()
 		return
 	}
-	refuse := func(code ipc.AckCode, reason string) {
-		s.stats.Refused.Add(1)
-		s.log.Warn("FPC registration refused", "remote", remote, "slot", reg.Slot, "reason", reason)
-		_ = ipc.WriteMessages(conn, &ipc.RegisterAck{Error: code, Reason: reason, Master: ipc.TNPMaster, Keepalive: s.opt.KeepaliveInterval})
-		conn.Close()
+	if s.opt.AuthKey != nil {
+		auth = append(auth, "hmac")
 	}
 	if reg.Slot > uint16(hal.MaxSlot) {
 		refuse(ipc.AckBadSlot, fmt.Sprintf("slot %d out of range 0..%d", reg.Slot, hal.MaxSlot))
@@ -355,9 +490,17 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		refuse(ipc.AckBadSlot, fmt.Sprintf("TNP address %s does not match slot %d (want %s)", reg.Addr, slot, ipc.FPCAddr(slot)))
 		return
 	}
+	for _, p := range reg.PFEs {
+		if hal.Slot(p/4) != slot {
+			refuse(ipc.AckBadSlot, fmt.Sprintf("PFE %d is not on slot %d (its PFEs are %d..%d)", p, slot, 4*int(slot), 4*int(slot)+3))
+			return
+		}
+	}
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
-	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.clk.Now(), ctx: fctx, cancel: fcancel, counters: map[hal.IFLIndex]ipc.IFLCounters{}}
+	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.clk.Now(), ctx: fctx, cancel: fcancel, done: make(chan struct{}),
+		auth: authName(auth), counters: map[hal.IFLIndex]ipc.IFLCounters{}, fails: newFailures(s.opt.MaxFailureRecords)}
+	defer close(f.done) // deferred first: runs after the slot is freed
 	f.sess = ipc.NewSession(conn, ipc.SessionConfig{
 		Local:             ipc.TNPMaster,
 		Peer:              ipc.FPCAddr(slot),
@@ -366,14 +509,9 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		Handler:           func(m ipc.Message) { s.handle(f, m) },
 		Logger:            s.log.With("slot", slot, "remote", remote),
 	})
-	s.fpcMu.Lock()
-	if old, ok := s.fpcs[slot]; ok {
-		s.fpcMu.Unlock()
-		refuse(ipc.AckSlotInUse, fmt.Sprintf("slot %d is already connected from %s", slot, old.remote))
+	if !s.claimSlot(ctx, f, len(auth) > 0, refuse) {
 		return
 	}
-	s.fpcs[slot] = f
-	s.fpcMu.Unlock()
 	defer func() {
 		s.fpcMu.Lock()
 		if s.fpcs[slot] == f {
@@ -386,8 +524,9 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		conn.Close()
 		return
 	}
+	release()
 	s.stats.Registrations.Add(1)
-	s.log.Info("FPC registered", "slot", slot, "remote", remote, "driver", reg.Driver)
+	s.log.Info("FPC registered", "slot", slot, "remote", remote, "driver", reg.Driver, "auth", f.auth)
 
 	done := make(chan error, 1)
 	go func() {
@@ -402,6 +541,54 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn) {
 		err = feedErr
 	}
 	s.log.Warn("FPC disconnected", "slot", slot, "remote", remote, "err", err)
+}
+
+func authName(methods []string) string {
+	switch len(methods) {
+	case 0:
+		return "none"
+	case 1:
+		return methods[0]
+	}
+	return methods[1] + "+" + methods[0]
+}
+
+// claimSlot makes f the session of its slot. A slot held by another
+// session is refused (slot-in-use) unless f authenticated: a card that
+// proves its identity again replaces its old session, which may be a
+// half-open one the card itself left behind when it restarted. It reports
+// whether f holds the slot (if not, the connection was refused).
+func (s *Server) claimSlot(ctx context.Context, f *fpcConn, authenticated bool, refuse func(ipc.AckCode, string)) bool {
+	for {
+		s.fpcMu.Lock()
+		old, ok := s.fpcs[f.slot]
+		if !ok {
+			s.fpcs[f.slot] = f
+			s.fpcMu.Unlock()
+			return true
+		}
+		s.fpcMu.Unlock()
+		if !authenticated {
+			refuse(ipc.AckSlotInUse, fmt.Sprintf("slot %d is already connected from %s", f.slot, old.remote))
+			return false
+		}
+		s.stats.Replaced.Add(1)
+		s.rlog.Warn(fmt.Sprintf("slot %d/replaced", f.slot), "FPC re-registered with proof of its identity: replacing its old session",
+			"slot", f.slot, "old_remote", old.remote, "remote", f.remote)
+		old.cancel()
+		t := time.NewTimer(s.opt.RegisterTimeout)
+		select {
+		case <-old.done:
+			t.Stop()
+		case <-t.C:
+			refuse(ipc.AckSlotInUse, fmt.Sprintf("slot %d: the old session from %s did not end", f.slot, old.remote))
+			return false
+		case <-ctx.Done():
+			t.Stop()
+			refuse(ipc.AckSlotInUse, "the RE is stopping")
+			return false
+		}
+	}
 }
 
 // feed sends the resync and then follows the change log for f until its
@@ -481,11 +668,18 @@ func (s *Server) feed(ctx context.Context, f *fpcConn) error {
 }
 
 // handle runs on an FPC session's read goroutine: it only decodes and
-// queues to the owner loop.
+// queues to the owner loop, within the card's bounds.
 func (s *Server) handle(f *fpcConn, m ipc.Message) {
 	switch v := m.(type) {
 	case *ipc.ResolveRequest:
 		s.stats.Resolves.Add(1)
+		if !f.resolves.allow(s.clk.Now(), s.resolveLimit()) {
+			s.stats.ResolveLimited.Add(1)
+			f.resolveDropped.Add(1)
+			s.rlog.Warn(fmt.Sprintf("slot %d/resolve limit", f.slot), "FPC exceeds its resolve rate: requests dropped",
+				"slot", f.slot, "limit_per_s", s.resolveLimit(), "dropped", f.resolveDropped.Load())
+			return
+		}
 		s.eng.Post(engine.Input{Kind: engine.InResolve, Slot: f.slot,
 			Resolve: hal.ResolveRequest{NH: v.NH, Ingress: v.Ingress, Source: v.Source, Group: v.Group}})
 	case *ipc.RouteHits:
@@ -497,15 +691,42 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 		s.eng.Post(engine.Input{Kind: engine.InWrongInterface, Slot: f.slot,
 			Wrong: hal.WrongInterface{Ingress: v.Ingress, Expected: v.Expected, Source: v.Source, Group: v.Group}})
 	case *ipc.IFLCounters:
+		if !s.hosts(f.slot, v.IFL) {
+			s.stats.CountersRefused.Add(1)
+			s.rlog.Warn(fmt.Sprintf("slot %d/foreign counters", f.slot), "FPC reports counters of an interface it does not host: ignored",
+				"slot", f.slot, "ifl", v.IFL)
+			return
+		}
 		f.cntMu.Lock()
 		f.counters[v.IFL] = *v
 		f.cntMu.Unlock()
 	case *ipc.Punt:
 		s.stats.Punts.Add(1)
 		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Frame: v.Frame}})
+	case *ipc.ApplyError:
+		s.stats.ApplyErrors.Add(1)
+		f.fails.record(v)
+		if v.Class != ipc.ClassCleared {
+			s.rlog.Warn(fmt.Sprintf("slot %d/apply %s", f.slot, v.Class), "FPC failed to program an object",
+				"slot", f.slot, "object", v.Object(), "error", v.Class.String(), "detail", v.Detail, "failing", v.Failed)
+		}
 	default:
-		s.log.Warn("unexpected message from FPC", "slot", f.slot, "header", m.Header().String())
+		s.stats.UnexpectedFromFP.Add(1)
+		h := m.Header()
+		s.rlog.Warn(fmt.Sprintf("slot %d/unexpected %d/%d", f.slot, h.Type, h.Subtype), "unexpected message from FPC",
+			"slot", f.slot, "header", h.String())
 	}
+}
+
+// connected returns the connected cards.
+func (s *Server) connected() []*fpcConn {
+	s.fpcMu.Lock()
+	defer s.fpcMu.Unlock()
+	fs := make([]*fpcConn, 0, len(s.fpcs))
+	for _, f := range s.fpcs {
+		fs = append(fs, f)
+	}
+	return fs
 }
 
 // FPCInfo describes a connected FPC.
@@ -524,17 +745,19 @@ type FPCInfo struct {
 	Lag uint64 `json:"lag-messages"`
 	// Session counters.
 	Session ipc.SessionStats `json:"session"`
+	// Auth is how the card authenticated: "hmac", "tls", "hmac+tls" or
+	// "none".
+	Auth string `json:"auth"`
+	// ResolveDropped counts the card's resolve requests over its limit.
+	ResolveDropped uint64 `json:"resolve-dropped"`
+	// Failures are the card's programming failures.
+	Failures FailureStats `json:"programming-failures"`
 }
 
 // FPCs lists the connected FPCs by slot. It takes no lock that a download
 // or a stalled card holds.
 func (s *Server) FPCs() []FPCInfo {
-	s.fpcMu.Lock()
-	fs := make([]*fpcConn, 0, len(s.fpcs))
-	for _, f := range s.fpcs {
-		fs = append(fs, f)
-	}
-	s.fpcMu.Unlock()
+	fs := s.connected()
 	out := make([]FPCInfo, 0, len(fs))
 	now := s.clk.Now()
 	for _, f := range fs {
@@ -543,6 +766,7 @@ func (s *Server) FPCs() []FPCInfo {
 			Slot: f.slot, TNPAddr: fmt.Sprintf("%#x", uint32(a)), MAC: a.MAC().String(),
 			Driver: f.reg.Driver, PFEs: f.reg.PFEs, Ports: f.reg.Ports, Remote: f.remote, Uptime: now.Sub(f.since),
 			Synced: f.synced.Load(), Session: f.sess.Stats(),
+			Auth: f.auth, ResolveDropped: f.resolveDropped.Load(), Failures: f.fails.stats(),
 		}
 		if c := f.cursor.Load(); c != nil {
 			fi.Lag = c.Lag()
