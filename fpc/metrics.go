@@ -20,10 +20,11 @@ var (
 	descOps       = prometheus.NewDesc("mxfwd_fpc_ops_total", "Programming operations applied to the driver, by result.", []string{"slot", "result"}, nil)
 	descObjects   = prometheus.NewDesc("mxfwd_fpc_objects", "Objects installed in the PFE.", []string{"slot", "kind"}, nil)
 	descIFL       = prometheus.NewDesc("mxfwd_fpc_ifl_packets_total", "Packets per interface and direction or drop reason.", []string{"slot", "ifl", "counter"}, nil)
+	descFailing   = prometheus.NewDesc("mxfwd_fpc_failing_objects", "Objects the PFE failed to program, kept for retry and reported to the RE.", []string{"slot"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descResolve, descOps, descObjects, descIFL} {
+	for _, d := range []*prometheus.Desc{descConnected, descResolve, descOps, descObjects, descIFL, descFailing} {
 		ch <- d
 	}
 }
@@ -45,6 +46,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(r.stats.OpsApplied.Load()), slot, "applied")
 	ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(r.stats.OpsFailed.Load()), slot, "failed")
+	ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, float64(r.failedCount()), slot)
 	sum := r.drv.Summary()
 	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(sum.Routes), slot, "route")
 	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(sum.NHs), slot, "nexthop")

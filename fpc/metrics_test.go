@@ -17,7 +17,7 @@ func TestCollectors(t *testing.T) {
 	rt, err := New(context.Background(), Config{Slot: 0, RE: "127.0.0.1:1", DriverName: "trio", NewDriver: trio.New})
 	require.NoError(t, err)
 	defer rt.Driver().Close()
-	rt.applyOps(context.Background(), haltest.TopologyOps())
+	rt.applyOps(context.Background(), haltest.TopologyOps(), false)
 	f := BuildFrame(haltest.Source, haltest.Group, 64, 64, 1)
 	require.NoError(t, rt.Driver().Input(haltest.IFLUpstream, [][]byte{f, f}))
 

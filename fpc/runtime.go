@@ -20,10 +20,10 @@ package fpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/ratelog"
 	"github.com/mxfwd/mxfwd/ipc"
 )
 
@@ -54,6 +55,12 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// PFEs is the number of PFEs of the card (4).
 	PFEs int
+	// AuthKey is the shared key proved to the RE at registration (nil:
+	// none; the card then fails against an RE that asks for one).
+	AuthKey []byte
+	// TLS runs the session over TLS with this client configuration
+	// (mutual: it carries the card's certificate and the CA of the RE's).
+	TLS *tls.Config
 }
 
 // Runtime is one FPC.
@@ -70,6 +77,14 @@ type Runtime struct {
 
 	mu     sync.Mutex // guards the shadow state below
 	shadow shadowState
+
+	// failMu guards the failed objects and their counters (failed.go).
+	failMu sync.Mutex
+	failed failedSet
+	fstats failStats
+
+	// rlog rate-limits what the RE (a peer) makes the card log.
+	rlog *ratelog.Logger
 
 	// hitsMu guards lastHits: the counters last reported per route.
 	hitsMu   sync.Mutex
@@ -198,6 +213,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		wrongLast: map[sgKey]time.Time{},
 		lastHits:  map[hal.RouteKey]hal.Counters{},
 		traffic:   map[int]context.CancelFunc{},
+		failed:    newFailedSet(),
 		shadow: shadowState{
 			gen:     1,
 			ifls:    map[hal.IFLIndex]ifShadow{},
@@ -207,6 +223,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			options: map[string]string{},
 		},
 	}
+	r.rlog = ratelog.New(r.log, ratelog.Config{Now: cfg.Now})
 	drv, err := cfg.NewDriver(ctx, hal.Config{
 		Slot:    cfg.Slot,
 		Logger:  r.log.With("driver", cfg.DriverName),
@@ -241,10 +258,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.runCtx = ctx
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go func() { defer r.wg.Done(); r.runApplier(ctx) }()
 	go func() { defer r.wg.Done(); r.runSender(ctx) }()
 	go func() { defer r.wg.Done(); r.runStats(ctx) }()
+	go func() { defer r.wg.Done(); r.runReporter(ctx) }()
 	connErr := r.runConnect(ctx)
 	cancel()
 	r.wg.Wait()
@@ -307,14 +325,11 @@ func (r *Runtime) register() *ipc.Register {
 }
 
 func (r *Runtime) session(ctx context.Context) error {
-	var d net.Dialer
-	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := d.DialContext(dctx, "tcp", r.cfg.RE)
-	dcancel()
+	conn, err := r.dialRE(ctx, r.cfg.RE)
 	if err != nil {
-		return fmt.Errorf("dial RE %s: %w", r.cfg.RE, err)
+		return err
 	}
-	ack, err := ipc.ClientHandshake(conn, r.register(), 5*time.Second)
+	ack, err := ipc.ClientHandshakeAuth(conn, r.register(), ipc.ClientAuth{Key: r.cfg.AuthKey}, 5*time.Second)
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("register slot %d with RE %s: %w", r.cfg.Slot, r.cfg.RE, err)
@@ -358,7 +373,8 @@ func (r *Runtime) handle(ctx context.Context, m ipc.Message) {
 	default:
 		op, ok := ipc.OpFromMessage(m)
 		if !ok {
-			r.log.Warn("unexpected message from RE", "header", m.Header().String())
+			h := m.Header()
+			r.rlog.Warn(fmt.Sprintf("unexpected %d/%d", h.Type, h.Subtype), "unexpected message from RE", "header", h.String())
 			return
 		}
 		it = item{kind: itemOp, op: op}
@@ -370,21 +386,39 @@ func (r *Runtime) handle(ctx context.Context, m ipc.Message) {
 }
 
 // runApplier applies downloads in batches: it blocks for the first item and
-// then drains what is queued (up to applyBatch) into one Apply call.
+// then drains what is queued (up to applyBatch) into one Apply call. It
+// retries failed objects after batches that deleted something and every
+// retryInterval.
 func (r *Runtime) runApplier(ctx context.Context) {
 	ops := make([]hal.Op, 0, applyBatch)
+	retry := false
 	flush := func() {
 		if len(ops) == 0 {
 			return
 		}
-		r.applyOps(ctx, ops)
+		r.applyOps(ctx, ops, false)
+		for i := range ops {
+			if k := ops[i].Kind; k == hal.OpDelRoute || k == hal.OpDelNH || k == hal.OpDelIFL {
+				retry = true
+				break
+			}
+		}
 		ops = ops[:0]
 	}
+	tick := time.NewTicker(retryInterval)
+	defer tick.Stop()
 	for {
+		if retry && r.failedCount() > 0 {
+			r.retryFailed(ctx)
+		}
+		retry = false
 		var it item
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			retry = true
+			continue
 		case it = <-r.applyq:
 		}
 		for {
@@ -408,16 +442,40 @@ func (r *Runtime) runApplier(ctx context.Context) {
 	}
 }
 
-func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op) {
+// applyOps applies a batch to the driver and records, per op, the result:
+// an op that was applied goes into the shadow state (and ends a failure
+// kept for its object); an op that failed does not (the card does not
+// believe it has what it failed to program) and is kept for retry and
+// reported to the RE. A delete of an absent object is a success. retry
+// says that ops are failed ones being retried. It returns how many ops
+// were applied.
+func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op, retry bool) int {
 	n, err := r.drv.Apply(ctx, ops)
 	r.stats.OpsApplied.Add(uint64(n))
+	var res []error
 	if err != nil {
-		r.stats.OpsFailed.Add(uint64(len(ops) - n))
-		r.log.Warn("apply failed", "applied", n, "of", len(ops), "err", err)
+		res = classify(ops, n, err)
+		if !retry {
+			r.stats.OpsFailed.Add(uint64(len(ops) - n))
+			r.rlog.Warn("apply failed", "apply failed", "applied", n, "of", len(ops), "err", err)
+		}
 	}
 	r.mu.Lock()
 	gen := r.shadow.gen
-	for _, op := range ops {
+	r.failMu.Lock()
+	for i, op := range ops {
+		if res != nil && res[i] != nil {
+			isDel := op.Kind == hal.OpDelRoute || op.Kind == hal.OpDelNH || op.Kind == hal.OpDelIFL || op.Kind == hal.OpDelTrap
+			if !(isDel && errors.Is(res[i], hal.ErrNotFound)) {
+				r.failed.noteFailed(op, res[i], gen)
+				r.keepPresentLocked(&op, gen)
+				continue
+			}
+			// Deleting what is not there: done.
+		}
+		if len(r.failed.m) > 0 {
+			r.failed.noteDone(&op)
+		}
 		switch op.Kind {
 		case hal.OpSetIFL:
 			if old, ok := r.shadow.ifls[op.IFL.Index]; ok && old.name != op.IFL.Name {
@@ -443,11 +501,37 @@ func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op) {
 			r.hitsMu.Unlock()
 		}
 	}
+	r.failMu.Unlock()
 	r.mu.Unlock()
 	// Answered resolves: a route for the (S,G) now exists.
-	for _, op := range ops {
-		if op.Kind == hal.OpSetRoute && op.Route.Key.IsSG() {
+	for i, op := range ops {
+		if op.Kind == hal.OpSetRoute && op.Route.Key.IsSG() && (res == nil || res[i] == nil) {
 			r.throttle.Resolved(op.Route.Key.Source, op.Route.Key.Group)
+		}
+	}
+	return n
+}
+
+// keepPresentLocked handles a failed op in the shadow state: a failed set
+// of an object the card already has (a change) leaves the old object in
+// place, so it stays in the shadow, refreshed to gen, for a resync's
+// sweep not to delete it while its new value waits for a retry; a failed
+// set of a new object adds nothing; a failed delete leaves the object.
+func (r *Runtime) keepPresentLocked(op *hal.Op, gen uint32) {
+	switch op.Kind {
+	case hal.OpSetIFL:
+		if s, ok := r.shadow.ifls[op.IFL.Index]; ok {
+			s.gen = gen
+			r.shadow.ifls[op.IFL.Index] = s
+		}
+	case hal.OpSetNH:
+		if s, ok := r.shadow.nhs[op.NH.ID]; ok {
+			s.gen = gen
+			r.shadow.nhs[op.NH.ID] = s
+		}
+	case hal.OpSetRoute:
+		if _, ok := r.shadow.routes[op.Route.Key]; ok {
+			r.shadow.routes[op.Route.Key] = gen
 		}
 	}
 }
@@ -463,8 +547,14 @@ func (r *Runtime) control(ctx context.Context, it item) {
 		r.stats.Resyncs.Add(1)
 		r.log.Info("resync begin", "generation", it.gen)
 	case itemResyncEnd:
+		r.mu.Lock()
+		gen := r.shadow.gen
+		r.mu.Unlock()
+		r.failMu.Lock()
+		stale := r.failed.dropStale(gen)
+		r.failMu.Unlock()
 		r.sweep(ctx)
-		r.log.Info("resync end", "generation", it.gen)
+		r.log.Info("resync end", "generation", it.gen, "stale_failures", stale)
 	case itemConfig:
 		r.setOption(it.key, it.value)
 	case itemInject:
@@ -484,14 +574,14 @@ func (r *Runtime) setOption(key, value string) {
 	if key == "resolve-rate" {
 		var n int
 		if _, err := fmt.Sscanf(value, "%d", &n); err != nil || n < 0 {
-			r.log.Warn("bad resolve-rate from RE", "value", value)
+			r.rlog.Warn("bad resolve-rate", "bad resolve-rate from RE", "value", value)
 			return
 		}
 		r.throttle.SetRate(n)
 	}
 	if t, ok := r.drv.(hal.Tunable); ok {
 		if err := t.SetOption(key, value); err != nil {
-			r.log.Warn("driver refused option", "key", key, "value", value, "err", err)
+			r.rlog.Warn("option "+key, "driver refused option", "key", key, "value", value, "err", err)
 		}
 	}
 }
@@ -544,7 +634,7 @@ func (r *Runtime) sweep(ctx context.Context) {
 	if len(ops) > 0 {
 		r.log.Info("resync sweep", "stale", len(ops))
 		r.stats.Swept.Add(uint64(len(ops)))
-		r.applyOps(ctx, ops)
+		r.applyOps(ctx, ops, false)
 	}
 }
 

@@ -259,7 +259,7 @@ func TestVtyLayouts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = rt.Driver().Apply(context.Background(), haltest.TopologyOps())
 	require.NoError(t, err)
-	rt.applyOps(context.Background(), nil)
+	rt.applyOps(context.Background(), nil, false)
 	tree := rt.Vty()
 	run := func(cmd string) string {
 		var b bytes.Buffer
@@ -306,7 +306,7 @@ func TestResolveSuppressedWhenRouteExists(t *testing.T) {
 	rt, err := New(context.Background(), Config{Slot: 3, RE: "127.0.0.1:1", DriverName: "fake", NewDriver: haltest.NewFakeDriver})
 	require.NoError(t, err)
 	defer rt.Driver().Close()
-	rt.applyOps(context.Background(), haltest.TopologyOps())
+	rt.applyOps(context.Background(), haltest.TopologyOps(), false)
 	up := (*upcalls)(rt)
 	up.OnResolve(hal.ResolveRequest{NH: hal.NHResolveID, Ingress: haltest.IFLUpstream, Source: haltest.Source, Group: haltest.Group})
 	require.Equal(t, uint64(1), rt.stats.ResolveStale.Load())

@@ -39,6 +39,7 @@ func (r *Runtime) Vty() *cli.Tree {
 	t.Add("show nhdb mcast resolve", "Show the multicast resolve next hop and its rate", r.vtyMcastResolve, nil)
 	t.Add("show ifl counters", "Show per-interface counters of the PFE", r.vtyIFLCounters, nil)
 	t.Add("show pfe egress", "Show frames output per interface (in-memory ports)", r.vtyEgress, nil)
+	t.Add("show pfe failures", "Show the objects the PFE failed to program (retried, reported to the RE)", r.vtyFailures, nil)
 	t.Add("show resolve statistics", "Show resolve throttling counters", r.vtyResolveStats, nil)
 	t.Add("show ipc", "Show the IPC session with the RE", r.vtyIPC, nil)
 	t.Add("show version", "Show the card, its driver and the router's host name", r.vtyVersion, nil)
@@ -383,6 +384,9 @@ func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error
 		"ops-failed":  r.stats.OpsFailed.Load(),
 		"hit-reports": r.stats.HitReports.Load(),
 		"session":     st,
+		"failing":     r.failedCount(),
+		"failures":    r.failureStats(),
+		"auth":        r.authName(),
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, info)
@@ -390,8 +394,45 @@ func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error
 	fmt.Fprintf(w, "FPC %d (TNP %#x) RE %s: %s\n", r.cfg.Slot, uint32(r.TNPAddr()), r.cfg.RE, map[bool]string{true: "connected", false: "disconnected"}[up])
 	fmt.Fprintf(w, "  connects %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
 		r.connects.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
+	fs := r.failureStats()
+	fmt.Fprintf(w, "  authentication %s; failing objects %d, retried %d (%d applied), failures reported %d, cleared %d, reports not sent %d\n",
+		r.authName(), r.failedCount(), fs.Retried, fs.RetryApplied, fs.Reported, fs.Cleared, fs.ReportDrops)
 	if up {
 		fmt.Fprintf(w, "  session: %+v\n", st)
+	}
+	return nil
+}
+
+func (r *Runtime) failureStats() failStats {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.fstats
+}
+
+func (r *Runtime) authName() string {
+	switch {
+	case r.cfg.AuthKey != nil && r.cfg.TLS != nil:
+		return "hmac+tls"
+	case r.cfg.AuthKey != nil:
+		return "hmac"
+	case r.cfg.TLS != nil:
+		return "tls"
+	}
+	return "none"
+}
+
+// vtyFailures lists the objects the card failed to program (kept out of
+// its state, retried, reported to the RE).
+func (r *Runtime) vtyFailures(_ context.Context, req *cli.Request, w io.Writer) error {
+	fs := r.FailedOps()
+	if req.JSON {
+		return cli.WriteJSON(w, fs)
+	}
+	fmt.Fprintf(w, "%d objects failed to program\n", len(fs))
+	for _, f := range fs {
+		if _, err := fmt.Fprintf(w, "  %-40s %s\n", f.Object, f.Error); err != nil {
+			return err
+		}
 	}
 	return nil
 }
