@@ -97,7 +97,7 @@ func TestComplete(t *testing.T) {
 func TestServerClient(t *testing.T) {
 	tr := testTree()
 	path := filepath.Join(t.TempDir(), "cli.sock")
-	srv, err := Listen(path, tr, slog.New(slog.DiscardHandler))
+	srv, err := Listen(path, tr, slog.New(slog.DiscardHandler), ServerConfig{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -126,7 +126,7 @@ func TestServerClient(t *testing.T) {
 	require.Equal(t, []string{"next-hops", "route", "statistics"}, comps)
 
 	// A second server on the same live socket is refused.
-	_, err = Listen(path, tr, slog.New(slog.DiscardHandler))
+	_, err = Listen(path, tr, slog.New(slog.DiscardHandler), ServerConfig{})
 	require.ErrorContains(t, err, "in use")
 
 	var out bytes.Buffer

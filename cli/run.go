@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,14 +11,16 @@ import (
 )
 
 // Run parses and executes a command line, including pipes, writing the
-// output to w.
+// output to w. Pipes filter the output line by line as it is written
+// (memory is bounded by the longest line, not by the output), and a write
+// error on w ends the command.
 func (t *Tree) Run(ctx context.Context, line string, w io.Writer) error {
 	cmd, pipes, err := splitPipes(line)
 	if err != nil {
 		return err
 	}
 	json := false
-	var filters []func([]string) []string
+	var filters []lineFilter
 	for _, p := range pipes {
 		f := strings.Fields(p.text)
 		if len(f) == 0 {
@@ -30,7 +31,7 @@ func (t *Tree) Run(ctx context.Context, line string, w io.Writer) error {
 			json = true
 		case hasPrefix("no-more", f[0]) && len(f) == 1:
 		case hasPrefix("count", f[0]) && len(f) == 1:
-			filters = append(filters, func(l []string) []string { return []string{fmt.Sprintf("Count: %d lines", len(l))} })
+			filters = append(filters, &countFilter{})
 		case (hasPrefix("match", f[0]) || hasPrefix("except", f[0])) && len(f) >= 2:
 			pat := strings.TrimSpace(p.text[strings.Index(p.text, f[0])+len(f[0]):])
 			pat = strings.Trim(pat, "\"'")
@@ -38,16 +39,7 @@ func (t *Tree) Run(ctx context.Context, line string, w io.Writer) error {
 			if err != nil {
 				return &SyntaxError{Line: line, Pos: p.pos, Reason: fmt.Sprintf("error: invalid regular expression %q: %v", pat, err)}
 			}
-			keep := hasPrefix("match", f[0])
-			filters = append(filters, func(l []string) []string {
-				var out []string
-				for _, s := range l {
-					if re.MatchString(s) == keep {
-						out = append(out, s)
-					}
-				}
-				return out
-			})
+			filters = append(filters, &matchFilter{re: re, keep: hasPrefix("match", f[0])})
 		default:
 			return &SyntaxError{Line: line, Pos: p.pos, Reason: "syntax error, expecting <pipe command>.", Completions: pipeCompletions}
 		}
@@ -63,21 +55,112 @@ func (t *Tree) Run(ctx context.Context, line string, w io.Writer) error {
 	if len(filters) == 0 {
 		return h(ctx, req, w)
 	}
-	var buf bytes.Buffer
-	if err := h(ctx, req, &buf); err != nil {
+	// Chain: handler -> filters[0] -> ... -> w.
+	out := w
+	lws := make([]*lineWriter, len(filters))
+	for i := len(filters) - 1; i >= 0; i-- {
+		lws[i] = &lineWriter{next: out, f: filters[i]}
+		out = lws[i]
+	}
+	if err := h(ctx, req, out); err != nil {
 		return err
 	}
-	var lines []string
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
+	for _, lw := range lws {
+		if err := lw.Close(); err != nil {
+			return err
+		}
 	}
-	for _, f := range filters {
-		lines = f(lines)
+	return nil
+}
+
+// maxLine bounds a line held by a pipe: a longer one is passed on in
+// pieces of maxLine (each treated as a line).
+const maxLine = 1 << 20
+
+// lineFilter is one pipe: line gets each line (without its newline) and
+// returns what to write for it; end is called once, after the last line.
+type lineFilter interface {
+	line(l []byte) (out []byte, keep bool)
+	end() []byte
+}
+
+type matchFilter struct {
+	re   *regexp.Regexp
+	keep bool
+}
+
+func (m *matchFilter) line(l []byte) ([]byte, bool) { return l, m.re.Match(l) == m.keep }
+func (m *matchFilter) end() []byte                  { return nil }
+
+type countFilter struct{ n int }
+
+func (c *countFilter) line([]byte) ([]byte, bool) { c.n++; return nil, false }
+func (c *countFilter) end() []byte                { return []byte(fmt.Sprintf("Count: %d lines\n", c.n)) }
+
+// lineWriter splits what is written into lines and passes them through f
+// to next.
+type lineWriter struct {
+	next io.Writer
+	f    lineFilter
+	buf  []byte
+	err  error
+}
+
+func (lw *lineWriter) Write(b []byte) (int, error) {
+	if lw.err != nil {
+		return 0, lw.err
 	}
-	for _, l := range lines {
-		if _, err := fmt.Fprintln(w, l); err != nil {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			lw.buf = append(lw.buf, b...)
+			if len(lw.buf) >= maxLine {
+				lw.emit(lw.buf)
+				lw.buf = lw.buf[:0]
+			}
+			break
+		}
+		if len(lw.buf) > 0 {
+			lw.buf = append(lw.buf, b[:i]...)
+			lw.emit(lw.buf)
+			lw.buf = lw.buf[:0]
+		} else {
+			lw.emit(b[:i])
+		}
+		b = b[i+1:]
+	}
+	if lw.err != nil {
+		return 0, lw.err
+	}
+	return n, nil
+}
+
+func (lw *lineWriter) emit(l []byte) {
+	if lw.err != nil {
+		return
+	}
+	out, keep := lw.f.line(l)
+	if !keep {
+		return
+	}
+	if _, err := lw.next.Write(append(out[:len(out):len(out)], '\n')); err != nil {
+		lw.err = err
+	}
+}
+
+// Close passes on the last line (without a newline) and the filter's end,
+// then closes the next filter in the chain.
+func (lw *lineWriter) Close() error {
+	if len(lw.buf) > 0 {
+		lw.emit(lw.buf)
+		lw.buf = nil
+	}
+	if lw.err != nil {
+		return lw.err
+	}
+	if e := lw.f.end(); len(e) > 0 {
+		if _, err := lw.next.Write(e); err != nil {
 			return err
 		}
 	}

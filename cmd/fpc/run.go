@@ -38,6 +38,8 @@ func (a *app) runCmd() *cobra.Command {
 		re, driver, socket, metrics, level string
 		ports, opts                        []string
 		statsEvery                         time.Duration
+		keyFile, vtyGroup                  string
+		tlsFiles                           daemon.TLSFiles
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -69,12 +71,23 @@ func (a *app) runCmd() *cobra.Command {
 			if !cmd.Flags().Changed("metrics") {
 				metrics = fmt.Sprintf("127.0.0.1:%d", 9240+slot)
 			}
-			ctx, _, stop := daemon.SignalContext(context.Background())
-			defer stop()
-			rt, err := fpc.New(ctx, fpc.Config{
+			fcfg := fpc.Config{
 				Slot: hal.Slot(slot), RE: re, DriverName: driver, NewDriver: d.new,
 				Ports: portMap, Options: optMap, Logger: log, StatsInterval: statsEvery,
-			})
+			}
+			if keyFile != "" {
+				if fcfg.AuthKey, err = daemon.ReadKeyFile(keyFile); err != nil {
+					return err
+				}
+			}
+			if tlsFiles.Set() {
+				if fcfg.TLS, err = daemon.ClientTLS(tlsFiles); err != nil {
+					return err
+				}
+			}
+			ctx, _, stop := daemon.SignalContext(context.Background())
+			defer stop()
+			rt, err := fpc.New(ctx, fcfg)
 			if err != nil {
 				return err
 			}
@@ -83,7 +96,7 @@ func (a *app) runCmd() *cobra.Command {
 			if _, err := daemon.ServeMetrics(ctx, metrics, reg, log); err != nil {
 				return err
 			}
-			vs, err := cli.Listen(socket, rt.Vty(), log)
+			vs, err := cli.Listen(socket, rt.Vty(), log, cli.ServerConfig{Group: vtyGroup})
 			if err != nil {
 				return err
 			}
@@ -107,6 +120,11 @@ func (a *app) runCmd() *cobra.Command {
 	f.StringVar(&metrics, "metrics", "", "Prometheus /metrics address (default 127.0.0.1:9240+slot; empty to disable)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&statsEvery, "stats-interval", time.Second, "how often route hit counters are reported to the RE")
+	f.StringVar(&keyFile, "auth-key-file", "", "shared key proved to the RE at registration (the RE's --auth-key-file; mode 0600)")
+	f.StringVar(&tlsFiles.Cert, "tls-cert", "", "connect to the RE over mutual TLS: this card's certificate (PEM)")
+	f.StringVar(&tlsFiles.Key, "tls-key", "", "the private key of --tls-cert (PEM)")
+	f.StringVar(&tlsFiles.CA, "tls-ca", "", "CA that signs the RE's certificate (PEM; checked against the host of --re)")
+	f.StringVar(&vtyGroup, "vty-group", "", "group of the vty socket (mode 0660; default: the process's group)")
 	_ = c.MarkFlagRequired("slot")
 	return c
 }
