@@ -158,7 +158,8 @@ func Accept(conn net.Conn, cfg AcceptConfig) (*Register, error) {
 	}
 	m, err = readOne(conn, cfg.Limits, keyAuthResponse)
 	if err != nil {
-		return nil, withContext(where, err)
+		// Challenged and no proof: a peer without the key hangs up.
+		return reg, withContext(where, fmt.Errorf("slot %d: no proof of the shared key: %w: %w", reg.Slot, ErrAuth, err))
 	}
 	resp, ok := m.(*AuthResponse)
 	if !ok {

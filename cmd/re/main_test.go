@@ -42,3 +42,23 @@ func TestConfigCheck(t *testing.T) {
 	require.NoError(t, c.Execute())
 	require.Contains(t, b.String(), "set forwarding-options multicast resolve-rate <100..1000>")
 }
+
+// The RE refuses to serve FPCs on a non-loopback address without
+// authentication, and says how to proceed.
+func TestRunRefusesAnOpenPortWithoutAuth(t *testing.T) {
+	c := (&app{socket: filepath.Join(t.TempDir(), "re.sock")}).runCmd()
+	c.SilenceErrors, c.SilenceUsage = true, true
+	c.SetArgs([]string{"--listen", "0.0.0.0:0", "--metrics", ""})
+	err := c.Execute()
+	require.ErrorContains(t, err, "refusing to serve FPCs on a non-loopback address without authentication")
+	require.ErrorContains(t, err, "--auth-key-file")
+	require.ErrorContains(t, err, "--insecure")
+
+	// A key file others may read is refused.
+	key := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef\n"), 0o644))
+	c = (&app{socket: filepath.Join(t.TempDir(), "re.sock")}).runCmd()
+	c.SilenceErrors, c.SilenceUsage = true, true
+	c.SetArgs([]string{"--listen", "0.0.0.0:0", "--metrics", "", "--auth-key-file", key})
+	require.ErrorContains(t, c.Execute(), "chmod 600")
+}
