@@ -281,9 +281,9 @@ func TestResumeContinuesAStream(t *testing.T) {
 
 func TestResumeRefusesImpossibleState(t *testing.T) {
 	for _, p := range []msdpmsg.Pending{
-		{Partial: unhex(t, "040003")},       // complete
-		{Partial: unhex(t, "010000")},       // malformed header
-		{Partial: unhex(t, "01"), Skip: 3},  // both
+		{Partial: unhex(t, "040003")},      // complete
+		{Partial: unhex(t, "010000")},      // malformed header
+		{Partial: unhex(t, "01"), Skip: 3}, // both
 		{Skip: -1},
 	} {
 		_, err := msdpmsg.Resume(p)
