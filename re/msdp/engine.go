@@ -113,12 +113,14 @@ func New(cfg Config, opt Options, now time.Time) (*Engine, error) {
 }
 
 // Start enables every peer (RFC 3618 §11 E1) and the configured local
-// sources.
+// sources. Until Start an engine is a standby: it opens and accepts
+// nothing, but adopts sessions handed over with ConnUp{Adopted} (non-stop
+// routing); Start then enables the peers that have no session.
 func (e *Engine) Start(now time.Time, out []Action) []Action {
 	t := e.ns(now)
 	e.started = true
 	for _, p := range e.order {
-		if !p.cfg.Disable {
+		if !p.cfg.Disable && p.state == StateDisabled {
 			out = e.peerInput(p, input{kind: inStart}, t, out)
 		}
 	}

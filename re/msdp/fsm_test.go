@@ -261,3 +261,24 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestStandbyAdoptsSessions: an engine not yet started (non-stop
+// routing's backup) opens nothing, takes handed-over sessions as they
+// are (no KeepAlive owed), and Start then enables only the other peers.
+func TestStandbyAdoptsSessions(t *testing.T) {
+	e, err := msdp.New(twoPeers(), msdp.Options{}, t0)
+	require.NoError(t, err)
+	acts := e.Handle(t0, msdp.ConnUp{Peer: a("10.0.0.9"), Conn: 5, Active: true, Adopted: true}, nil)
+	assert.Empty(t, acts, "no KeepAlive, no cache dump: the session goes on")
+	p, _ := e.Peer(t0, a("10.0.0.9"))
+	assert.Equal(t, msdp.StateEstablished, p.State)
+	// Not adopted: refused while standby.
+	acts = e.Handle(t0, msdp.ConnUp{Peer: a("10.0.0.1"), Conn: 6}, nil)
+	assert.Equal(t, []msdp.Action{msdp.Close{Peer: a("10.0.0.1"), Conn: 6, Reason: "peer disabled"}}, acts)
+	acts = e.Start(t0, nil)
+	assert.Equal(t, []msdp.Action{msdp.Listen{Peer: a("10.0.0.1"), Local: a("10.0.0.5")}}, acts)
+	// The adopted session's KeepAlive timer runs from the adoption.
+	acts = e.Expire(t0.Add(60*time.Second), nil)
+	require.Len(t, acts, 1)
+	assert.True(t, acts[0].(msdp.Send).KeepAlive)
+}

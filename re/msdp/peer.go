@@ -136,7 +136,8 @@ type peer struct {
 	saCount    int // SAs cached from this peer
 	saAccepted int // of which accepted by the import policy
 	limitLogAt int64
-	logs       logLimiter
+	logs       logLimiter // state changes
+	errLogs    logLimiter // errors the peer causes
 }
 
 // dumpState paces the whole-cache advertisement to a peer that has just
@@ -189,6 +190,11 @@ func (e *Engine) inDisabled(p *peer, in input, now int64, out []Action) []Action
 		e.setState(p, StateInactive, now, "peering enabled")
 		return e.inInactive(p, in, now, out)
 	case inConnUp:
+		if in.adopted && !p.cfg.Disable {
+			// Non-stop routing: a standby engine (not started) adopts a
+			// session that is already up.
+			return e.establish(p, in, now, "adopted session", out)
+		}
 		return append(out, Close{Peer: p.addr, Conn: in.conn, Reason: "peer disabled"})
 	}
 	return out
@@ -246,7 +252,7 @@ func (e *Engine) inConnecting(p *peer, in input, now int64, out []Action) []Acti
 		return append(out, Connect{Peer: p.addr, Local: p.local, Key: p.key})
 	case inDialFailed:
 		// Wait for the ConnectRetry timer (A2 already set it).
-		if p.logs.allow(now) {
+		if p.errLogs.allow(now) {
 			e.log.Debug("msdp connect failed", "peer", p.addr, "reason", in.reason, "retry-in", time.Duration(p.connectRetryAt-now))
 		}
 	case inStop:
@@ -371,8 +377,8 @@ func (e *Engine) peerDeadline(p *peer) int64 {
 	return 0
 }
 
-// logLimiter lets a peer-controlled log line through at most 5 times in
-// a burst and then once per 10 s, so that a peer cannot flood the log.
+// logLimiter lets a peer-controlled log line through 10 times in a burst
+// and then once a second, so that a peer cannot flood the log.
 type logLimiter struct {
 	started bool
 	tokens  float64
@@ -380,7 +386,7 @@ type logLimiter struct {
 }
 
 func (l *logLimiter) allow(now int64) bool {
-	const burst, per = 5.0, float64(10 * time.Second)
+	const burst, per = 10.0, float64(time.Second)
 	if !l.started {
 		l.started, l.tokens = true, burst
 	} else {

@@ -63,7 +63,7 @@ func (e *Engine) receive(p *peer, ev Received, now int64, out []Action) []Action
 		if errors.As(ev.Err, &fe) {
 			field = fe.Field
 		}
-		if p.logs.allow(now) {
+		if p.errLogs.allow(now) {
 			e.log.Warn("msdp TLV format error: resetting the session (RFC 3618 §13)", "peer", p.addr, "field", field, "err", ev.Err)
 		}
 		out = e.peerInput(p, input{kind: inFormatError, reason: "TLV format error: " + ev.Err.Error()}, now, out)
@@ -581,7 +581,6 @@ func (e *Engine) localSource(ev LocalSourceEvent, now int64, out []Action) []Act
 		if !l.fromConfig {
 			// MSDP has no withdrawal: peers let the SA time out.
 			delete(e.locals, k)
-			e.recomputeAdv()
 		}
 		return out
 	}
@@ -642,6 +641,9 @@ func (e *Engine) originate(ls []*localSA, now int64, out []Action) []Action {
 		for _, l := range ls {
 			add(e.originator(l), entry{Group: l.group, Source: l.source})
 			l.nextAdv = now + int64(SAAdvertisementPeriod) + advWindow + e.rand.Int64N(advWindow)
+			if e.advAt == 0 || l.nextAdv < e.advAt {
+				e.advAt = l.nextAdv
+			}
 		}
 	})
 	for _, rp := range rps {
@@ -649,22 +651,31 @@ func (e *Engine) originate(ls []*localSA, now int64, out []Action) []Action {
 		e.stats.Originated += uint64(len(es))
 		out = e.flood(nil, rp, es, nil, now, out)
 	}
-	e.recomputeAdv()
 	return out
 }
 
 // advertise is the SA-Advertisement timer: every local source due within
-// advWindow is advertised in one round.
+// advWindow is advertised in one round. advAt may be early (a source was
+// withdrawn since): then nothing is due and it is recomputed.
 func (e *Engine) advertise(now int64, out []Action) []Action {
 	var due []*localSA
-	for _, l := range e.sortedLocals() {
+	for _, l := range e.locals {
 		if l.nextAdv <= now+advWindow {
 			due = append(due, l)
 		}
 	}
-	return e.originate(due, now, out)
+	slices.SortFunc(due, func(a, b *localSA) int {
+		if c := a.group.Compare(b.group); c != 0 {
+			return c
+		}
+		return a.source.Compare(b.source)
+	})
+	out = e.originate(due, now, out)
+	e.recomputeAdv()
+	return out
 }
 
+// recomputeAdv sets advAt to the earliest scheduled advertisement.
 func (e *Engine) recomputeAdv() {
 	e.advAt = 0
 	for _, l := range e.locals {

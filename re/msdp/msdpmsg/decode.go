@@ -177,6 +177,9 @@ func (d *Decoder) Pending() Pending {
 	return p
 }
 
+// Buffered is the number of octets of the partial TLV held.
+func (d *Decoder) Buffered() int { return len(d.pend) }
+
 // Fed is the number of octets given to Decode since NewDecoder or Resume.
 func (d *Decoder) Fed() uint64 { return d.fed }
 

@@ -1,0 +1,289 @@
+package msdpnet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mxfwd/mxfwd/re/msdp"
+	"github.com/mxfwd/mxfwd/re/msdp/msdpmsg"
+)
+
+// outItem is one Send: whole TLVs, written as a unit.
+type outItem struct {
+	data        []byte
+	wantDrained bool
+}
+
+// conn is one TCP connection of a peer.
+type conn struct {
+	t           *Transport
+	id          msdp.ConnID
+	nc          *net.TCPConn
+	peer, local netip.Addr
+	active      bool
+	dec         *msdpmsg.Decoder // reader goroutine only
+
+	inBytes, inDecoded, outBytes atomic.Uint64
+
+	mu        sync.Mutex
+	q         []outItem
+	qBytes    int
+	maxQueued int
+	dropped   uint64
+	dropLog   rateLimit
+	notify    chan struct{}
+
+	done       chan struct{} // closed when the connection closes or detaches
+	closeOnce  sync.Once
+	detaching  atomic.Bool
+	readerDone chan struct{}
+	writerDone chan struct{}
+	// undelivered holds the reader's last event if a Detach stopped it
+	// before the owner took it.
+	undelivered []msdp.Event
+}
+
+func newConn(t *Transport, id msdp.ConnID, nc *net.TCPConn, peer, local netip.Addr, active bool, h *Handoff) *conn {
+	c := &conn{t: t, id: id, nc: nc, peer: peer, local: local, active: active, dec: msdpmsg.NewDecoder(),
+		notify: make(chan struct{}, 1), done: make(chan struct{}),
+		readerDone: make(chan struct{}), writerDone: make(chan struct{})}
+	if h != nil {
+		c.dec = h.decoder
+		c.inBytes.Store(h.InBytes)
+		c.inDecoded.Store(h.InBytes - uint64(len(h.Pending.Partial)))
+		c.outBytes.Store(h.OutBytes)
+		if len(h.Unsent) > 0 {
+			c.q = append(c.q, outItem{data: h.Unsent})
+			c.qBytes = len(h.Unsent)
+		}
+	}
+	return c
+}
+
+func (c *conn) run() {
+	c.t.wg.Add(2)
+	go c.runReader()
+	go c.runWriter()
+	c.kick()
+}
+
+func (c *conn) kick() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) stats() ConnStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ConnStats{Conn: c.id, Peer: c.peer, Local: c.local, InBytes: c.inBytes.Load(), InDecoded: c.inDecoded.Load(),
+		OutBytes: c.outBytes.Load(), OutQueued: c.qBytes, OutDropped: c.dropped, MaxQueued: c.maxQueued}
+}
+
+// enqueue queues a Send without blocking. A KeepAlive goes ahead of the
+// queued data (the writer only ever takes whole items, so this is a TLV
+// boundary) and is never dropped; other data beyond the output limit is
+// dropped and counted.
+func (c *conn) enqueue(data []byte, keepAlive, wantDrained bool) {
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return
+	default:
+	}
+	dropped := false
+	switch {
+	case keepAlive:
+		c.q = append(c.q, outItem{})
+		copy(c.q[1:], c.q)
+		c.q[0] = outItem{data: data}
+		c.qBytes += len(data)
+	case c.qBytes+len(data) > c.t.opt.OutputLimit:
+		c.dropped++
+		dropped = true
+	default:
+		c.q = append(c.q, outItem{data: data, wantDrained: wantDrained})
+		c.qBytes += len(data)
+	}
+	c.maxQueued = max(c.maxQueued, c.qBytes)
+	queued := c.qBytes
+	c.mu.Unlock()
+	if dropped {
+		if c.dropLog.allow() {
+			c.t.log.Warn("msdp output queue full: dropping SAs (soft state, refreshed by the originator)",
+				"peer", c.peer, "queued-bytes", queued, "dropped-bytes", len(data))
+		}
+		if wantDrained {
+			c.urgent(msdp.Drained{Peer: c.peer, Conn: c.id})
+		}
+		return
+	}
+	c.kick()
+}
+
+// urgent delivers a Drained event: waits for room, but not past the
+// connection's end.
+func (c *conn) urgent(ev msdp.Event) {
+	select {
+	case c.t.urgent <- ev:
+	case <-c.done:
+	case <-c.t.ctx.Done():
+	}
+}
+
+// errStall is a peer that accepts no data for the stall time.
+var errStall = errors.New("peer accepts no data")
+
+func (c *conn) write(b []byte) error {
+	for len(b) > 0 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.opt.WriteStall)); err != nil {
+			return err
+		}
+		n, err := c.nc.Write(b)
+		c.outBytes.Add(uint64(n))
+		b = b[n:]
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
+				continue // slow, but it reads
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return errStall
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) runWriter() {
+	defer c.t.wg.Done()
+	defer close(c.writerDone)
+	for {
+		select {
+		case <-c.notify:
+		case <-c.done:
+			return
+		}
+		for {
+			if c.detaching.Load() {
+				return
+			}
+			c.mu.Lock()
+			if len(c.q) == 0 {
+				c.mu.Unlock()
+				break
+			}
+			it := c.q[0]
+			c.q[0] = outItem{}
+			c.q = c.q[1:]
+			c.mu.Unlock()
+			err := c.write(it.data)
+			c.mu.Lock()
+			c.qBytes -= len(it.data)
+			queued := c.qBytes
+			c.mu.Unlock()
+			if err != nil {
+				select {
+				case <-c.done:
+					return
+				default:
+				}
+				reason := fmt.Sprintf("write failed: %v", err)
+				if errors.Is(err, errStall) {
+					reason = fmt.Sprintf("peer accepted no data for %v with %d bytes queued: reset", c.t.opt.WriteStall, queued+len(it.data))
+					c.t.log.Warn("msdp peer does not read: resetting the session", "peer", c.peer, "stall", c.t.opt.WriteStall, "queued-bytes", queued+len(it.data))
+				}
+				c.close(reason, true, false)
+				return
+			}
+			if it.wantDrained {
+				c.urgent(msdp.Drained{Peer: c.peer, Conn: c.id})
+			}
+		}
+	}
+}
+
+func (c *conn) runReader() {
+	defer c.t.wg.Done()
+	defer close(c.readerDone)
+	buf := make([]byte, readBufferSize)
+	var lastAlive time.Time
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.inBytes.Add(uint64(n))
+			if c.t.opt.Tap != nil {
+				c.t.opt.Tap(c.peer, c.id, buf[:n])
+			}
+			msgs, derr := c.dec.Decode(buf[:n], nil)
+			c.inDecoded.Store(c.inBytes.Load() - uint64(c.dec.Buffered()))
+			if len(msgs) > 0 || derr != nil {
+				now := time.Now()
+				if len(msgs) > 0 && now.Sub(lastAlive) >= aliveInterval {
+					lastAlive = now
+					select {
+					case c.t.urgent <- msdp.Alive{Peer: c.peer, Conn: c.id, At: now}:
+					default:
+						c.t.aliveDropped.Add(1)
+					}
+				}
+				ev := msdp.Received{Peer: c.peer, Conn: c.id, At: now, Msgs: msgs, Err: derr}
+				select {
+				case c.t.events <- ev:
+				case <-c.done:
+					if c.detaching.Load() {
+						c.undelivered = append(c.undelivered, ev)
+					}
+					return
+				case <-c.t.ctx.Done():
+					return
+				}
+			}
+			if derr != nil {
+				// The stream cannot be resynchronised: stop reading and
+				// let the engine close the session (RFC 3618 §13).
+				return
+			}
+		}
+		if err != nil {
+			if c.detaching.Load() {
+				return
+			}
+			select {
+			case <-c.done:
+				return
+			default:
+			}
+			remote := errors.Is(err, io.EOF)
+			reason := "connection closed by the peer"
+			if !remote {
+				reason = fmt.Sprintf("read failed: %v", err)
+			}
+			c.close(reason, true, remote)
+			return
+		}
+	}
+}
+
+// close ends the connection once; with notify the engine gets ConnDown.
+func (c *conn) close(reason string, notify, remote bool) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		close(c.done)
+		c.mu.Unlock()
+		c.nc.Close()
+		c.t.forget(c)
+		if notify {
+			c.t.post(msdp.ConnDown{Peer: c.peer, Conn: c.id, Remote: remote, Reason: reason}, nil)
+		}
+	})
+}
