@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mxfwd/mxfwd/re/msdp"
 	"github.com/mxfwd/mxfwd/re/msdp/msdpmsg"
 )
@@ -28,6 +30,7 @@ type conn struct {
 	nc          *net.TCPConn
 	peer, local netip.Addr
 	active      bool
+	mss         int              // TCP maximum segment size: the writer's chunk size
 	dec         *msdpmsg.Decoder // reader goroutine only
 
 	inBytes, inDecoded, outBytes atomic.Uint64
@@ -39,6 +42,7 @@ type conn struct {
 	dropped   uint64
 	dropLog   rateLimit
 	notify    chan struct{}
+	chunks    [][]byte // writer's scratch
 
 	done       chan struct{} // closed when the connection closes or detaches
 	closeOnce  sync.Once
@@ -54,6 +58,16 @@ func newConn(t *Transport, id msdp.ConnID, nc *net.TCPConn, peer, local netip.Ad
 	c := &conn{t: t, id: id, nc: nc, peer: peer, local: local, active: active, dec: msdpmsg.NewDecoder(),
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 		readerDone: make(chan struct{}), writerDone: make(chan struct{})}
+	// TCP_MAXSEG is the MSS before TCP options; the options of a
+	// segment (timestamps, the MD5 signature, SACK blocks) take at most
+	// 40 octets of it.
+	c.mss = 1400
+	_ = withFD(nc, func(fd int) error {
+		if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG); err == nil && v >= 128 {
+			c.mss = v - 40
+		}
+		return nil
+	})
 	if h != nil {
 		c.dec = h.decoder
 		c.inBytes.Store(h.InBytes)
@@ -143,22 +157,37 @@ func (c *conn) urgent(ev msdp.Event) {
 // errStall is a peer that accepts no data for the stall time.
 var errStall = errors.New("peer accepts no data")
 
+// write sends b (whole TLVs) in MSS-sized chunks of whole TLVs, each
+// with MSG_EOR (see segment.go), resetting the stall deadline whenever
+// the peer takes data.
 func (c *conn) write(b []byte) error {
-	for len(b) > 0 {
-		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.opt.WriteStall)); err != nil {
-			return err
-		}
-		n, err := c.nc.Write(b)
-		c.outBytes.Add(uint64(n))
-		b = b[n:]
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
-				continue // slow, but it reads
+	rc, err := c.nc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.chunks = splitTLVs(b, c.mss, c.chunks[:0])
+	for _, chunk := range c.chunks {
+		for len(chunk) > 0 {
+			if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.opt.WriteStall)); err != nil {
+				return err
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return errStall
+			var n int
+			var serr error
+			werr := rc.Write(func(fd uintptr) bool {
+				n, serr = unix.SendmsgN(int(fd), chunk, nil, nil, unix.MSG_EOR|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+				return !errors.Is(serr, unix.EAGAIN)
+			})
+			if werr != nil {
+				if errors.Is(werr, os.ErrDeadlineExceeded) {
+					return errStall
+				}
+				return werr
 			}
-			return err
+			if serr != nil {
+				return serr
+			}
+			c.outBytes.Add(uint64(n))
+			chunk = chunk[n:]
 		}
 	}
 	return nil
