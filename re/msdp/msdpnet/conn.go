@@ -43,6 +43,7 @@ type conn struct {
 	dropLog   rateLimit
 	notify    chan struct{}
 	chunks    [][]byte // writer's scratch
+	wbuf      []byte   // writer's batch
 
 	done       chan struct{} // closed when the connection closes or detaches
 	closeOnce  sync.Once
@@ -193,9 +194,15 @@ func (c *conn) write(b []byte) error {
 	return nil
 }
 
+// maxBatch bounds how much queued output the writer takes at once: 64
+// KiB of small Sends (triggered SAs, floods) become a few MSS-sized
+// segments instead of one segment each.
+const maxBatch = 64 << 10
+
 func (c *conn) runWriter() {
 	defer c.t.wg.Done()
 	defer close(c.writerDone)
+	var batch []outItem
 	for {
 		select {
 		case <-c.notify:
@@ -206,18 +213,23 @@ func (c *conn) runWriter() {
 			if c.detaching.Load() {
 				return
 			}
+			// Take whole items up to maxBatch (at least one).
 			c.mu.Lock()
-			if len(c.q) == 0 {
-				c.mu.Unlock()
+			batch, c.wbuf = batch[:0], c.wbuf[:0]
+			for len(c.q) > 0 && (len(batch) == 0 || len(c.wbuf)+len(c.q[0].data) <= maxBatch) {
+				it := c.q[0]
+				c.q[0] = outItem{}
+				c.q = c.q[1:]
+				batch = append(batch, it)
+				c.wbuf = append(c.wbuf, it.data...)
+			}
+			c.mu.Unlock()
+			if len(batch) == 0 {
 				break
 			}
-			it := c.q[0]
-			c.q[0] = outItem{}
-			c.q = c.q[1:]
-			c.mu.Unlock()
-			err := c.write(it.data)
+			err := c.write(c.wbuf)
 			c.mu.Lock()
-			c.qBytes -= len(it.data)
+			c.qBytes -= len(c.wbuf)
 			queued := c.qBytes
 			c.mu.Unlock()
 			if err != nil {
@@ -228,15 +240,18 @@ func (c *conn) runWriter() {
 				}
 				reason := fmt.Sprintf("write failed: %v", err)
 				if errors.Is(err, errStall) {
-					reason = fmt.Sprintf("peer accepted no data for %v with %d bytes queued: reset", c.t.opt.WriteStall, queued+len(it.data))
-					c.t.log.Warn("msdp peer does not read: resetting the session", "peer", c.peer, "stall", c.t.opt.WriteStall, "queued-bytes", queued+len(it.data))
+					reason = fmt.Sprintf("peer accepted no data for %v with %d bytes queued: reset", c.t.opt.WriteStall, queued+len(c.wbuf))
+					c.t.log.Warn("msdp peer does not read: resetting the session", "peer", c.peer, "stall", c.t.opt.WriteStall, "queued-bytes", queued+len(c.wbuf))
 				}
 				c.close(reason, true, false)
 				return
 			}
-			if it.wantDrained {
-				c.urgent(msdp.Drained{Peer: c.peer, Conn: c.id})
+			for _, it := range batch {
+				if it.wantDrained {
+					c.urgent(msdp.Drained{Peer: c.peer, Conn: c.id})
+				}
 			}
+			clear(batch)
 		}
 	}
 }

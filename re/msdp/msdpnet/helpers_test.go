@@ -148,13 +148,14 @@ type routerOpt struct {
 	outLimit   int
 	onEvent    func(msdp.Event, time.Time)
 	standby    bool
+	rib        msdp.RIB
 }
 
 func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
 	t.Helper()
 	r := &router{t: t, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e, err := msdp.New(cfg, msdp.Options{Logger: log, Seed: 1}, time.Now())
+	e, err := msdp.New(cfg, msdp.Options{Logger: log, Seed: 1, RIB: o.rib}, time.Now())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.tr = msdpnet.New(ctx, msdpnet.Options{Logger: log, Netns: o.netns, WriteStall: o.writeStall, OutputLimit: o.outLimit, DialTimeout: 2 * time.Second})

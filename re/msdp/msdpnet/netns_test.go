@@ -20,21 +20,20 @@ import (
 )
 
 // capture runs tcpdump in a namespace until the returned stop is called,
-// which returns how many packets the kernel dropped.
+// which returns how many packets the kernel dropped. Immediate mode (with
+// TPACKET_V3's block batching, packets of a block not yet retired were
+// lost when tcpdump stopped), file output buffered (a write per packet
+// made tcpdump drop packets under load).
 func capture(t *testing.T, ns, ifname, file string) (stop func() int) {
 	t.Helper()
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("skipped: needs tcpdump")
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", ifname, "-B", "16384", "-U", "-Z", "root", "-w", file, "tcp", "port", "639")
-	stderr := &strings.Builder{}
+	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", ifname, "--immediate-mode", "-B", "16384", "-Z", "root", "-w", file, "tcp", "port", "639")
+	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
-	// Wait until tcpdump has written its file header.
-	eventually(t, 5*time.Second, "tcpdump running", func() bool {
-		fi, err := os.Stat(file)
-		return err == nil && fi.Size() > 0
-	})
+	eventually(t, 5*time.Second, "tcpdump listening", func() bool { return strings.Contains(stderr.String(), "listening on") })
 	stopped, dropped := false, 0
 	stop = func() int {
 		if stopped {
