@@ -136,3 +136,25 @@ func BenchmarkCacheMemory(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkLongestEvent reports the longest single Handle of one 64 KiB
+// read (about 5,400 new SA entries) while one million SAs are cached: the
+// owner's worst stall between two timer checks, which bounds KeepAlive
+// lateness.
+func BenchmarkLongestEvent(b *testing.B) {
+	stream := benchStream(b, 1_000_000, 255, a("10.9.9.9"))
+	var worst time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		e, now := pipelineRig(b)
+		d := msdpmsg.NewDecoder()
+		b.StartTimer()
+		for off := 0; off < len(stream); off += 64 << 10 {
+			msgs, _ := d.Decode(stream[off:min(off+64<<10, len(stream))], nil)
+			t := time.Now()
+			e.Handle(now, msdp.Received{Peer: a("10.0.0.2"), Conn: 1, At: now, Msgs: msgs}, nil)
+			worst = max(worst, time.Since(t))
+		}
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-event-ms")
+}

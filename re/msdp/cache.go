@@ -46,11 +46,22 @@ type saEntry struct {
 	flags      uint8
 }
 
+// chunkBits sizes the slab's chunks: 16,384 entries (1 MiB). The slab
+// grows a chunk at a time, so an insert never copies the whole cache (a
+// doubling append of a million entries stalled the owner for tens of
+// milliseconds).
+const (
+	chunkBits = 14
+	chunkLen  = 1 << chunkBits
+	chunkMask = chunkLen - 1
+)
+
 // saCache is the SA cache, table inet.4 of the modelled platform. The
 // slab and indexes hold about 150 bytes per entry (benchmarked with one
 // million entries, see BenchmarkCacheMemory).
 type saCache struct {
-	slab       []saEntry
+	chunks     [][]saEntry
+	slots      int32 // slab slots in use or freed (the high-water mark)
 	free       int32 // head of the free list (through next), -1 if none
 	index      map[saKey]int32
 	groups     map[uint32]int32 // group → first entry of its list
@@ -61,6 +72,9 @@ type saCache struct {
 func newSACache() saCache {
 	return saCache{free: -1, head: -1, tail: -1, index: map[saKey]int32{}, groups: map[uint32]int32{}}
 }
+
+// at is slot i of the slab.
+func (c *saCache) at(i int32) *saEntry { return &c.chunks[i>>chunkBits][i&chunkMask] }
 
 func (c *saCache) find(k saKey) int32 {
 	if i, ok := c.index[k]; ok {
@@ -73,24 +87,27 @@ func (c *saCache) insert(k saKey, rp uint32, peer int32, now int64, flags uint8)
 	var i int32
 	if c.free >= 0 {
 		i = c.free
-		c.free = c.slab[i].next
+		c.free = c.at(i).next
 	} else {
-		c.slab = append(c.slab, saEntry{})
-		i = int32(len(c.slab) - 1)
+		if int(c.slots) == len(c.chunks)*chunkLen {
+			c.chunks = append(c.chunks, make([]saEntry, chunkLen))
+		}
+		i = c.slots
+		c.slots++
 	}
-	c.slab[i] = saEntry{key: k, rp: rp, peer: peer, refreshed: now, created: now, flags: flagLive | flags, prev: c.tail, next: -1, gprev: -1}
+	*c.at(i) = saEntry{key: k, rp: rp, peer: peer, refreshed: now, created: now, flags: flagLive | flags, prev: c.tail, next: -1, gprev: -1}
 	if c.tail >= 0 {
-		c.slab[c.tail].next = i
+		c.at(c.tail).next = i
 	} else {
 		c.head = i
 	}
 	c.tail = i
 	g := k.group()
 	if h, ok := c.groups[g]; ok {
-		c.slab[i].gnext = h
-		c.slab[h].gprev = i
+		c.at(i).gnext = h
+		c.at(h).gprev = i
 	} else {
-		c.slab[i].gnext = -1
+		c.at(i).gnext = -1
 	}
 	c.groups[g] = i
 	c.index[k] = i
@@ -100,44 +117,44 @@ func (c *saCache) insert(k saKey, rp uint32, peer int32, now int64, flags uint8)
 
 // touch refreshes entry i: moves it to the tail of the expiry list.
 func (c *saCache) touch(i int32, now int64) {
-	e := &c.slab[i]
+	e := c.at(i)
 	e.refreshed = now
 	if c.tail == i {
 		return
 	}
 	c.unlinkExpiry(i)
 	e.prev, e.next = c.tail, -1
-	c.slab[c.tail].next = i
+	c.at(c.tail).next = i
 	c.tail = i
 }
 
 func (c *saCache) unlinkExpiry(i int32) {
-	e := &c.slab[i]
+	e := c.at(i)
 	if e.prev >= 0 {
-		c.slab[e.prev].next = e.next
+		c.at(e.prev).next = e.next
 	} else {
 		c.head = e.next
 	}
 	if e.next >= 0 {
-		c.slab[e.next].prev = e.prev
+		c.at(e.next).prev = e.prev
 	} else {
 		c.tail = e.prev
 	}
 }
 
 func (c *saCache) remove(i int32) {
-	e := &c.slab[i]
+	e := c.at(i)
 	c.unlinkExpiry(i)
 	g := e.key.group()
 	if e.gprev >= 0 {
-		c.slab[e.gprev].gnext = e.gnext
+		c.at(e.gprev).gnext = e.gnext
 	} else if e.gnext >= 0 {
 		c.groups[g] = e.gnext
 	} else {
 		delete(c.groups, g)
 	}
 	if e.gnext >= 0 {
-		c.slab[e.gnext].gprev = e.gprev
+		c.at(e.gnext).gprev = e.gprev
 	}
 	delete(c.index, e.key)
 	*e = saEntry{next: c.free}
@@ -151,7 +168,7 @@ func (c *saCache) group(g uint32, fn func(i int32)) {
 	if !ok {
 		return
 	}
-	for i := h; i >= 0; i = c.slab[i].gnext {
+	for i := h; i >= 0; i = c.at(i).gnext {
 		fn(i)
 	}
 }

@@ -39,7 +39,7 @@ func TestCacheAgainstNaiveModel(t *testing.T) {
 			}
 		default: // expire the oldest
 			if c.head >= 0 {
-				oldest := c.slab[c.head].key
+				oldest := c.at(c.head).key
 				var want saKey
 				best := int64(-1)
 				for mk, r := range model {
@@ -65,11 +65,11 @@ func checkCache(t *testing.T, c *saCache, model map[saKey]int64) {
 	// Expiry list: every live entry once, refresh times ascending.
 	var seen []saKey
 	last := int64(-1)
-	for i := c.head; i >= 0; i = c.slab[i].next {
-		require.GreaterOrEqual(t, c.slab[i].refreshed, last)
-		last = c.slab[i].refreshed
-		require.Equal(t, model[c.slab[i].key], c.slab[i].refreshed)
-		seen = append(seen, c.slab[i].key)
+	for i := c.head; i >= 0; i = c.at(i).next {
+		require.GreaterOrEqual(t, c.at(i).refreshed, last)
+		last = c.at(i).refreshed
+		require.Equal(t, model[c.at(i).key], c.at(i).refreshed)
+		seen = append(seen, c.at(i).key)
 	}
 	require.Len(t, seen, len(model))
 	// Group lists: exactly the model's keys of each group.
@@ -80,7 +80,7 @@ func checkCache(t *testing.T, c *saCache, model map[saKey]int64) {
 	require.Len(t, c.groups, len(groups))
 	for g, keys := range groups {
 		var got []saKey
-		c.group(g, func(i int32) { got = append(got, c.slab[i].key) })
+		c.group(g, func(i int32) { got = append(got, c.at(i).key) })
 		slices.Sort(got)
 		slices.Sort(keys)
 		require.Equal(t, keys, got)

@@ -187,7 +187,7 @@ func (e *Engine) NextDeadline() time.Time {
 		}
 	}
 	if e.cache.head >= 0 {
-		take(max(1, e.cache.slab[e.cache.head].refreshed+int64(e.cfg.SAHoldTime)))
+		take(max(1, e.cache.at(e.cache.head).refreshed+int64(e.cfg.SAHoldTime)))
 	}
 	take(e.advAt)
 	if next == 0 {
@@ -317,8 +317,8 @@ func (e *Engine) removePeer(p *peer, now int64, reason string, out []Action) []A
 
 // purgePeer removes the SAs learnt from p.
 func (e *Engine) purgePeer(p *peer, now int64, out []Action) []Action {
-	for i := range e.cache.slab {
-		en := &e.cache.slab[i]
+	for i := int32(0); i < e.cache.slots; i++ {
+		en := e.cache.at(i)
 		if en.flags&flagLive != 0 && en.peer == p.idx {
 			out = e.dropEntry(int32(i), out)
 		}
@@ -375,8 +375,8 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config, out []Action) ([]Action,
 	e.sortOrder()
 	clear(e.rpfCache)
 	// Import policies may have changed: re-judge the cache.
-	for i := range e.cache.slab {
-		en := &e.cache.slab[i]
+	for i := int32(0); i < e.cache.slots; i++ {
+		en := e.cache.at(i)
 		if en.flags&flagLive == 0 || en.peer < 0 {
 			continue
 		}
@@ -459,8 +459,8 @@ type CacheFilter struct {
 // group or source if the filter says so, on this engine only. Locally
 // originated sources stay: they come from PIM and are advertised again.
 func (e *Engine) ClearCache(now time.Time, f CacheFilter, out []Action) []Action {
-	for i := range e.cache.slab {
-		en := &e.cache.slab[i]
+	for i := int32(0); i < e.cache.slots; i++ {
+		en := e.cache.at(i)
 		if en.flags&flagLive == 0 {
 			continue
 		}

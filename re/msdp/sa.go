@@ -120,7 +120,7 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 		k := mkKey(en.Group, en.Source)
 		idx := e.cache.find(k)
 		if idx >= 0 {
-			c := &e.cache.slab[idx]
+			c := e.cache.at(idx)
 			e.cache.touch(idx, now)
 			if c.peer != p.idx {
 				e.movePeerCount(c, p)
@@ -151,7 +151,7 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 			continue
 		}
 		p.saAccepted++
-		c := &e.cache.slab[idx]
+		c := e.cache.at(idx)
 		if !response {
 			c.forwarded = now
 			fwd = append(fwd, en)
@@ -171,7 +171,7 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 				data = sa.Data
 			}
 			if _, joined := e.starG[u32(last.Group)]; joined {
-				if i := e.cache.find(mkKey(last.Group, last.Source)); i >= 0 && e.cache.slab[i].flags&flagRejected == 0 {
+				if i := e.cache.find(mkKey(last.Group, last.Source)); i >= 0 && e.cache.at(i).flags&flagRejected == 0 {
 					out = append(out, DeliverData{Source: last.Source, Group: last.Group, Packet: sa.Data})
 				}
 			}
@@ -382,10 +382,10 @@ func (e *Engine) dumpStep(p *peer, now int64, out []Action) []Action {
 			entries += len(e.rpBuckets[rp])
 		}
 	}
-	end := min(int(d.cursor)+dumpChunk, len(e.cache.slab))
+	end := min(int(d.cursor)+dumpChunk, int(e.cache.slots))
 	rps := e.bucketByRP(func(add func(netip.Addr, entry)) {
 		for i := int(d.cursor); i < end; i++ {
-			c := &e.cache.slab[i]
+			c := e.cache.at(int32(i))
 			if c.flags&flagLive == 0 || c.flags&flagRejected != 0 {
 				continue
 			}
@@ -410,7 +410,7 @@ func (e *Engine) dumpStep(p *peer, now int64, out []Action) []Action {
 		entries += len(e.rpBuckets[rp])
 	}
 	d.cursor = int32(end)
-	done := end >= len(e.cache.slab)
+	done := end >= int(e.cache.slots)
 	if done {
 		d.active = false
 	}
@@ -446,7 +446,7 @@ func (e *Engine) receiveSARequest(p *peer, req *msdpmsg.SARequest, now int64, ou
 			}
 		}
 		visit := func(i int32) {
-			c := &e.cache.slab[i]
+			c := e.cache.at(i)
 			if c.flags&flagRejected != 0 || c.peer == p.idx {
 				return
 			}
@@ -457,8 +457,8 @@ func (e *Engine) receiveSARequest(p *peer, req *msdpmsg.SARequest, now int64, ou
 			}
 		}
 		if all {
-			for i := range e.cache.slab {
-				if e.cache.slab[i].flags&flagLive != 0 {
+			for i := int32(0); i < e.cache.slots; i++ {
+				if e.cache.at(i).flags&flagLive != 0 {
 					visit(int32(i))
 				}
 			}
@@ -488,7 +488,7 @@ func (e *Engine) sendSARequest(p *peer, g netip.Addr, now int64, out []Action) [
 
 // dropEntry removes cache entry i, telling PIM if it had joined.
 func (e *Engine) dropEntry(i int32, out []Action) []Action {
-	c := &e.cache.slab[i]
+	c := e.cache.at(i)
 	if c.peer >= 0 {
 		if p := e.peers[c.peer]; p != nil {
 			p.saCount--
@@ -507,7 +507,7 @@ func (e *Engine) dropEntry(i int32, out []Action) []Action {
 // expireCache runs the SA-State timers (RFC 3618 §5.3).
 func (e *Engine) expireCache(now int64, out []Action) []Action {
 	hold := int64(e.cfg.SAHoldTime)
-	for e.cache.head >= 0 && now >= e.cache.slab[e.cache.head].refreshed+hold {
+	for e.cache.head >= 0 && now >= e.cache.at(e.cache.head).refreshed+hold {
 		out = e.dropEntry(e.cache.head, out)
 		e.stats.Expired++
 	}
@@ -523,7 +523,7 @@ func (e *Engine) starGEvent(ev StarGEvent, now int64, out []Action) []Action {
 	g := u32(ev.Group)
 	if !ev.Joined {
 		delete(e.starG, g)
-		e.cache.group(g, func(i int32) { e.cache.slab[i].flags &^= flagJoined })
+		e.cache.group(g, func(i int32) { e.cache.at(i).flags &^= flagJoined })
 		return out
 	}
 	if _, ok := e.starG[g]; ok {
@@ -531,7 +531,7 @@ func (e *Engine) starGEvent(ev StarGEvent, now int64, out []Action) []Action {
 	}
 	e.starG[g] = struct{}{}
 	for _, i := range e.cache.groupIndexes(g) {
-		c := &e.cache.slab[i]
+		c := e.cache.at(i)
 		if c.flags&flagRejected != 0 || c.flags&flagJoined != 0 {
 			continue
 		}

@@ -213,7 +213,7 @@ func (e *Engine) SourceActive(now time.Time, f SAFilter) SourceActiveInfo {
 	}
 	if !f.Local {
 		visit := func(i int32) {
-			c := &e.cache.slab[i]
+			c := e.cache.at(i)
 			s := SAInfo{Group: addrOf(c.key.group()), Source: addrOf(c.key.source()), Originator: addrOf(c.rp),
 				Flags: "Accept", Uptime: time.Duration(t - c.created), Expires: time.Duration(c.refreshed + int64(e.cfg.SAHoldTime) - t)}
 			if c.flags&flagRejected != 0 {
@@ -231,8 +231,8 @@ func (e *Engine) SourceActive(now time.Time, f SAFilter) SourceActiveInfo {
 				e.cache.group(u32(f.Group), visit)
 			}
 		} else {
-			for i := range e.cache.slab {
-				if e.cache.slab[i].flags&flagLive != 0 {
+			for i := int32(0); i < e.cache.slots; i++ {
+				if e.cache.at(i).flags&flagLive != 0 {
 					visit(int32(i))
 				}
 			}

@@ -146,7 +146,7 @@ type routerOpt struct {
 	netns      string
 	writeStall time.Duration
 	outLimit   int
-	onEvent    func(msdp.Event, time.Time)
+	trace      func(msdp.Event, []msdp.Action, time.Time)
 	standby    bool
 	rib        msdp.RIB
 }
@@ -164,7 +164,7 @@ func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
 		r.pim = append(r.pim, x)
 		r.pimM.Unlock()
 	})
-	r.h.OnEvent = o.onEvent
+	r.h.Trace = o.trace
 	r.h.Standby = o.standby
 	done := make(chan struct{})
 	go func() {

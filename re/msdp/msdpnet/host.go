@@ -19,9 +19,11 @@ type Host struct {
 	pim   func(msdp.Action)
 	calls chan call
 	acts  []msdp.Action
-	// OnEvent, if set before Run, is called on the owner goroutine after
-	// each event with the time it was handled (measurements).
-	OnEvent func(ev msdp.Event, handled time.Time)
+	// Trace, if set before Run, is called on the owner goroutine after
+	// each event (ev nil for the engine's timers) with the actions it
+	// produced and the time it was handled: measurements and debugging.
+	// acts is reused afterwards.
+	Trace func(ev msdp.Event, acts []msdp.Action, at time.Time)
 	// Standby, if set before Run, keeps the engine a standby (non-stop
 	// routing's backup): Run does not start its peers; Start does.
 	Standby bool
@@ -74,8 +76,8 @@ func (h *Host) handle(ev msdp.Event) {
 	now := time.Now()
 	h.acts = h.e.Handle(now, ev, h.acts[:0])
 	h.apply(h.acts)
-	if h.OnEvent != nil {
-		h.OnEvent(ev, now)
+	if h.Trace != nil {
+		h.Trace(ev, h.acts, now)
 	}
 }
 
@@ -107,6 +109,9 @@ func (h *Host) Run(ctx context.Context) error {
 		if dl := h.e.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
 			h.acts = h.e.Expire(now, h.acts[:0])
 			h.apply(h.acts)
+			if h.Trace != nil {
+				h.Trace(nil, h.acts, now)
+			}
 			continue
 		}
 		wait := time.Hour
