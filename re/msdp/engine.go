@@ -80,6 +80,8 @@ type Engine struct {
 	statsSince  int64
 	started     bool
 	fwd         []entry
+	pending     []pendingFlood
+	pendIdx     map[netip.Addr]int
 	rpBuckets   map[netip.Addr][]entry
 	entriesPool []entry
 }
@@ -106,6 +108,7 @@ func New(cfg Config, opt Options, now time.Time) (*Engine, error) {
 		starG:     map[uint32]struct{}{},
 		rpfCache:  map[rpfKey]RPFRule{},
 		rpBuckets: map[netip.Addr][]entry{},
+		pendIdx:   map[netip.Addr]int{},
 	}
 	e.gsp = newGSPState()
 	e.applyConfig(now)

@@ -12,6 +12,12 @@ import (
 
 type entry = msdpmsg.Entry
 
+// pendingFlood is one originator's entries waiting for flushFloods.
+type pendingFlood struct {
+	rp      netip.Addr
+	entries []entry
+}
+
 // floodPacing: a cached (S,G) is re-flooded at most once per half
 // SA-Advertisement-Period, i.e. no more than twice per period (RFC 3618
 // §4: "advertise from the cache at a period of no more than twice per
@@ -39,6 +45,7 @@ func (e *Engine) receive(p *peer, ev Received, now int64, out []Action) []Action
 	if len(ev.Msgs) > 0 {
 		p.lastReceived = max(now, e.ns(ev.At))
 	}
+	defer func() { e.pending = e.pending[:0]; clear(e.pendIdx) }()
 	for _, m := range ev.Msgs {
 		switch m := m.(type) {
 		case msdpmsg.KeepAlive:
@@ -57,6 +64,7 @@ func (e *Engine) receive(p *peer, ev Received, now int64, out []Action) []Action
 			return out
 		}
 	}
+	out = e.flushFloods(p, now, out)
 	if ev.Err != nil {
 		field := ""
 		var fe *msdpmsg.FormatError
@@ -162,7 +170,6 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 			out = append(out, JoinSource{Source: en.Source, Group: en.Group, RP: sa.RP})
 		}
 	}
-	e.fwd = fwd[:0]
 	var data []byte
 	if len(sa.Data) > 0 && len(sa.Entries) > 0 {
 		last := sa.Entries[len(sa.Entries)-1]
@@ -178,8 +185,43 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 		}
 	}
 	if len(fwd) > 0 {
-		out = e.flood(p, sa.RP, fwd, data, now, out)
+		if data != nil {
+			out = e.flood(p, sa.RP, fwd, data, now, out)
+		} else {
+			e.deferFlood(sa.RP, fwd)
+		}
 	}
+	e.fwd = fwd[:0]
+	return out
+}
+
+// deferFlood keeps entries to flood when the whole read is processed:
+// the SAs of one read that share an originator go out together, in
+// 255-entry TLVs, whatever the TLVs they came in (a peer sending one entry
+// per SA costs one flood per read, not one per SA).
+func (e *Engine) deferFlood(rp netip.Addr, entries []entry) {
+	i, ok := e.pendIdx[rp]
+	if !ok {
+		i = len(e.pending)
+		e.pendIdx[rp] = i
+		if i < cap(e.pending) {
+			e.pending = e.pending[:i+1]
+			e.pending[i].rp, e.pending[i].entries = rp, e.pending[i].entries[:0]
+		} else {
+			e.pending = append(e.pending, pendingFlood{rp: rp})
+		}
+	}
+	e.pending[i].entries = append(e.pending[i].entries, entries...)
+}
+
+// flushFloods floods what deferFlood kept, in order of first appearance.
+func (e *Engine) flushFloods(from *peer, now int64, out []Action) []Action {
+	for i := range e.pending {
+		pf := &e.pending[i]
+		out = e.flood(from, pf.rp, pf.entries, nil, now, out)
+	}
+	e.pending = e.pending[:0]
+	clear(e.pendIdx)
 	return out
 }
 
