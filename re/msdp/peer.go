@@ -144,6 +144,7 @@ type peer struct {
 // come up (RFC 3618 §5.2 SHOULD): one chunk per Drained event.
 type dumpState struct {
 	active     bool
+	response   bool // answering an all-groups SA-Request
 	localsDone bool
 	cursor     int32
 }

@@ -400,94 +400,119 @@ func (e *Engine) bucketByRP(add func(func(rp netip.Addr, en entry))) []netip.Add
 	return rps
 }
 
-// dumpStep sends the next chunk of the cache to a peer that came up:
-// local sources first, then cached SAs it takes, encoded per originator.
+// dumpStep sends the next chunk of the cache to a peer: local sources
+// first, then cached SAs, encoded per originator, one Send per step paced
+// by Drained. As the advertisement to a peer that came up (RFC 3618 §5.2)
+// it sends the SAs the peer takes by the flooding rules; as the answer to
+// an all-groups SA-Request (response set) it sends SA-Responses of
+// everything not learnt from the peer.
 func (e *Engine) dumpStep(p *peer, now int64, out []Action) []Action {
 	d := &p.dump
+	typ := msdpmsg.TypeSourceActive
+	if d.response {
+		typ = msdpmsg.TypeSAResponse
+	}
+	take := func(from *peer, en entry, rp netip.Addr) bool {
+		if d.response {
+			return from != p && accepts(p.exportChain, en.Group, en.Source, rp)
+		}
+		if ok, _ := e.floodTarget(from, p, rp); !ok {
+			return false
+		}
+		return e.entryFor(p, en, rp)
+	}
 	var buf []byte
 	tlvs, entries := 0, 0
-	if !d.localsDone {
-		d.localsDone = true
-		rps := e.bucketByRP(func(add func(netip.Addr, entry)) {
-			for _, l := range e.sortedLocals() {
-				rp := e.originator(l)
-				en := entry{Group: l.group, Source: l.source}
-				if e.entryFor(p, en, rp) {
-					add(rp, en)
-				}
-			}
-		})
+	encode := func(rps []netip.Addr) {
 		for _, rp := range rps {
-			b, n := encodeSAs(msdpmsg.TypeSourceActive, rp, e.rpBuckets[rp], nil)
+			b, n := encodeSAs(typ, rp, e.rpBuckets[rp], nil)
 			buf = append(buf, b...)
 			tlvs += n
 			entries += len(e.rpBuckets[rp])
 		}
 	}
-	end := min(int(d.cursor)+dumpChunk, int(e.cache.slots))
-	rps := e.bucketByRP(func(add func(netip.Addr, entry)) {
-		for i := int(d.cursor); i < end; i++ {
-			c := e.cache.at(int32(i))
-			if c.flags&flagLive == 0 || c.flags&flagRejected != 0 {
-				continue
+	if !d.localsDone {
+		d.localsDone = true
+		encode(e.bucketByRP(func(add func(netip.Addr, entry)) {
+			for _, l := range e.sortedLocals() {
+				rp := e.originator(l)
+				en := entry{Group: l.group, Source: l.source}
+				if take(nil, en, rp) {
+					add(rp, en)
+				}
 			}
-			rp := addrOf(c.rp)
-			var from *peer
-			if c.peer >= 0 {
-				from = e.peers[c.peer]
-			}
-			if ok, _ := e.floodTarget(from, p, rp); !ok {
-				continue
-			}
-			en := entry{Group: addrOf(c.key.group()), Source: addrOf(c.key.source())}
-			if e.entryFor(p, en, rp) {
-				add(rp, en)
-			}
-		}
-	})
-	for _, rp := range rps {
-		b, n := encodeSAs(msdpmsg.TypeSourceActive, rp, e.rpBuckets[rp], nil)
-		buf = append(buf, b...)
-		tlvs += n
-		entries += len(e.rpBuckets[rp])
+		}))
 	}
-	d.cursor = int32(end)
-	done := end >= int(e.cache.slots)
+	done := false
+	for !done {
+		end := min(int(d.cursor)+dumpChunk, int(e.cache.slots))
+		encode(e.bucketByRP(func(add func(netip.Addr, entry)) {
+			for i := int(d.cursor); i < end; i++ {
+				c := e.cache.at(int32(i))
+				if c.flags&flagLive == 0 || c.flags&flagRejected != 0 {
+					continue
+				}
+				var from *peer
+				if c.peer >= 0 {
+					from = e.peers[c.peer]
+				}
+				rp := addrOf(c.rp)
+				en := entry{Group: addrOf(c.key.group()), Source: addrOf(c.key.source())}
+				if take(from, en, rp) {
+					add(rp, en)
+				}
+			}
+		}))
+		d.cursor = int32(end)
+		done = end >= int(e.cache.slots)
+		if len(buf) > 0 {
+			break
+		}
+	}
 	if done {
-		d.active = false
+		*d = dumpState{}
 	}
 	if len(buf) == 0 {
-		if done {
-			return out
-		}
-		return e.dumpStep(p, now, out)
+		return out
 	}
-	p.stats.SASent += uint64(tlvs)
+	if typ == msdpmsg.TypeSAResponse {
+		p.stats.SAResponseSent += uint64(tlvs)
+	} else {
+		p.stats.SASent += uint64(tlvs)
+	}
 	p.stats.SAEntriesSent += uint64(entries)
 	p.lastSent = now
 	return append(out, Send{Peer: p.addr, Conn: p.conn, Data: buf, WantDrained: !done})
 }
 
 // receiveSARequest answers an SA-Request with the cached and local
-// sources of the group (all groups for 0.0.0.0, seed 001 §4: a server's
-// request after a restart), except those learnt from the requester, in
-// SA-Response TLVs.
+// sources of the group, except those learnt from the requester, in
+// SA-Response TLVs. An all-groups request (0.0.0.0, seed 001 §5: a
+// server after a restart) is answered from the whole cache, paced like a
+// cache dump.
 func (e *Engine) receiveSARequest(p *peer, req *msdpmsg.SARequest, now int64, out []Action) []Action {
 	p.stats.SARequestReceived++
 	all := !req.Group.IsValid() || req.Group.IsUnspecified()
-	if !all && !req.Group.IsMulticast() {
+	if all {
+		if p.dump.active {
+			return out // a dump is under way: it carries the same SAs
+		}
+		p.dump = dumpState{active: true, response: true}
+		return e.dumpStep(p, now, out)
+	}
+	if !req.Group.IsMulticast() {
 		return out
 	}
 	rps := e.bucketByRP(func(add func(netip.Addr, entry)) {
 		for _, l := range e.sortedLocals() {
-			if all || l.group == req.Group {
+			if l.group == req.Group {
 				rp := e.originator(l)
 				if en := (entry{Group: l.group, Source: l.source}); accepts(p.exportChain, en.Group, en.Source, rp) {
 					add(rp, en)
 				}
 			}
 		}
-		visit := func(i int32) {
+		e.cache.group(u32(req.Group), func(i int32) {
 			c := e.cache.at(i)
 			if c.flags&flagRejected != 0 || c.peer == p.idx {
 				return
@@ -497,16 +522,7 @@ func (e *Engine) receiveSARequest(p *peer, req *msdpmsg.SARequest, now int64, ou
 			if accepts(p.exportChain, en.Group, en.Source, rp) {
 				add(rp, en)
 			}
-		}
-		if all {
-			for i := int32(0); i < e.cache.slots; i++ {
-				if e.cache.at(i).flags&flagLive != 0 {
-					visit(int32(i))
-				}
-			}
-		} else {
-			e.cache.group(u32(req.Group), visit)
-		}
+		})
 	})
 	var buf []byte
 	for _, rp := range rps {

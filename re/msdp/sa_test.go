@@ -416,3 +416,36 @@ func TestSourceActiveFilters(t *testing.T) {
 	assert.Equal(t, 1, n(msdp.SAFilter{Group: a("239.1.1.1"), Originator: a("10.255.0.1")}))
 	assert.Equal(t, 0, n(msdp.SAFilter{Group: netip.MustParseAddr("239.9.9.9")}))
 }
+
+// TestAllGroupsRequestIsPaced: an all-groups SA-Request (seed 001's
+// restarted server) is answered from the whole cache in paced steps of
+// SA-Responses, without what the requester itself sent.
+func TestAllGroupsRequestIsPaced(t *testing.T) {
+	r := threeUp(t, func(c *msdp.Config) { c.ActiveSourceLimit = &msdp.Limit{} })
+	for i := 0; i < 40000; i += 255 {
+		r.recv("10.0.0.2", sa("10.0.0.2", entries(min(255, 40000-i), i)...))
+	}
+	r.recv("10.0.0.3", sa("10.0.0.3", entries(10, 50000)...))
+	acts := r.recv("10.0.0.3", &msdpmsg.SARequest{Group: netip.IPv4Unspecified()})
+	count := func(acts []msdp.Action) (n int) {
+		for _, m := range sent(t, acts)[a("10.0.0.3")] {
+			resp, ok := m.(*msdpmsg.SAResponse)
+			require.True(t, ok, "only SA-Responses: %T", m)
+			require.Equal(t, a("10.0.0.2"), resp.RP, "nothing learnt from the requester")
+			n += len(resp.Entries)
+		}
+		return n
+	}
+	total, steps := count(acts), 1
+	for {
+		s := ofType[msdp.Send](acts)
+		if len(s) == 0 || !s[len(s)-1].WantDrained {
+			break
+		}
+		acts = r.handle(msdp.Drained{Peer: a("10.0.0.3"), Conn: r.conns[a("10.0.0.3")]})
+		total += count(acts)
+		steps++
+	}
+	assert.Equal(t, 40000, total)
+	assert.Equal(t, 3, steps)
+}
