@@ -25,9 +25,9 @@ const (
 	Port = 639
 )
 
-// Default global active-source limit, as the modelled platform shows it
-// (reference-junos.md §2.6).
-var DefaultActiveSourceLimit = Limit{Maximum: 25000, Threshold: 24000, LogWarning: 100}
+// DefaultActiveSourceLimit is the global active-source limit when none is
+// configured, as the modelled platform shows it (reference-junos.md §2.6).
+func DefaultActiveSourceLimit() Limit { return Limit{Maximum: 25000, Threshold: 24000, LogWarning: 100} }
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid MSDP configuration")
@@ -162,7 +162,7 @@ type Config struct {
 	SAHoldTime   time.Duration `json:"sa-hold-time"`
 
 	// ActiveSourceLimit is the global limit; nil means the platform's
-	// default (DefaultActiveSourceLimit), a zero Maximum no limit.
+	// default (DefaultActiveSourceLimit()), a zero Maximum no limit.
 	ActiveSourceLimit *Limit `json:"active-source-limit,omitempty"`
 
 	Import   []string               `json:"import,omitempty"`
@@ -192,7 +192,7 @@ func (c Config) withDefaults() Config {
 		c.SAHoldTime = DefaultSAHoldTime
 	}
 	if c.ActiveSourceLimit == nil {
-		l := DefaultActiveSourceLimit
+		l := DefaultActiveSourceLimit()
 		c.ActiveSourceLimit = &l
 	}
 	return c

@@ -206,7 +206,7 @@ func TestActiveSourceLimits(t *testing.T) {
 	t.Run("default global limit is the platform's", func(t *testing.T) {
 		r := threeUp(t, nil)
 		g := r.e.SourceActive(r.now, msdp.SAFilter{}).Global
-		assert.Equal(t, msdp.DefaultActiveSourceLimit, g.Limit)
+		assert.Equal(t, msdp.DefaultActiveSourceLimit(), g.Limit)
 	})
 }
 
