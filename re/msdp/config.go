@@ -27,7 +27,9 @@ const (
 
 // DefaultActiveSourceLimit is the global active-source limit when none is
 // configured, as the modelled platform shows it (reference-junos.md §2.6).
-func DefaultActiveSourceLimit() Limit { return Limit{Maximum: 25000, Threshold: 24000, LogWarning: 100} }
+func DefaultActiveSourceLimit() Limit {
+	return Limit{Maximum: 25000, Threshold: 24000, LogWarning: 100}
+}
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid MSDP configuration")

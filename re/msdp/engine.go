@@ -71,7 +71,11 @@ type Engine struct {
 	advAt    int64
 	starG    map[uint32]struct{}
 	rpfCache map[rpfKey]RPFRule
-	own      map[netip.Addr]bool
+	// The last peer-RPF result, checked before the map.
+	rpfLastKey rpfKey
+	rpfLast    RPFRule
+	rpfLastOK  bool
+	own        map[netip.Addr]bool
 
 	gsp gspState
 
@@ -170,7 +174,7 @@ func (e *Engine) Handle(now time.Time, ev Event, out []Action) []Action {
 	case RPSetEvent:
 		return e.rpSet(ev, t, out)
 	case RIBChanged:
-		clear(e.rpfCache)
+		e.clearRPF()
 	}
 	return out
 }
@@ -314,7 +318,7 @@ func (e *Engine) removePeer(p *peer, now int64, reason string, out []Action) []A
 	e.peers[p.idx] = nil
 	delete(e.byAddr, p.addr)
 	e.order = slices.DeleteFunc(e.order, func(q *peer) bool { return q == p })
-	clear(e.rpfCache)
+	e.clearRPF()
 	return out
 }
 
@@ -376,7 +380,7 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config, out []Action) ([]Action,
 	}
 	e.configuredPeers = len(e.cfg.Peers)
 	e.sortOrder()
-	clear(e.rpfCache)
+	e.clearRPF()
 	// Import policies may have changed: re-judge the cache.
 	for i := int32(0); i < e.cache.slots; i++ {
 		en := e.cache.at(i)

@@ -158,7 +158,7 @@ func (e *Engine) setState(p *peer, s State, now int64, reason string) {
 		return
 	}
 	if p.state == StateEstablished || s == StateEstablished {
-		clear(e.rpfCache) // R13: only established peers are eligible
+		e.clearRPF() // R13: only established peers are eligible
 	}
 	if p.logs.allow(now) {
 		e.log.Info("msdp peer state change", "peer", p.addr, "from", p.state, "to", s, "reason", reason)

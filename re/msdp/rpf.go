@@ -99,7 +99,7 @@ func (r RPFRule) String() string {
 
 // rpfKey caches one (RP, peer) result.
 type rpfKey struct {
-	rp   netip.Addr
+	rp   uint32
 	peer int32
 }
 
@@ -126,8 +126,12 @@ const maxRPFCache = 1 << 16
 // over the link address); the interface rule covers loopback peerings;
 // (v) is `default-peer`; the only-peer rule covers a stub domain.
 func (e *Engine) peerRPF(rp netip.Addr, n *peer) RPFRule {
-	key := rpfKey{rp, n.idx}
+	key := rpfKey{u32(rp), n.idx}
+	if key == e.rpfLastKey && e.rpfLastOK {
+		return e.rpfLast // the same originator and peer as the last SA
+	}
 	if r, ok := e.rpfCache[key]; ok {
+		e.rpfLastKey, e.rpfLast, e.rpfLastOK = key, r, true
 		return r
 	}
 	r := e.computeRPF(rp, n)
@@ -135,7 +139,14 @@ func (e *Engine) peerRPF(rp netip.Addr, n *peer) RPFRule {
 		clear(e.rpfCache)
 	}
 	e.rpfCache[key] = r
+	e.rpfLastKey, e.rpfLast, e.rpfLastOK = key, r, true
 	return r
+}
+
+// clearRPF forgets every peer-RPF result (RIB or peer state changed).
+func (e *Engine) clearRPF() {
+	clear(e.rpfCache)
+	e.rpfLastOK = false
 }
 
 func (e *Engine) computeRPF(rp netip.Addr, n *peer) RPFRule {

@@ -200,6 +200,11 @@ func (e *Engine) receiveSA(p *peer, sa *msdpmsg.SourceActive, response bool, now
 // 255-entry TLVs, whatever the TLVs they came in (a peer sending one entry
 // per SA costs one flood per read, not one per SA).
 func (e *Engine) deferFlood(rp netip.Addr, entries []entry) {
+	if n := len(e.pending); n > 0 && e.pending[n-1].rp == rp {
+		// Consecutive SAs of one originator: no map lookup.
+		e.pending[n-1].entries = append(e.pending[n-1].entries, entries...)
+		return
+	}
 	i, ok := e.pendIdx[rp]
 	if !ok {
 		i = len(e.pending)
