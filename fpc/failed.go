@@ -1,6 +1,7 @@
 package fpc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -99,6 +100,10 @@ type failStats struct {
 func (fs *failedSet) noteFailed(op hal.Op, err error, gen uint32) {
 	id := objOf(&op)
 	if f := fs.m[id]; f != nil {
+		if f.reported && ipc.ClassOf(err) != ipc.ClassOf(f.err) {
+			f.reported = false // the RE shows the old class: report again
+			fs.toReport = append(fs.toReport, id)
+		}
 		f.op, f.err, f.gen = op, err, gen
 		return
 	}
@@ -164,10 +169,16 @@ func (fs *failedSet) pick(n int) []hal.Op {
 // bottom up (IFLs, unicast, aggregate, composite, indirect, other NHs,
 // routes, traps).
 func opRank(op hal.Op) int {
-	nh := map[hal.NHType]int{hal.NHUnicast: 0, hal.NHAggregate: 1, hal.NHComposite: 2, hal.NHIndirect: 3}
 	nhRank := func(t hal.NHType) int {
-		if r, ok := nh[t]; ok {
-			return r
+		switch t {
+		case hal.NHUnicast:
+			return 0
+		case hal.NHAggregate:
+			return 1
+		case hal.NHComposite:
+			return 2
+		case hal.NHIndirect:
+			return 3
 		}
 		return 4
 	}
@@ -206,7 +217,7 @@ func (r *Runtime) FailedOps() []FailedOp {
 	for _, f := range r.failed.m {
 		out = append(out, FailedOp{Object: ipc.ApplyErrorFor(f.op, f.err, 0).Object(), Error: f.err.Error(), seq: f.seq})
 	}
-	slices.SortFunc(out, func(a, b FailedOp) int { return int(a.seq - b.seq) })
+	slices.SortFunc(out, func(a, b FailedOp) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -281,7 +292,7 @@ func (r *Runtime) takeReports(s *ipc.Session, n int) []ipc.Message {
 			f.reported = false
 			ids = append(ids, id)
 		}
-		slices.SortFunc(ids, func(a, b objID) int { return int(fs.m[a].seq - fs.m[b].seq) })
+		slices.SortFunc(ids, func(a, b objID) int { return cmp.Compare(fs.m[a].seq, fs.m[b].seq) })
 		fs.toReport = append(fs.toReport, ids...)
 	}
 	var out []ipc.Message

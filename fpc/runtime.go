@@ -10,7 +10,10 @@
 // resync-begin and resync-end; the runtime keeps forwarding with what it has,
 // re-applies every object (set operations are idempotent) and then deletes
 // what the replay did not mention (mark and sweep), so routes that are still
-// valid are never removed.
+// valid are never removed. An object the driver fails to program is kept
+// out of that state, retried when space may have freed, and reported to
+// the RE (failed.go). With a shared key the card proves it at registration
+// and checks the RE's proof; with TLS the session runs over mutual TLS.
 //
 // Concurrency: Run owns every goroutine (session, applier, sender, stats
 // reporter, traffic generators) and returns after they have all stopped.

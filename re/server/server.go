@@ -183,6 +183,8 @@ type fpcConn struct {
 	resolves       resolveBucket // session reader only
 	resolveDropped atomic.Uint64
 	fails          *failures
+	// Rate-limited log keys of this card's frequent reasons.
+	keyResolve, keyCounters string
 }
 
 // logSink is the kernel's Sink: it encodes each download once and appends
@@ -499,7 +501,8 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn, release func()) {
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
 	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.clk.Now(), ctx: fctx, cancel: fcancel, done: make(chan struct{}),
-		auth: authName(auth), counters: map[hal.IFLIndex]ipc.IFLCounters{}, fails: newFailures(s.opt.MaxFailureRecords)}
+		auth: authName(auth), counters: map[hal.IFLIndex]ipc.IFLCounters{}, fails: newFailures(s.opt.MaxFailureRecords),
+		keyResolve: fmt.Sprintf("slot %d/resolve limit", slot), keyCounters: fmt.Sprintf("slot %d/foreign counters", slot)}
 	defer close(f.done) // deferred first: runs after the slot is freed
 	f.sess = ipc.NewSession(conn, ipc.SessionConfig{
 		Local:             ipc.TNPMaster,
@@ -676,7 +679,7 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 		if !f.resolves.allow(s.clk.Now(), s.resolveLimit()) {
 			s.stats.ResolveLimited.Add(1)
 			f.resolveDropped.Add(1)
-			s.rlog.Warn(fmt.Sprintf("slot %d/resolve limit", f.slot), "FPC exceeds its resolve rate: requests dropped",
+			s.rlog.Warn(f.keyResolve, "FPC exceeds its resolve rate: requests dropped",
 				"slot", f.slot, "limit_per_s", s.resolveLimit(), "dropped", f.resolveDropped.Load())
 			return
 		}
@@ -693,7 +696,7 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 	case *ipc.IFLCounters:
 		if !s.hosts(f.slot, v.IFL) {
 			s.stats.CountersRefused.Add(1)
-			s.rlog.Warn(fmt.Sprintf("slot %d/foreign counters", f.slot), "FPC reports counters of an interface it does not host: ignored",
+			s.rlog.Warn(f.keyCounters, "FPC reports counters of an interface it does not host: ignored",
 				"slot", f.slot, "ifl", v.IFL)
 			return
 		}
