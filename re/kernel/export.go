@@ -24,6 +24,7 @@ type State struct {
 	SmallPool    PoolState
 	KernelPool   PoolState
 	Interfaces   []InterfaceRecord
+	Traps        []hal.Trap
 	OILs         []OILRecord
 	Stars        []StarRecord
 	Entries      []EntryRecord
@@ -41,9 +42,10 @@ type InterfaceRecord struct {
 	Spec  Interface // as configured (Index and NH may be 0 = allocated)
 	Index hal.IFLIndex
 	NH    hal.NHID
-	IFL   hal.IFL     // as downloaded
-	NHObj hal.NextHop // as downloaded
-	Stats IfStats
+	IFL      hal.IFL     // as downloaded
+	NHObj    hal.NextHop // as downloaded
+	Stats    IfStats
+	LinkDown bool
 }
 
 // OILRecord is one multicast NH (one distinct OIL), by interface index.
@@ -118,7 +120,7 @@ func (k *Kernel) starRecordLocked(gs *groupState) StarRecord {
 func (k *Kernel) interfaceRecordsLocked() []InterfaceRecord {
 	out := make([]InterfaceRecord, 0, len(k.ifList))
 	for _, f := range k.ifList {
-		out = append(out, InterfaceRecord{Spec: f.spec, Index: f.index, NH: f.nh, IFL: f.ifl, NHObj: f.nhObj, Stats: f.stats})
+		out = append(out, InterfaceRecord{Spec: f.spec, Index: f.index, NH: f.nh, IFL: f.ifl, NHObj: f.nhObj, Stats: f.stats, LinkDown: f.linkDown})
 	}
 	return out
 }
@@ -146,6 +148,7 @@ func (k *Kernel) exportLocked() *State {
 		SmallPool:    PoolState{Next: k.small.next, Wrapped: k.small.wrapped},
 		KernelPool:   PoolState{Next: k.big.next, Wrapped: k.big.wrapped},
 		Interfaces:   k.interfaceRecordsLocked(),
+		Traps:        k.trapListLocked(),
 		Unattributed: k.unattributed,
 	}
 	for _, o := range sortedOILs(k.oils) {
@@ -210,6 +213,9 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 	}
 	for _, nh := range defaultNHs() {
 		put(hal.Op{Kind: hal.OpSetNH, NH: nh})
+	}
+	for _, t := range s.Traps {
+		put(hal.Op{Kind: hal.OpSetTrap, Trap: t})
 	}
 	members := make(map[hal.NHID][]hal.NHID, len(s.OILs))
 	for _, o := range s.OILs {
@@ -288,7 +294,7 @@ func (k *Kernel) Import(s *State) error {
 			return fmt.Errorf("import: interface %s (index %d) twice: %w", name, r.Index, hal.ErrExists)
 		}
 		f := &iface{name: name, index: r.Index, nh: r.NH, kind: kind, pfe: pfe, spec: r.Spec,
-			ifl: r.IFL, nhObj: r.NHObj, stats: r.Stats, protocol: r.Spec.Protocol}
+			ifl: r.IFL, nhObj: r.NHObj, stats: r.Stats, protocol: r.Spec.Protocol, linkDown: r.LinkDown}
 		if f.protocol == "" {
 			f.protocol = "PIM"
 		}
@@ -408,7 +414,15 @@ func (k *Kernel) Import(s *State) error {
 			return fmt.Errorf("import: OIL %d is used by no route: %w", o.id, hal.ErrInvalid)
 		}
 	}
+	traps := make(map[hal.TrapID]hal.Trap, len(s.Traps))
+	for _, t := range s.Traps {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		traps[t.ID] = t
+	}
 	// Swap in.
+	k.traps = traps
 	k.ifByName, k.ifByIndex, k.ifList = n.ifByName, n.ifByIndex, n.ifList
 	k.sgs, k.groups, k.oils, k.dsSets = n.sgs, n.groups, n.oils, n.dsSets
 	k.nForward, k.nDiscard = n.nForward, n.nDiscard
@@ -456,8 +470,9 @@ type Delta struct {
 	SmallPool    PoolState
 	KernelPool   PoolState
 	// Interfaces is the whole interface table when it changed (nil:
-	// unchanged).
+	// unchanged); Traps likewise.
 	Interfaces   []InterfaceRecord
+	Traps        []hal.Trap
 	OILs         []OILRecord // created
 	DeletedOILs  []hal.NHID
 	Stars        []StarRecord // upserted; no Contributions: deleted
@@ -481,11 +496,12 @@ type trackState struct {
 	oilsAdd []*oilNH
 	oilsDel []hal.NHID
 	ifaces  bool
+	traps   bool
 	timeout bool
 }
 
 func (t *trackState) dirty() bool {
-	return len(t.sgs) > 0 || len(t.stars) > 0 || len(t.oilsAdd) > 0 || len(t.oilsDel) > 0 || t.ifaces || t.timeout
+	return len(t.sgs) > 0 || len(t.stars) > 0 || len(t.oilsAdd) > 0 || len(t.oilsDel) > 0 || t.ifaces || t.traps || t.timeout
 }
 
 // markLocked records that st changed.
@@ -529,6 +545,12 @@ func (k *Kernel) deltaLocked() {
 	if t.ifaces {
 		d.Interfaces = k.interfaceRecordsLocked()
 	}
+	if t.traps {
+		d.Traps = k.trapListLocked()
+		if d.Traps == nil {
+			d.Traps = []hal.Trap{}
+		}
+	}
 	for _, o := range t.oilsAdd {
 		d.OILs = append(d.OILs, oilRecord(o))
 	}
@@ -551,7 +573,7 @@ func (k *Kernel) deltaLocked() {
 	slices.SortFunc(d.Deleted, compareEntry)
 	clear(t.sgs)
 	clear(t.stars)
-	t.oilsAdd, t.oilsDel, t.ifaces, t.timeout = nil, nil, false, false
+	t.oilsAdd, t.oilsDel, t.ifaces, t.traps, t.timeout = nil, nil, false, false, false
 	if ds, ok := k.sink.(DeltaSink); ok {
 		ds.Delta(d)
 	}
@@ -601,6 +623,12 @@ func (m *Mirror) Apply(d *Delta) {
 	m.s.SmallPool, m.s.KernelPool, m.s.Unattributed = d.SmallPool, d.KernelPool, d.Unattributed
 	if d.Interfaces != nil {
 		m.s.Interfaces = slices.Clone(d.Interfaces)
+	}
+	if d.Traps != nil {
+		m.s.Traps = slices.Clone(d.Traps)
+		if len(m.s.Traps) == 0 {
+			m.s.Traps = nil
+		}
 	}
 	for _, id := range d.DeletedOILs {
 		if i, ok := m.oils[id]; ok {

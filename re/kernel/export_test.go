@@ -77,8 +77,18 @@ func randomOps(t *testing.T, f *fixture, rng *rand.Rand, steps int) {
 			k.Traffic(hal.SG(s, g), uint64(1+rng.IntN(100)), 1000)
 		case op < 78:
 			k.WrongInterface(1, ifIndexOf(t, k, "ae90.0"), 0, s, g)
-		case op < 93:
+		case op < 88:
 			k.Expire(f.clock.Advance(time.Duration(1+rng.IntN(8)) * time.Second))
+		case op < 90:
+			var traps []hal.Trap
+			for id := range rng.IntN(4) {
+				traps = append(traps, hal.Trap{ID: hal.TrapID(id + 1), Kind: hal.TrapProtocol, Proto: uint8(rng.IntN(3) + 100)})
+			}
+			require.NoError(t, k.SetTraps(traps))
+		case op < 93:
+			idx := ifIndexOf(t, k, []string{"xe-3/1/0.0", "xe-3/3/1.0", "xe-5/1/0.0"}[rng.IntN(3)])
+			_, err := k.SetLinkState(idx, rng.IntN(2) == 0)
+			require.NoError(t, err)
 		case op < 95:
 			k.ClearCache()
 		default:

@@ -59,6 +59,9 @@ type InterfaceState struct {
 	Members   []string     `json:"members,omitempty"`
 	MAC       string       `json:"mac"`
 	Up        bool         `json:"up"`
+	Admin     bool         `json:"admin-up"`
+	Link      bool         `json:"link-up"`
+	Addr      netip.Prefix `json:"address,omitzero"`
 }
 
 // iface is a configured IFL with its next hop and statistics.
@@ -77,9 +80,30 @@ type iface struct {
 	ifl   hal.IFL     // as downloaded
 	nhObj hal.NextHop // as downloaded
 	stats IfStats
+
+	// linkDown is the port's operational state as the line card reports
+	// it (physical units only).
+	linkDown bool
 }
 
 func (f *iface) isMember() bool { return f.parent != nil }
+
+// up reports whether f can carry traffic: administratively enabled and,
+// for a port, link up; an aggregate is up while one member is.
+func (f *iface) up() bool {
+	if f.spec.Disabled {
+		return false
+	}
+	if f.kind == hal.IFLAggregate && len(f.members) > 0 {
+		for _, m := range f.members {
+			if m.up() {
+				return true
+			}
+		}
+		return false
+	}
+	return !f.linkDown
+}
 
 // leafNHs returns the forwarding (unicast) NHs behind f.
 func (f *iface) leafNHs() []hal.NHID {
@@ -124,8 +148,13 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 	if !ok {
 		return "", 0, 0, bad
 	}
+	kind := hal.IFLPhysical
 	switch media {
 	case "xe", "ge", "et", "fe", "xle", "mge":
+	case "pe":
+		kind = hal.IFLEncap
+	case "pd":
+		kind = hal.IFLDecap
 	default:
 		return "", 0, 0, bad
 	}
@@ -145,7 +174,7 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 	if n[1] > 3 {
 		return "", 0, 0, fmt.Errorf("interface %q: PIC %d > 3: %w", name, n[1], hal.ErrInvalid)
 	}
-	return norm, hal.IFLPhysical, hal.PFEOf(n[0], n[1]), nil
+	return norm, kind, hal.PFEOf(n[0], n[1]), nil
 }
 
 // lagName returns the aggregate IFL a member unit belongs to: lag is "aeN"
@@ -467,7 +496,7 @@ func (k *Kernel) desiredIFL(f *iface) hal.IFL {
 		PFE:   f.pfe,
 		MTU:   f.spec.MTU,
 		Addr:  f.spec.Addr,
-		Up:    !f.spec.Disabled,
+		Up:    f.up(),
 		MAC:   f.spec.MAC,
 	}
 	if ifl.MTU == 0 {
@@ -493,12 +522,20 @@ func (k *Kernel) desiredIFL(f *iface) hal.IFL {
 
 // desiredNH is the hal NH of f.
 func (k *Kernel) desiredNH(f *iface) hal.NextHop {
-	if f.kind == hal.IFLPhysical {
+	if f.kind != hal.IFLAggregate {
 		return hal.NextHop{ID: f.nh, Type: hal.NHUnicast, IFL: f.index}
 	}
-	ms := make([]hal.NHID, len(f.members))
-	for i, m := range f.members {
-		ms[i] = m.nh
+	ms := make([]hal.NHID, 0, len(f.members))
+	for _, m := range f.members {
+		if m.up() {
+			ms = append(ms, m.nh)
+		}
+	}
+	if len(ms) == 0 {
+		// A down aggregate leaves every OIL; keep its NH complete.
+		for _, m := range f.members {
+			ms = append(ms, m.nh)
+		}
 	}
 	return hal.NextHop{ID: f.nh, Type: hal.NHAggregate, IFL: f.index, Members: ms}
 }
@@ -548,6 +585,52 @@ func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
 	k.journal.add(jrec{at: now, what: jNH, verb: verb, nhType: nh.Type, id: nh.ID, ifidx: f.index})
 }
 
+// SetLinkState records the operational state of the port of IFL index
+// (reported by its line card). A port that goes down leaves every OIL and
+// stops being an RPF interface (its entries are resynced, make before
+// break); its aggregate drops it from the member list and goes down with
+// its last member. When it comes back the entries with join state are
+// installed again. It reports whether the state changed.
+func (k *Kernel) SetLinkState(index hal.IFLIndex, up bool) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByIndex[index]
+	if f == nil {
+		return false, fmt.Errorf("link state of IFL %d: %w", index, ErrUnknownInterface)
+	}
+	if f.kind == hal.IFLAggregate {
+		return false, fmt.Errorf("link state of %s: an aggregate's state follows its members: %w", f.name, hal.ErrInvalid)
+	}
+	if f.linkDown == !up {
+		return false, nil
+	}
+	now := k.now()
+	f.linkDown = !up
+	k.track.ifaces = true
+	k.downloadIFLLocked(f, now)
+	if p := f.parent; p != nil {
+		k.downloadIFLLocked(p, now)
+		k.downloadNHLocked(p, now)
+	}
+	name := f.name
+	if f.parent != nil {
+		name = f.parent.name
+	}
+	k.eventLocked(Event{Kind: EventInterface, Interface: f.name, Up: up})
+	for _, st := range k.sortedEntriesLocked(netip.Addr{}) {
+		switch {
+		case st.cached && !st.discard:
+			k.resyncLocked(st, now)
+			k.dropIfEmptyLocked(st)
+		case up && !st.cached && len(st.contribs) > 0:
+			k.installLocked(st, now)
+		}
+	}
+	k.log.Info("interface link state", "interface", name, "up", up)
+	k.flushLocked()
+	return true, nil
+}
+
 // Interfaces returns the interface table in index order.
 func (k *Kernel) Interfaces() []InterfaceState {
 	k.mu.Lock()
@@ -556,7 +639,7 @@ func (k *Kernel) Interfaces() []InterfaceState {
 	for _, f := range k.ifList {
 		s := InterfaceState{
 			Name: f.name, Index: f.index, NH: f.nh, Kind: f.kind.String(), PFE: f.pfe,
-			MAC: f.ifl.MAC.String(), Up: f.ifl.Up,
+			MAC: f.ifl.MAC.String(), Up: f.ifl.Up, Admin: !f.spec.Disabled, Link: !f.linkDown, Addr: f.spec.Addr,
 		}
 		if f.parent != nil {
 			s.Aggregate = f.parent.name

@@ -160,13 +160,13 @@ func (k *Kernel) desiredLocked(st *sgState, buf []*iface) (*iface, []*iface, Own
 		}
 	}
 	up, err := k.ifaceOf(rpf)
-	if err != nil {
+	if err != nil || !up.up() {
 		return nil, nil, owner, installNoUpstream
 	}
 	ifs := buf[:0]
 	add := func(n string) {
 		f, err := k.ifaceOf(n)
-		if err != nil || f == up {
+		if err != nil || f == up || !f.up() {
 			return
 		}
 		ifs = append(ifs, f)
