@@ -10,6 +10,7 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/rib"
 )
 
 // Plan is a configuration checked against everything that can make it fail
@@ -42,18 +43,20 @@ func Check(c *config.Config) (*Plan, error) {
 	if err := scratch.SetCacheTimeout(c.CacheTimeout); err != nil {
 		return nil, fmt.Errorf("%s: forwarding-cache timeout: %w", c.Source, err)
 	}
-	p.Static = map[kernel.Entry]kernel.Contribution{}
+	// The static joins' upstream comes from the unicast RIB (connected
+	// subnets and static routes of this configuration).
+	r := rib.New(rib.Options{LocalAS: c.AutonomousSystem})
+	if _, err := r.ApplyConfig(c, time.Time{}); err != nil {
+		return nil, fmt.Errorf("%s: routing-options: %w", c.Source, err)
+	}
+	if err := checkStatics(c, r, where); err != nil {
+		return nil, err
+	}
+	static, _ := staticContributions(c.IGMP.Static, r)
+	p.Static = static
 	for _, j := range c.IGMP.Static {
-		up := c.UpstreamFor(j.Source)
-		if up == "" {
-			return nil, fmt.Errorf("%s: static join (%s,%s) on %s: no interface has a subnet containing source %s (the upstream interface)", where(j.Line), j.Source, j.Group, j.Interface, j.Source)
-		}
 		e := kernel.SGEntry(j.Source, j.Group)
-		ct := p.Static[e]
-		ct.RPF = up
-		ct.Downstream = append(ct.Downstream, j.Interface)
-		p.Static[e] = ct
-		if err := scratch.SetContribution(kernel.OwnerStatic, e, ct); err != nil {
+		if err := scratch.SetContribution(kernel.OwnerStatic, e, static[e]); err != nil {
 			return nil, fmt.Errorf("%s: static join (%s,%s) on %s: %w", where(j.Line), j.Source, j.Group, j.Interface, err)
 		}
 	}

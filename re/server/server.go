@@ -79,6 +79,7 @@ type Server struct {
 	kern *kernel.Kernel
 	eng  *engine.Engine
 	clog *changelog.Log
+	rt   *routing // loop-owned
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
@@ -91,6 +92,7 @@ type Server struct {
 	fpcMu sync.Mutex
 	fpcs  map[hal.Slot]*fpcConn
 
+	runCtx  context.Context
 	gen     atomic.Uint32
 	started time.Time
 	addr    atomic.Value // string
@@ -203,6 +205,8 @@ func New(opt Options) (*Server, error) {
 		Logger:       opt.Logger.With("component", "engine"),
 		TickInterval: opt.TickInterval,
 	})
+	s.rt = newRouting(opt.Config.AutonomousSystem)
+	s.eng.Subscribe(s.onKernelEvents)
 	// Not running yet: commit directly (nothing else touches the kernel).
 	if err := s.commit(plan); err != nil {
 		return nil, err
@@ -252,9 +256,13 @@ func (s *Server) commit(p *Plan) error {
 			return fmt.Errorf("forwarding-cache timeout: %w", err)
 		}
 	}
-	if err := s.kern.ReplaceOwner(kernel.OwnerStatic, p.Static); err != nil {
-		s.log.Error("configuration: static joins applied in part", "err", err)
+	cs, err := s.rt.rib.ApplyConfig(p.Config, s.clk.Now())
+	if err != nil {
+		s.log.Error("configuration: unicast routes applied in part", "err", err)
 	}
+	s.dispatchRIB(cs)
+	s.rt.statics = p.Config.IGMP.Static
+	s.applyStatics()
 	s.setOptions(p.Options)
 	s.cfgMu.Lock()
 	s.cfg = p.Config
@@ -292,7 +300,27 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.eng.Do(ctx, func() error { return s.commit(p) })
+	if err := s.eng.Do(ctx, func() error { return s.commit(p) }); err != nil {
+		return err
+	}
+	if s.runCtx != nil {
+		return s.startImport(s.runCtx, c.RIBImport)
+	}
+	return nil
+}
+
+// onKernelEvents runs on the loop with the kernel's events: link state
+// reaches the RIB.
+func (s *Server) onKernelEvents(evs []kernel.Event) {
+	for _, ev := range evs {
+		if ev.Kind != kernel.EventInterface {
+			continue
+		}
+		cs, err := s.rt.rib.SetInterfaceUp(ev.Interface, ev.Up, s.clk.Now())
+		if err == nil {
+			s.dispatchRIB(cs)
+		}
+	}
 }
 
 // Run listens for FPCs and runs the owner loop until ctx is done.
@@ -311,6 +339,11 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Error("owner loop stopped", "err", err)
 		}
 	})
+	s.runCtx = ctx
+	if err := s.startImport(ctx, s.Config().RIBImport); err != nil {
+		s.log.Error("rib-import kernel not started", "err", err)
+	}
+	defer func() { _ = s.startImport(ctx, config.RIBImport{}) }()
 	close(s.ready)
 	go func() {
 		<-ctx.Done()
