@@ -39,9 +39,9 @@ type PoolState struct {
 
 // InterfaceRecord is one interface with its allocated identity.
 type InterfaceRecord struct {
-	Spec  Interface // as configured (Index and NH may be 0 = allocated)
-	Index hal.IFLIndex
-	NH    hal.NHID
+	Spec     Interface // as configured (Index and NH may be 0 = allocated)
+	Index    hal.IFLIndex
+	NH       hal.NHID
 	IFL      hal.IFL     // as downloaded
 	NHObj    hal.NextHop // as downloaded
 	Stats    IfStats
