@@ -20,6 +20,7 @@ func (a *app) runCmd() *cobra.Command {
 	var (
 		cfgPath, listen, metrics, level string
 		keepalive, regTimeout, cacheTO  time.Duration
+		hostIfs                         bool
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -39,6 +40,7 @@ func (a *app) runCmd() *cobra.Command {
 			srv, err := server.New(server.Options{
 				Config: cfg, ConfigPath: cfgPath, Listen: listen, Logger: log,
 				KeepaliveInterval: keepalive, RegisterTimeout: regTimeout, CacheTimeout: cacheTO,
+				HostInterfaces: hostIfs,
 			})
 			if err != nil {
 				return fmt.Errorf("configuration %s: %w", cfgPath, err)
@@ -87,6 +89,7 @@ func (a *app) runCmd() *cobra.Command {
 	f.DurationVar(&keepalive, "keepalive", time.Second, "IPC keepalive interval told to FPCs")
 	f.DurationVar(&regTimeout, "register-timeout", 3*time.Second, "drop connections that do not register within this time")
 	f.DurationVar(&cacheTO, "cache-timeout", 0, "override the forwarding-cache timeout (tests and demos; e.g. 5s)")
+	f.BoolVar(&hostIfs, "host-interfaces", false, "mirror every interface as a TAP device in this network namespace, so that the host's IP stack owns the router's addresses (root)")
 	_ = f.MarkHidden("cache-timeout")
 	return c
 }

@@ -77,6 +77,7 @@ type Hit struct {
 // Input).
 type Punt struct {
 	Ingress hal.IFLIndex
+	Trap    hal.TrapID
 	Frame   []byte
 }
 
@@ -210,6 +211,19 @@ func (e *Engine) Do(ctx context.Context, fn func() error) error {
 		return ctx.Err()
 	case <-e.stop:
 		return ErrStopped
+	}
+}
+
+// PostCall queues fn to run on the loop without waiting for it (a session
+// reader reporting link state); false when the call queue is full.
+func (e *Engine) PostCall(fn func() error) bool {
+	c := call{fn: fn, done: make(chan error, 1), at: e.clk.Now().UnixNano()}
+	select {
+	case e.calls <- c:
+		return true
+	default:
+		e.stats.callsDropped.Add(1)
+		return false
 	}
 }
 
@@ -406,6 +420,7 @@ type counters struct {
 	timers       atomic.Uint64
 	panics       atomic.Uint64
 	puntsDropped atomic.Uint64
+	callsDropped atomic.Uint64
 	waits        [numWaits][waitBuckets]atomic.Uint64
 	maxWait      [numWaits]atomic.Int64
 }
@@ -450,6 +465,7 @@ type Stats struct {
 	Timers       uint64               `json:"timers-run"`
 	Panics       uint64               `json:"panics"`
 	PuntsDropped uint64               `json:"punts-dropped"`
+	CallsDropped uint64               `json:"calls-dropped"`
 	Wait         map[string]WaitStats `json:"queue-wait"`
 }
 
@@ -458,7 +474,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Queued: map[string]uint64{}, Dropped: map[string]uint64{}, Handled: map[string]uint64{},
 		QueueDepth: len(e.in), QueueCap: cap(e.in), Events: e.stats.events.Load(), Timers: e.stats.timers.Load(),
-		Panics: e.stats.panics.Load(), PuntsDropped: e.stats.puntsDropped.Load(), Wait: map[string]WaitStats{},
+		Panics: e.stats.panics.Load(), PuntsDropped: e.stats.puntsDropped.Load(), CallsDropped: e.stats.callsDropped.Load(), Wait: map[string]WaitStats{},
 	}
 	for k := InputKind(0); k < numInputKinds; k++ {
 		s.Queued[k.String()] = e.stats.queued[k].Load()

@@ -679,3 +679,77 @@ func (k *Kernel) ingressOf(idx hal.IFLIndex) *iface {
 	}
 	return f
 }
+
+// InjectTarget chooses where a frame sent out of the interface name
+// leaves: the interface itself for a port, or for an aggregate the up
+// member that the flow rule (hal/flow.go) picks for hash. It returns the
+// port's IFL index and hosting PFE (its slot is PFE/4).
+func (k *Kernel) InjectTarget(name string, hash uint32) (hal.IFLIndex, hal.PFEID, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, err := k.ifaceOf(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if f.kind != hal.IFLAggregate {
+		if !f.up() {
+			return 0, 0, fmt.Errorf("interface %s is down: %w", f.name, hal.ErrInvalid)
+		}
+		return f.index, f.pfe, nil
+	}
+	var ups []*iface
+	for _, m := range f.members {
+		if m.up() {
+			ups = append(ups, m)
+		}
+	}
+	if len(ups) == 0 {
+		return 0, 0, fmt.Errorf("aggregate %s has no member up: %w", f.name, hal.ErrInvalid)
+	}
+	m := ups[hal.MemberIndex(hal.SublistIndex(hash, len(ups)), len(ups))]
+	return m.index, m.pfe, nil
+}
+
+// InterfaceByName returns the configured spelling of name and, for a LAG
+// member, its aggregate's name.
+func (k *Kernel) InterfaceByName(name string) (canonical, logical string, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByName[name]
+	if f == nil {
+		if n, _, _, err := parseIFLName(name); err == nil {
+			f = k.ifByName[n]
+		}
+	}
+	if f == nil {
+		return "", "", false
+	}
+	if f.parent != nil {
+		return f.name, f.parent.name, true
+	}
+	return f.name, f.name, true
+}
+
+// InterfaceUp reports whether the interface can carry traffic (admin up,
+// link up; an aggregate while a member is).
+func (k *Kernel) InterfaceUp(name string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByName[name]
+	return f != nil && f.up()
+}
+
+// InterfaceByIndex returns the name of IFL index and, for a LAG member,
+// its aggregate's name (the interface protocols see).
+func (k *Kernel) InterfaceByIndex(index hal.IFLIndex) (name, logical string, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByIndex[index]
+	if f == nil {
+		return "", "", false
+	}
+	if f.parent != nil {
+		return f.name, f.parent.name, true
+	}
+	return f.name, f.name, true
+}

@@ -41,6 +41,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/pktio"
 )
 
 // DefaultListen is where the RE serves FPCs: loopback unless told otherwise.
@@ -69,6 +70,10 @@ type Options struct {
 	// LogMessages and LogBytes bound the change log (0: the defaults of
 	// re/changelog): how far a card may fall behind before it is dropped.
 	LogMessages, LogBytes int
+	// HostInterfaces mirrors every interface as a TAP device in the RE's
+	// network namespace (root), so that the host's IP stack owns the
+	// router's addresses.
+	HostInterfaces bool
 }
 
 // Server is the RE.
@@ -80,6 +85,8 @@ type Server struct {
 	eng  *engine.Engine
 	clog *changelog.Log
 	rt   *routing // loop-owned
+	pkt  *pktio.Dispatcher
+	host *pktio.HostInterfaces // nil unless Options.HostInterfaces
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
@@ -110,6 +117,10 @@ type serverStats struct {
 	DownloadOps    atomic.Uint64
 	DownloadErrors atomic.Uint64
 	Lagged         atomic.Uint64
+	Injects        atomic.Uint64
+	InjectErrors   atomic.Uint64
+	PuntsUnknown   atomic.Uint64
+	LinkStates     atomic.Uint64
 }
 
 type fpcConn struct {
@@ -204,7 +215,19 @@ func New(opt Options) (*Server, error) {
 		Clock:        opt.Clock,
 		Logger:       opt.Logger.With("component", "engine"),
 		TickInterval: opt.TickInterval,
+		OnPunt:       s.onPunt,
 	})
+	s.pkt = pktio.NewDispatcher((*pktTransport)(s), opt.Logger.With("component", "pktio"), opt.Clock.Now)
+	if opt.HostInterfaces {
+		if err := checkHostNames(opt.Config); err != nil {
+			return nil, err
+		}
+		h, err := pktio.NewHostInterfaces(s.pkt, (*pktTransport)(s), opt.Logger.With("component", "host-interfaces"))
+		if err != nil {
+			return nil, err
+		}
+		s.host = h
+	}
 	s.rt = newRouting(opt.Config.AutonomousSystem)
 	s.eng.Subscribe(s.onKernelEvents)
 	// Not running yet: commit directly (nothing else touches the kernel).
@@ -256,6 +279,10 @@ func (s *Server) commit(p *Plan) error {
 			return fmt.Errorf("forwarding-cache timeout: %w", err)
 		}
 	}
+	if err := s.kern.SetTraps(trapsFor(p.Interfaces)); err != nil {
+		s.log.Error("configuration: host-path traps", "err", err)
+	}
+	s.syncHost()
 	cs, err := s.rt.rib.ApplyConfig(p.Config, s.clk.Now())
 	if err != nil {
 		s.log.Error("configuration: unicast routes applied in part", "err", err)
@@ -312,14 +339,23 @@ func (s *Server) Reload(ctx context.Context) error {
 // onKernelEvents runs on the loop with the kernel's events: link state
 // reaches the RIB.
 func (s *Server) onKernelEvents(evs []kernel.Event) {
+	host := false
 	for _, ev := range evs {
 		if ev.Kind != kernel.EventInterface {
 			continue
 		}
-		cs, err := s.rt.rib.SetInterfaceUp(ev.Interface, ev.Up, s.clk.Now())
+		host = true
+		name := ev.Interface
+		if _, logical, ok := s.kern.InterfaceByName(name); ok {
+			name = logical
+		}
+		cs, err := s.rt.rib.SetInterfaceUp(name, s.kern.InterfaceUp(name), s.clk.Now())
 		if err == nil {
 			s.dispatchRIB(cs)
 		}
+	}
+	if host {
+		s.syncHost()
 	}
 }
 
@@ -340,6 +376,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	s.runCtx = ctx
+	if s.host != nil {
+		defer s.host.Close()
+	}
 	if err := s.startImport(ctx, s.Config().RIBImport); err != nil {
 		s.log.Error("rib-import kernel not started", "err", err)
 	}
@@ -535,7 +574,16 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 		f.cntMu.Unlock()
 	case *ipc.Punt:
 		s.stats.Punts.Add(1)
-		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Frame: v.Frame}})
+		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Trap: v.Trap, Frame: v.Frame}})
+	case *ipc.LinkState:
+		s.stats.LinkStates.Add(1)
+		idx, up := v.IFL, v.Up
+		_ = s.eng.PostCall(func() error {
+			if _, err := s.kern.SetLinkState(idx, up); err != nil {
+				s.log.Warn("link state from FPC", "slot", f.slot, "ifl", idx, "err", err)
+			}
+			return nil
+		})
 	default:
 		s.log.Warn("unexpected message from FPC", "slot", f.slot, "header", m.Header().String())
 	}
