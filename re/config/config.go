@@ -107,25 +107,8 @@ type Unit struct {
 	NHIndex uint32
 }
 
-// PIM configuration.
-type PIM struct {
-	Interfaces []string
-	RPStatic   []netip.Addr
-}
 
-// IGMP configuration.
-type IGMP struct {
-	Interfaces []string
-	Static     []StaticJoin
-}
 
-// StaticJoin is `set protocols igmp interface IFL static group G source S`.
-type StaticJoin struct {
-	Interface string
-	Group     netip.Addr
-	Source    netip.Addr
-	Line      int
-}
 
 // MSDP configuration.
 type MSDP struct {
@@ -211,7 +194,7 @@ func bad(format string, a ...any) error {
 var (
 	rePhys = regexp.MustCompile(`^(xe|ge|et)-(\d+)/(\d+)/(\d+)$`)
 	reAE   = regexp.MustCompile(`^ae(\d+)$`)
-	reIFL  = regexp.MustCompile(`^((?:xe|ge|et)-\d+/\d+/\d+|ae\d+)\.(\d+)$`)
+	reIFL  = regexp.MustCompile(`^((?:xe|ge|et)-\d+/\d+/\d+|ae\d+|lo0)\.(\d+)$`)
 )
 
 // ParsePort splits a physical port name "xe-3/1/0" into FPC, PIC, port.
@@ -279,8 +262,8 @@ func (c *Config) applySystem(w []string) error {
 }
 
 func (c *Config) iface(name string, line int) (*Interface, error) {
-	if !rePhys.MatchString(name) && !reAE.MatchString(name) {
-		return nil, bad("invalid interface name %q (expected xe-FPC/PIC/PORT, ge-…, et-… or aeN)", name)
+	if !rePhys.MatchString(name) && !reAE.MatchString(name) && name != "lo0" {
+		return nil, bad("invalid interface name %q (expected xe-FPC/PIC/PORT, ge-…, et-…, aeN or lo0)", name)
 	}
 	i := c.Interfaces[name]
 	if i == nil {
@@ -314,6 +297,9 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 	i, err := c.iface(w[0], line)
 	if err != nil {
 		return err
+	}
+	if i.Name == "lo0" && w[1] != "unit" {
+		return bad("lo0 takes only 'unit <n> family inet address <address/32>'")
 	}
 	switch w[1] {
 	case "gigether-options":
@@ -370,6 +356,9 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 			if err != nil || !p.Addr().Is4() {
 				return bad("invalid IPv4 address %q", rest[3])
 			}
+			if i.Name == "lo0" && p.Bits() != 32 {
+				return bad("lo0 address %s: a loopback address is a /32", p)
+			}
 			u.Address = p
 			return nil
 		case "ifl-index", "nh-index":
@@ -424,62 +413,9 @@ func (c *Config) applyProtocols(w []string, line int) error {
 	}
 	switch w[0] {
 	case "pim":
-		switch {
-		case len(w) >= 2 && w[1] == "interface":
-			if err := expect(w[2:], 1, "interface <name>"); err != nil {
-				return err
-			}
-			if err := c.ifl(w[2]); err != nil {
-				return err
-			}
-			c.PIM.Interfaces = appendUniq(c.PIM.Interfaces, w[2])
-			return nil
-		case len(w) >= 3 && w[1] == "rp" && w[2] == "static":
-			if err := expect(w[3:], 2, "rp static address <address>"); err != nil {
-				return err
-			}
-			if w[3] != "address" {
-				return bad("expecting 'rp static address <address>'")
-			}
-			a, err := addr(w[4], "RP address")
-			if err != nil {
-				return err
-			}
-			c.PIM.RPStatic = append(c.PIM.RPStatic, a)
-			return nil
-		}
-		return bad("unknown pim statement %q (expected interface, rp static address)", strings.Join(w[1:], " "))
+		return c.applyPIM(w[1:], line)
 	case "igmp":
-		if len(w) < 3 || w[1] != "interface" {
-			return bad("expecting 'igmp interface <name> [static group <group> source <source>]'")
-		}
-		if err := c.ifl(w[2]); err != nil {
-			return err
-		}
-		if len(w) == 3 {
-			c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
-			return nil
-		}
-		if len(w) != 8 || w[3] != "static" || w[4] != "group" || w[6] != "source" {
-			return bad("expecting 'igmp interface %s static group <group> source <source>'", w[2])
-		}
-		g, err := addr(w[5], "group")
-		if err != nil {
-			return err
-		}
-		if !g.IsMulticast() {
-			return bad("group %s is not a multicast address", g)
-		}
-		s, err := addr(w[7], "source")
-		if err != nil {
-			return err
-		}
-		if s.IsMulticast() || s.IsUnspecified() {
-			return bad("source %s is not a unicast address", s)
-		}
-		c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
-		c.IGMP.Static = append(c.IGMP.Static, StaticJoin{Interface: w[2], Group: g, Source: s, Line: line})
-		return nil
+		return c.applyIGMP(w[1:], line)
 	case "msdp":
 		if len(w) < 3 || w[1] != "peer" {
 			return bad("expecting 'msdp peer <address> local-address <address>'")
@@ -739,6 +675,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("line %d: %w: static join on %s: interface not configured", s.Line, ErrInvalid, s.Interface)
 		}
 	}
+	if err := c.validateMulticast(); err != nil {
+		return err
+	}
 	return c.validateStatic(names)
 }
 
@@ -816,9 +755,15 @@ var Grammar = []string{
 	"set interfaces <xe-F/P/N|aeN> unit <n> nh-index <n>         (hidden: pin the unicast/aggregate NH id)",
 	"set interfaces <xe-F/P/N> gigether-options 802.3ad <aeN>",
 	"set interfaces <name> mtu <bytes>",
-	"set protocols pim interface <ifl>",
-	"set protocols pim rp static address <address>",
-	"set protocols igmp interface <ifl> [static group <group> source <source>]",
+	"set interfaces lo0 unit <n> family inet address <address/32>   (the router's loopback: RP, MSDP and router addresses)",
+	"set protocols pim interface <ifl> [priority <n>] [hello-interval <s>] [mode sparse]",
+	"set protocols pim rp static address <address> [group-ranges <prefix>]",
+	"set protocols pim rp local address <address> [group-ranges <prefix>]",
+	"set protocols pim rp bootstrap family inet priority <0..255>",
+	"set protocols pim spt-threshold infinity",
+	"set protocols pim ssm-groups <prefix>                     (232.0.0.0/8 by default)",
+	"set protocols igmp interface <ifl> [version 2|3]",
+	"set protocols igmp interface <ifl> static group <group> [source <source>]",
 	"set protocols msdp peer <address> [local-address <address>]",
 	"set routing-options multicast forwarding-cache timeout <1..720 minutes>",
 	"set routing-options nonstop-routing",
@@ -871,18 +816,7 @@ func (c *Config) Statements() []string {
 			}
 		}
 	}
-	for _, i := range c.PIM.Interfaces {
-		add("set protocols pim interface %s", i)
-	}
-	for _, a := range c.PIM.RPStatic {
-		add("set protocols pim rp static address %s", a)
-	}
-	for _, i := range c.IGMP.Interfaces {
-		add("set protocols igmp interface %s", i)
-	}
-	for _, j := range c.IGMP.Static {
-		add("set protocols igmp interface %s static group %s source %s", j.Interface, j.Group, j.Source)
-	}
+	c.multicastStatements(add)
 	for _, p := range c.MSDP.Peers {
 		if p.LocalAddress.IsValid() {
 			add("set protocols msdp peer %s local-address %s", p.Address, p.LocalAddress)

@@ -206,3 +206,54 @@ func TestStaticRouteErrors(t *testing.T) {
 		require.Contains(t, err.Error(), tc.want)
 	}
 }
+
+func TestMulticastStatements(t *testing.T) {
+	text := `set interfaces lo0 unit 0 family inet address 10.255.0.1/32
+set interfaces ae91 unit 0 family inet address 10.128.2.1/24
+set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24
+set protocols pim interface ae91.0 priority 10 hello-interval 10 mode sparse
+set protocols pim interface xe-3/0/0.0
+set protocols pim rp static address 10.255.0.9 group-ranges 239.0.0.0/8
+set protocols pim rp static address 10.255.0.9 group-ranges 238.0.0.0/8
+set protocols pim rp local address 10.255.0.1 group-ranges 225.0.0.0/8
+set protocols pim rp bootstrap family inet priority 200
+set protocols pim spt-threshold infinity
+set protocols pim ssm-groups 233.0.0.0/8
+set protocols igmp interface ae91.0 version 2
+set protocols igmp interface ae91.0 static group 239.1.1.1
+set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
+`
+	c, err := Parse("m.conf", strings.NewReader(text))
+	require.NoError(t, err)
+	pi, ok := c.PIM.Interface("ae91.0")
+	require.True(t, ok)
+	require.Equal(t, uint32(10), pi.Priority)
+	require.Equal(t, 10, pi.HelloInterval)
+	require.Len(t, c.PIM.RPStatic, 1)
+	require.Len(t, c.PIM.RPStatic[0].GroupRanges, 2)
+	require.Equal(t, netip.MustParseAddr("10.255.0.1"), c.PIM.RPLocal.Address)
+	require.Equal(t, 200, c.PIM.Bootstrap.Priority)
+	require.True(t, c.PIM.SPTThresholdInfinity)
+	require.Len(t, c.IGMP.Static, 2)
+	require.False(t, c.IGMP.Static[0].Source.IsValid(), "(*,G)")
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.255.0.1/32")}, c.LoopbackAddresses())
+	// Rendered back, the statements parse to the same configuration.
+	again, err := Parse("again.conf", strings.NewReader(strings.Join(c.Statements(), "\n")+"\n"))
+	require.NoError(t, err)
+	require.Equal(t, c.Statements(), again.Statements())
+
+	for stmt, want := range map[string]string{
+		"set protocols pim interface ae91.0 mode dense":                        "sparse only",
+		"set protocols pim rp local address 10.9.9.9":                          "not one of this router's addresses",
+		"set protocols pim rp static address 10.1.1.1 group-ranges 10.0.0.0/8": "invalid group range",
+		"set protocols pim interface ae7.0":                                    "interface not configured",
+		"set interfaces lo0 unit 0 family inet address 10.1.1.1/24":            "a loopback address is a /32",
+		"set protocols igmp interface ae91.0 version 4":                        "version 2|3",
+		"set protocols pim rp bootstrap family inet6 priority 1":               "inet only",
+	} {
+		_, err := Parse("bad.conf", strings.NewReader(text+stmt+"\n"))
+		require.ErrorContains(t, err, want, stmt)
+	}
+	_, err = Parse("bad.conf", strings.NewReader("set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24\nset protocols pim rp local address 10.9.9.9\n"))
+	require.ErrorContains(t, err, "not one of this router's addresses")
+}

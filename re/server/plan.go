@@ -56,6 +56,9 @@ func Check(c *config.Config) (*Plan, error) {
 	p.Static = static
 	for _, j := range c.IGMP.Static {
 		e := kernel.SGEntry(j.Source, j.Group)
+		if !j.Source.IsValid() {
+			e = kernel.StarG(j.Group)
+		}
 		if err := scratch.SetContribution(kernel.OwnerStatic, e, static[e]); err != nil {
 			return nil, fmt.Errorf("%s: static join (%s,%s) on %s: %w", where(j.Line), j.Source, j.Group, j.Interface, err)
 		}
@@ -86,7 +89,7 @@ func interfacesFromConfig(c *config.Config) []kernel.Interface {
 	// Aggregates first, so members can reference them.
 	for _, n := range names {
 		i := c.Interfaces[n]
-		if i.LAG != "" || len(i.Units) == 0 {
+		if i.LAG != "" || len(i.Units) == 0 || n == "lo0" {
 			continue
 		}
 		if _, _, _, ok := config.ParsePort(n); ok {

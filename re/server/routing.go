@@ -79,7 +79,11 @@ func staticContributions(statics []config.StaticJoin, r *rib.RIB) (map[kernel.En
 	for _, j := range statics {
 		e := kernel.SGEntry(j.Source, j.Group)
 		c := out[e]
-		if res, ok := r.RPF(j.Source); ok {
+		if !j.Source.IsValid() {
+			// (*,G): receivers only; the RPF towards the RP is PIM's.
+			e = kernel.StarG(j.Group)
+			c = out[e]
+		} else if res, ok := r.RPF(j.Source); ok {
 			c.RPF = res.Interface
 		}
 		if !slices.Contains(c.Downstream, j.Interface) {
@@ -97,6 +101,9 @@ func (s *Server) applyStatics() {
 	want, _ := staticContributions(s.rt.statics, s.rt.rib)
 	keep := map[netip.Addr]bool{}
 	for _, j := range s.rt.statics {
+		if !j.Source.IsValid() {
+			continue
+		}
 		keep[j.Source] = true
 		if !s.rt.watching[j.Source] {
 			if _, _, err := s.rt.rib.Watch(s.rt.staticW, j.Source); err == nil {
@@ -120,6 +127,9 @@ func (s *Server) applyStatics() {
 // routes may still come from a Linux table.
 func checkStatics(c *config.Config, r *rib.RIB, where func(int) string) error {
 	for _, j := range c.IGMP.Static {
+		if !j.Source.IsValid() {
+			continue
+		}
 		if _, ok := r.RPF(j.Source); !ok && !c.RIBImport.Kernel {
 			return fmt.Errorf("%s: static join (%s,%s) on %s: no route to source %s in inet.0 (no interface subnet or static route contains it), so no upstream interface", where(j.Line), j.Source, j.Group, j.Interface, j.Source)
 		}
