@@ -244,7 +244,7 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 
 	for stmt, want := range map[string]string{
 		"set protocols pim interface ae91.0 mode dense":                        "sparse only",
-		"set protocols pim rp local address 10.9.9.9":                          "not one of this router's addresses",
+		"set protocols pim rp local address 10.9.9.9":                          "already 10.255.0.1",
 		"set protocols pim rp static address 10.1.1.1 group-ranges 10.0.0.0/8": "invalid group range",
 		"set protocols pim interface ae7.0":                                    "interface not configured",
 		"set interfaces lo0 unit 0 family inet address 10.1.1.1/24":            "a loopback address is a /32",
