@@ -93,6 +93,7 @@ type Dispatcher struct {
 	log      *slog.Logger
 	now      func() time.Time
 	handlers map[uint8]Handler
+	traps    map[hal.TrapID]Handler
 	// Fallback receives the packets (and non-IP frames such as ARP) no
 	// handler claimed; nil drops them.
 	Fallback func(ifl string, frame []byte)
@@ -137,8 +138,13 @@ func NewDispatcher(tr Transport, log *slog.Logger, now func() time.Time) *Dispat
 	if now == nil {
 		now = time.Now
 	}
-	return &Dispatcher{tr: tr, log: log, now: now, handlers: map[uint8]Handler{}, neigh: map[neighKey]neighbour{}}
+	return &Dispatcher{tr: tr, log: log, now: now, handlers: map[uint8]Handler{}, traps: map[hal.TrapID]Handler{}, neigh: map[neighKey]neighbour{}}
 }
+
+// RegisterTrap routes the IPv4 packets a trap sent (whatever their
+// protocol) to h: hal.TrapEncap, the data packets the DR encapsulates in
+// PIM Registers.
+func (d *Dispatcher) RegisterTrap(trap hal.TrapID, h Handler) { d.traps[trap] = h }
 
 // Register routes received packets of IP protocol proto to h (replacing a
 // previous handler).
@@ -187,6 +193,11 @@ func (d *Dispatcher) Deliver(slot hal.Slot, ifl string, trap hal.TrapID, frame [
 	p.Interface, p.Slot, p.Trap = ifl, slot, trap
 	if p.Src.IsValid() && !p.Src.IsMulticast() && !p.Src.IsUnspecified() {
 		d.learn(ifl, p.Src, p.SrcMAC)
+	}
+	if h := d.traps[trap]; h != nil {
+		d.stats.delivered.Add(1)
+		h(&p)
+		return
 	}
 	if h := d.handlers[p.Proto]; h != nil {
 		d.stats.delivered.Add(1)
@@ -282,7 +293,17 @@ func (d *Dispatcher) SendIP(ifl string, pkt []byte) error {
 	if len(pkt) < 20 {
 		return fmt.Errorf("send on %s: IP packet of %d bytes", ifl, len(pkt))
 	}
-	dst := netip.AddrFrom4([4]byte(pkt[16:20]))
+	return d.SendIPVia(ifl, netip.AddrFrom4([4]byte(pkt[16:20])), pkt)
+}
+
+// SendIPVia sends an IPv4 packet out of ifl to the link-layer address of
+// next hop nh (the packet's destination when it is on the link):
+// multicast and broadcast at once, unicast once nh's MAC is known.
+func (d *Dispatcher) SendIPVia(ifl string, nh netip.Addr, pkt []byte) error {
+	if len(pkt) < 20 {
+		return fmt.Errorf("send on %s: IP packet of %d bytes", ifl, len(pkt))
+	}
+	dst := nh
 	if dst.IsMulticast() {
 		a := dst.As4()
 		return d.sendFrame(ifl, net.HardwareAddr{0x01, 0x00, 0x5e, a[1] & 0x7f, a[2], a[3]}, pkt)

@@ -55,6 +55,7 @@ func (s *Server) CLI() *cli.Tree {
 	t.Add("show route", "Show the active route to a destination in inet.0", s.cliRoute,
 		[]cli.Arg{{Name: "destination", Help: "IPv4 address or prefix", Required: true}},
 		cli.Option{Name: "detail", Help: "Display detailed output"})
+	s.addPIMCommands(t)
 	t.Add("show interfaces terse", "Show the interfaces: admin and link state, address", s.cliInterfacesTerse, nil)
 	t.Add("clear multicast forwarding-cache", "Clear the multicast forwarding cache", s.cliClearCache, nil)
 	t.Add("monitor kernel", "Show the kernel's route and next-hop changes (rtsockmon -t)", s.cliJournal,

@@ -10,6 +10,7 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
 
@@ -69,13 +70,12 @@ func Check(c *config.Config) (*Plan, error) {
 // interfacesFromConfig turns the configuration's interfaces into kernel
 // interfaces: every unit of a port that is not a LAG member, every unit of
 // an aggregate, and unit 0 of each LAG member (the forwarding NHs).
-func interfacesFromConfig(c *config.Config) []kernel.Interface {
+func interfacesFromConfig(c *config.Config) (out []kernel.Interface) {
 	names := make([]string, 0, len(c.Interfaces))
 	for n := range c.Interfaces {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []kernel.Interface
 	add := func(dev string, u *config.Unit, lag string) {
 		ki := kernel.Interface{Name: fmt.Sprintf("%s.%d", dev, u.Number), LAG: lag}
 		ki.Index = hal.IFLIndex(u.Index)
@@ -99,6 +99,12 @@ func interfacesFromConfig(c *config.Config) []kernel.Interface {
 			add(n, u, "")
 		}
 	}
+	defer func() {
+		if c.PIM.Enabled() {
+			// The register interfaces (every card has them).
+			out = append(out, kernel.Interface{Name: host.EncapInterface}, kernel.Interface{Name: host.DecapInterface})
+		}
+	}()
 	for _, n := range names {
 		i := c.Interfaces[n]
 		if _, _, _, ok := config.ParsePort(n); !ok {

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pktio"
 )
 
@@ -87,6 +89,7 @@ type Server struct {
 	rt   *routing // loop-owned
 	pkt  *pktio.Dispatcher
 	host *pktio.HostInterfaces // nil unless Options.HostInterfaces
+	mc   *pimhost.Host         // PIM and IGMP
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
@@ -230,6 +233,15 @@ func New(opt Options) (*Server, error) {
 	}
 	s.rt = newRouting(opt.Config.AutonomousSystem)
 	s.eng.Subscribe(s.onKernelEvents)
+	s.mc = pimhost.New(pimhost.Env{
+		Kernel: s.kern, Engine: s.eng, Packets: s.pkt, RIB: s.rt.rib, Logger: opt.Logger.With("component", "pim"),
+		Inject: func(ifl string, frame []byte, forward bool) error {
+			return s.Inject(context.Background(), ifl, frame, forward)
+		},
+	})
+	pimW := s.rt.watcher("pim", s.mc.RIBChanged)
+	_ = s.rt.rib.WatchRoutes(pimW, netip.MustParsePrefix("0.0.0.0/0"))
+	s.eng.Subscribe(s.mc.KernelEvents)
 	// Not running yet: commit directly (nothing else touches the kernel).
 	if err := s.commit(plan); err != nil {
 		return nil, err
@@ -290,6 +302,9 @@ func (s *Server) commit(p *Plan) error {
 	s.dispatchRIB(cs)
 	s.rt.statics = p.Config.IGMP.Static
 	s.applyStatics()
+	if err := s.mc.Configure(p.Config); err != nil {
+		s.log.Error("configuration: multicast protocols", "err", err)
+	}
 	s.setOptions(p.Options)
 	s.cfgMu.Lock()
 	s.cfg = p.Config
