@@ -107,9 +107,6 @@ type Unit struct {
 	NHIndex uint32
 }
 
-
-
-
 // MSDP configuration.
 type MSDP struct {
 	Peers []MSDPPeer
