@@ -20,6 +20,7 @@ package fpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -755,8 +756,29 @@ type egressSink struct {
 type egressCounter struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
+	// control counts the control frames (ARP, PIM, IGMP, link-local
+	// multicast: what the RE injects) apart from forwarded traffic.
+	control atomic.Uint64
 	mu      sync.Mutex
 	last    []byte
+}
+
+// isControl reports whether a frame is host traffic rather than forwarded
+// data: ARP, IPv4 PIM or IGMP, or IPv4 to 224.0.0.0/24.
+func isControl(f []byte) bool {
+	if len(f) < 14 {
+		return false
+	}
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0806:
+		return true
+	case 0x0800:
+		if len(f) < 34 {
+			return false
+		}
+		return f[23] == 2 || f[23] == 103 || (f[30] == 224 && f[31] == 0 && f[32] == 0)
+	}
+	return false
 }
 
 func newEgressSink() *egressSink { return &egressSink{ifls: map[hal.IFLIndex]*egressCounter{}} }
@@ -780,12 +802,20 @@ func (e *egressSink) counter(ifl hal.IFLIndex) *egressCounter {
 // Output implements hal.Egress.
 func (e *egressSink) Output(ifl hal.IFLIndex, frames [][]byte) {
 	c := e.counter(ifl)
-	var n uint64
+	var n, pkts, ctl uint64
 	for _, f := range frames {
+		if isControl(f) {
+			ctl++
+			continue
+		}
+		pkts++
 		n += uint64(len(f))
 	}
-	c.packets.Add(uint64(len(frames)))
+	c.packets.Add(pkts)
 	c.bytes.Add(n)
+	if ctl > 0 {
+		c.control.Add(ctl)
+	}
 	if len(frames) > 0 && c.mu.TryLock() {
 		c.last = append(c.last[:0], frames[len(frames)-1]...)
 		c.mu.Unlock()
@@ -797,6 +827,7 @@ type EgressCount struct {
 	IFL     hal.IFLIndex `json:"ifl"`
 	Packets uint64       `json:"packets"`
 	Bytes   uint64       `json:"bytes"`
+	Control uint64       `json:"control-frames"`
 }
 
 func (e *egressSink) snapshot() []EgressCount {
@@ -804,7 +835,7 @@ func (e *egressSink) snapshot() []EgressCount {
 	defer e.mu.RUnlock()
 	out := make([]EgressCount, 0, len(e.ifls))
 	for idx, c := range e.ifls {
-		out = append(out, EgressCount{IFL: idx, Packets: c.packets.Load(), Bytes: c.bytes.Load()})
+		out = append(out, EgressCount{IFL: idx, Packets: c.packets.Load(), Bytes: c.bytes.Load(), Control: c.control.Load()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IFL < out[j].IFL })
 	return out

@@ -328,13 +328,28 @@ func (r *Runtime) vtyEgress(_ context.Context, req *cli.Request, w io.Writer) er
 	if req.JSON {
 		return cli.WriteJSON(w, rows)
 	}
+	name := func(x hal.IFLIndex) string {
+		if ifl, err := r.drv.IFL(x); err == nil {
+			return ifl.Name
+		}
+		return "-"
+	}
 	fmt.Fprintf(w, "%-6s %-14s %12s %14s\n", "IFL", "Name", "Packets", "Bytes")
 	for _, x := range rows {
-		name := "-"
-		if ifl, err := r.drv.IFL(x.IFL); err == nil {
-			name = ifl.Name
+		if x.Packets > 0 {
+			fmt.Fprintf(w, "%-6d %-14s %12d %14d\n", x.IFL, name(x.IFL), x.Packets, x.Bytes)
 		}
-		fmt.Fprintf(w, "%-6d %-14s %12d %14d\n", x.IFL, name, x.Packets, x.Bytes)
+	}
+	first := true
+	for _, x := range rows {
+		if x.Control == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "Control frames (ARP, PIM, IGMP, link-local multicast):")
+			first = false
+		}
+		fmt.Fprintf(w, "  %s: %d\n", name(x.IFL), x.Control)
 	}
 	return nil
 }

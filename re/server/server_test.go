@@ -291,7 +291,7 @@ func TestReloadIsADiff(t *testing.T) {
 	r, ok := routeOf(t, s, "10.128.1.10", "232.0.7.1")
 	require.True(t, ok)
 	require.Equal(t, []string{"ae101.0"}, r.Downstream)
-	require.Equal(t, "Static", r.UpstreamProtocol)
+	require.Equal(t, "PIM", r.UpstreamProtocol, "PIM joins for the static group (seed 003: Upstream protocol: PIM)")
 
 	// Two downstream interfaces, then one removed.
 	two := moved + "set protocols igmp interface ae91.0 static group 232.0.7.1 source 10.128.1.10\n"
