@@ -1,0 +1,134 @@
+package msdpnet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrMD5 is wrapped when the kernel refuses a TCP MD5 key (for instance a
+// kernel without CONFIG_TCP_MD5SIG).
+var ErrMD5 = errors.New("cannot set TCP MD5 signature key")
+
+// tosCS6 is DSCP CS6 (48) in the IP TOS octet: network control, as FRR
+// marks its MSDP sessions (interop README, captures/msdp-frr.pcap).
+const tosCS6 = 48 << 2
+
+// md5Key installs (key != "") or removes (key == "") the RFC 2385 key for
+// peer on socket fd. A key is at most 80 octets (TCP_MD5SIG_MAXKEYLEN).
+func md5Key(fd int, peer netip.Addr, key string) error {
+	if len(key) > unix.TCP_MD5SIG_MAXKEYLEN {
+		return fmt.Errorf("%w: key of %d octets for %v (max %d)", ErrMD5, len(key), peer, unix.TCP_MD5SIG_MAXKEYLEN)
+	}
+	sig := unix.TCPMD5Sig{Keylen: uint16(len(key))}
+	sig.Addr.Family = unix.AF_INET
+	a := peer.As4()
+	copy(sig.Addr.Data[2:6], a[:])
+	copy(sig.Key[:], key)
+	if err := unix.SetsockoptTCPMD5Sig(fd, unix.IPPROTO_TCP, unix.TCP_MD5SIG, &sig); err != nil {
+		if key == "" && errors.Is(err, unix.ENOENT) {
+			return nil // no key was installed
+		}
+		return fmt.Errorf("%w for %v: %w", ErrMD5, peer, err)
+	}
+	return nil
+}
+
+// control returns a socket Control function that marks the socket CS6
+// and, if key is set, installs the MD5 key for peer before connect.
+func control(peer netip.Addr, key string) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TOS, tosCS6); serr != nil {
+				serr = fmt.Errorf("set IP_TOS: %w", serr)
+				return
+			}
+			if key != "" {
+				serr = md5Key(int(fd), peer, key)
+			}
+		})
+		return errors.Join(err, serr)
+	}
+}
+
+// setTOS marks a socket DSCP CS6.
+func setTOS(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, tosCS6) }
+
+// withFD runs fn on the descriptor of a TCP socket.
+func withFD(sc syscall.Conn, fn func(fd int) error) error {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// refuse closes an accepted connection with a reset (SO_LINGER 0), the
+// answer to an address that is not an MSDP peer we listen for.
+func refuse(c *net.TCPConn) {
+	_ = c.SetLinger(0)
+	_ = c.Close()
+}
+
+// netnsPath turns a namespace name into a path: a bare name is looked up
+// under /run/netns (`ip netns add`), a path is used as is, "" means the
+// caller's namespace.
+func netnsPath(name string) string {
+	if name == "" || strings.ContainsRune(name, '/') {
+		return name
+	}
+	return filepath.Join("/run/netns", name)
+}
+
+// inNetns runs fn on an OS thread switched into the network namespace at
+// path, then switches back. Sockets fn creates belong to that namespace
+// for life and may be used from any thread. If switching back fails the
+// thread stays locked and dies with its goroutine.
+func inNetns(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open own netns: %w", err)
+			return
+		}
+		defer unix.Close(orig)
+		target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open netns %s: %w", path, err)
+			return
+		}
+		defer unix.Close(target)
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("leave netns %s: %w (after: %v)", path, err, ferr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
