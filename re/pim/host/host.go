@@ -28,6 +28,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/rpset"
 	"github.com/mxfwd/mxfwd/re/pktio"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
@@ -62,6 +63,20 @@ type Env struct {
 	// Seed makes the PIM engine's randomness (generation IDs, jitter)
 	// reproducible in tests; zero: from the clock.
 	Seed [2]uint64
+	// MSDP receives what MSDP needs of PIM (nil: none).
+	MSDP MSDPHooks
+}
+
+// MSDPHooks are PIM's outputs to MSDP (RFC 3618 §3; seed 001).
+type MSDPHooks interface {
+	// LocalSource: Source of Group became active (or not) at this router
+	// as RP rp: it registered here, or is directly connected to this RP.
+	LocalSource(source, group, rp netip.Addr, active bool)
+	// StarG: (*,G) state with receivers appeared (joined) or went at this
+	// RP.
+	StarG(group netip.Addr, joined bool)
+	// RPSet: the RP-set changed (bootstrap, with the S-bits).
+	RPSet(hashMaskLen int, set []rpset.Candidate)
 }
 
 // Stats are the host's own counters (the engines keep theirs).
@@ -102,6 +117,17 @@ type Host struct {
 	timerAt  time.Time
 	stats    Stats
 	warnings map[string]time.Time
+
+	// MSDP's view: sources active at this RP (last register or
+	// activity), and the groups with (*,G) receivers here.
+	localSources map[pim.SG]localSource
+	starJoined   map[netip.Addr]bool
+	sweep        *engine.Timer
+}
+
+type localSource struct {
+	rp   netip.Addr
+	seen time.Time
 }
 
 type ifState struct {
@@ -124,8 +150,10 @@ func New(env Env) *Host {
 		env: env, log: env.Logger, now: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
 		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{},
-		igmp:     igmp.NewRouter(),
-		warnings: map[string]time.Time{},
+		igmp:         igmp.NewRouter(),
+		warnings:     map[string]time.Time{},
+		localSources: map[pim.SG]localSource{},
+		starJoined:   map[netip.Addr]bool{},
 	}
 	h.stats.PIMBad, h.stats.IGMPBad = map[string]uint64{}, map[string]uint64{}
 	env.Packets.Register(protoPIM, h.onPIM)
@@ -212,6 +240,20 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 			pc.BSR = &pim.BSRCandidate{Addr: addr, Priority: uint8(b.Priority)}
 			if r := c.PIM.RPLocal; r != nil {
 				pc.CandidateRP = &pim.CandidateRP{Addr: r.Address, Groups: slices.Clone(r.GroupRanges)}
+			}
+		}
+	}
+	if sv := c.MSDP.Server; sv != nil {
+		// Seed 001 §3, §5: the MSDP server is a candidate RP for 224/4
+		// with the lowest priority (255) and the S-bit.
+		addr := sv.Address
+		if !addr.IsValid() {
+			addr = h.routerAddress(c)
+		}
+		if addr.IsValid() {
+			pc.CandidateRP = &pim.CandidateRP{Addr: addr, Groups: []netip.Prefix{netip.MustParsePrefix("224.0.0.0/4")}, Priority: 255, SBit: true}
+			if !slices.Contains(pc.RouterAddresses, addr) {
+				pc.RouterAddresses = append(pc.RouterAddresses, addr)
 			}
 		}
 	}
@@ -424,10 +466,12 @@ func (h *Host) KernelEvents(evs []kernel.Event) {
 		case kernel.EventNewSource:
 			_, acts := h.pim.Resolve(now, ev.Entry.Source, ev.Entry.Group, pim.IfIndex(h.index(ev.Interface)))
 			h.run(acts)
+			h.directSource(ev.Entry.Source, ev.Entry.Group, now)
 		case kernel.EventWrongInterface:
 			h.run(h.pim.Handle(now, pim.WrongInterface{If: pim.IfIndex(h.index(ev.Interface)), Source: ev.Entry.Source, Group: ev.Entry.Group}))
 		case kernel.EventActivity:
 			h.run(h.pim.Handle(now, pim.DataActivity{Source: ev.Entry.Source, Group: ev.Entry.Group}))
+			h.directSource(ev.Entry.Source, ev.Entry.Group, now)
 		}
 	}
 	h.reschedule()
@@ -480,4 +524,97 @@ func entryOf(k pim.SG) kernel.Entry {
 		return kernel.StarG(k.Group)
 	}
 	return kernel.SGEntry(k.Source, k.Group)
+}
+
+// LocalSourceLifetime is how long a source stays active for MSDP after its
+// last Register or packet: the (S,G) keepalive period (RFC 7761 §4.11,
+// 210 s), as MSDP originates SAs while the RP's KAT runs (RFC 3618 §3).
+const LocalSourceLifetime = 210 * time.Second
+
+// registered records a source that registered at this RP.
+func (h *Host) registered(s, g, rp netip.Addr, now time.Time) {
+	h.markLocal(pim.SG{Source: s, Group: g}, rp, now)
+}
+
+// directSource records a directly connected source at this router when it
+// is the RP for the group (no Register on the wire).
+func (h *Host) directSource(s, g netip.Addr, now time.Time) {
+	if h.env.MSDP == nil || h.pim == nil {
+		return
+	}
+	rp, local, ok := h.pim.RP(g, now)
+	if !ok || !local {
+		return
+	}
+	res, found := h.env.RIB.RPF(s)
+	if !found || !res.Connected {
+		return
+	}
+	h.markLocal(pim.SG{Source: s, Group: g}, rp, now)
+}
+
+func (h *Host) markLocal(k pim.SG, rp netip.Addr, now time.Time) {
+	if h.env.MSDP == nil {
+		return
+	}
+	_, had := h.localSources[k]
+	h.localSources[k] = localSource{rp: rp, seen: now}
+	if !had {
+		h.env.MSDP.LocalSource(k.Source, k.Group, rp, true)
+	}
+	if h.sweep == nil {
+		h.sweep = h.env.Engine.AfterFunc(LocalSourceLifetime/7, h.sweepLocal)
+	}
+}
+
+// sweepLocal ends the sources not seen for LocalSourceLifetime.
+func (h *Host) sweepLocal() {
+	h.sweep = nil
+	now := h.now()
+	for k, ls := range h.localSources {
+		if now.Sub(ls.seen) >= LocalSourceLifetime {
+			delete(h.localSources, k)
+			h.env.MSDP.LocalSource(k.Source, k.Group, ls.rp, false)
+		}
+	}
+	if len(h.localSources) > 0 {
+		h.sweep = h.env.Engine.AfterFunc(LocalSourceLifetime/7, h.sweepLocal)
+	}
+}
+
+// starChanged tells MSDP when (*,G) receivers appear or go at this RP.
+func (h *Host) starChanged(r pim.Route, gone bool) {
+	if h.env.MSDP == nil || h.pim == nil {
+		return
+	}
+	joined := !gone && len(r.OIL) > 0
+	if joined {
+		if _, local, ok := h.pim.RP(r.Group, h.now()); !ok || !local {
+			joined = false
+		}
+	}
+	if h.starJoined[r.Group] == joined {
+		return
+	}
+	if joined {
+		h.starJoined[r.Group] = true
+	} else {
+		delete(h.starJoined, r.Group)
+	}
+	h.env.MSDP.StarG(r.Group, joined)
+}
+
+// RemoteSource feeds an MSDP-learned source to the engine (loop only).
+func (h *Host) RemoteSource(s, g netip.Addr) {
+	if h.pim == nil {
+		return
+	}
+	h.run(h.pim.Handle(h.now(), pim.RemoteSource{Source: s, Group: g}))
+	h.reschedule()
+}
+
+// Deliver forwards a data packet carried in an SA down the tree, as a
+// decapsulated Register (loop only).
+func (h *Host) Deliver(s, g netip.Addr, pkt []byte) {
+	h.forwardDecap(s, g, pkt)
 }

@@ -30,12 +30,22 @@ func (h *Host) run(acts []pim.Action) {
 		case pim.Route:
 			k := pim.SG{Source: a.Source, Group: a.Group}
 			h.routes[k] = a
+			if k.IsStarG() {
+				h.starChanged(a, false)
+			}
 			c := h.contribution(a)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
+			if r, ok := h.routes[k]; ok && k.IsStarG() {
+				h.starChanged(r, true)
+			}
 			delete(h.routes, k)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k)})
+		case pim.RPSetChanged:
+			if h.env.MSDP != nil && h.pim != nil {
+				h.env.MSDP.RPSet(int(h.pim.ShowBootstrap(h.now()).HashMaskLen), h.pim.RPSet())
+			}
 		default:
 			// Messages go out in order with the routes before them.
 			flush()
@@ -215,28 +225,36 @@ func (h *Host) onRegister(now time.Time, p *pktio.Packet, m *pimmsg.Register) []
 	}
 	acts := h.pim.Handle(now, pim.RecvRegister{Src: p.Src, Dst: p.Dst, Msg: pim.Register{Source: s, Group: g, Null: m.Null, Border: m.Border}})
 	h.run(acts)
-	if m.Null {
-		return nil
+	if rp, local, ok := h.pim.RP(g, now); ok && local && rp == p.Dst {
+		h.registered(s, g, rp, now)
 	}
+	if !m.Null {
+		h.forwardDecap(s, g, m.Packet)
+	}
+	return nil
+}
+
+// forwardDecap injects a decapsulated packet on pd- when PIM decapsulates
+// for its (S,G) or (*,G), so that it follows the tree.
+func (h *Host) forwardDecap(s, g netip.Addr, pkt []byte) {
 	r, ok := h.routes[pim.SG{Source: s, Group: g}]
 	if !ok {
 		r, ok = h.routes[pim.SG{Group: g}]
 	}
 	if !ok || !r.Decap || len(r.OIL) == 0 {
-		return nil
+		return
 	}
 	a := g.As4()
-	frame := make([]byte, 0, 14+len(m.Packet))
+	frame := make([]byte, 0, 14+len(pkt))
 	frame = append(frame, 0x01, 0x00, 0x5e, a[1]&0x7f, a[2], a[3])
 	frame = append(frame, 0x02, 0, 0, 0, 0, 0xd0)
 	frame = append(frame, 0x08, 0x00)
-	frame = append(frame, m.Packet...)
+	frame = append(frame, pkt...)
 	if err := h.env.Inject(DecapInterface, frame, true); err != nil {
 		h.warn("decap", "decapsulated register not forwarded", "sg", pim.SG{Source: s, Group: g}, "err", err)
-		return nil
+		return
 	}
 	h.stats.RegistersDecap++
-	return nil
 }
 
 // onEncap encapsulates a data packet the pe- interface trapped in a
