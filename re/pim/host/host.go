@@ -123,6 +123,14 @@ type Host struct {
 	localSources map[pim.SG]localSource
 	starJoined   map[netip.Addr]bool
 	sweep        *engine.Timer
+
+	// Non-stop routing (replica.go): the master records every input; a
+	// replica replays them and neither sends nor touches the kernel.
+	clock     func() time.Time
+	rec       Recorder
+	recording *Input
+	replica   bool
+	replaying *Input
 }
 
 type localSource struct {
@@ -147,7 +155,7 @@ func New(env Env) *Host {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Host{
-		env: env, log: env.Logger, now: env.Engine.Clock().Now,
+		env: env, log: env.Logger, now: env.Engine.Clock().Now, clock: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
 		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{},
 		igmp:         igmp.NewRouter(),
@@ -282,6 +290,15 @@ func (h *Host) routerAddress(c *config.Config) netip.Addr {
 func (h *Host) Configure(c *config.Config) error {
 	h.refreshInterfaces()
 	h.cfg = c
+	if h.replica {
+		// The master's configure arrives as an input, at its time.
+		return nil
+	}
+	defer h.record(&Input{Kind: InConfigure})()
+	return h.configure(c)
+}
+
+func (h *Host) configure(c *config.Config) error {
 	now := h.now()
 	var errs []error
 	if c.PIM.Enabled() {
@@ -396,6 +413,17 @@ func igmpStatics(c *config.Config, ifl string) []igmp.Static {
 
 // lookupRPF is the engine's view of the RIB.
 func (h *Host) lookupRPF(a netip.Addr) pim.RPF {
+	if r, ok := h.replayedRPF(a); ok {
+		return r
+	}
+	r := h.ribRPF(a)
+	if h.recording != nil {
+		h.recording.RPF = append(h.recording.RPF, RPFAnswer{Addr: a, RPF: r})
+	}
+	return r
+}
+
+func (h *Host) ribRPF(a netip.Addr) pim.RPF {
 	res, ok := h.env.RIB.RPF(a)
 	if !ok {
 		return pim.RPF{}
@@ -413,9 +441,11 @@ func (h *Host) lookupRPF(a netip.Addr) pim.RPF {
 
 // RIBChanged feeds route changes to the engine (loop only).
 func (h *Host) RIBChanged(cs []rib.Change) {
-	if h.pim == nil {
+	if h.pim == nil || h.ignored() {
 		return
 	}
+	in := &Input{Kind: InRIB}
+	defer h.record(in)()
 	now := h.now()
 	for _, c := range cs {
 		p := c.Prefix
@@ -427,14 +457,33 @@ func (h *Host) RIBChanged(cs []rib.Change) {
 			}
 		}
 		if p.IsValid() {
-			h.run(h.pim.Handle(now, pim.RIBChange{Prefix: p}))
+			in.Prefixes = append(in.Prefixes, p)
 		}
+	}
+	h.ribChanged(now, in.Prefixes)
+}
+
+func (h *Host) ribChanged(now time.Time, ps []netip.Prefix) {
+	for _, p := range ps {
+		h.run(h.pim.Handle(now, pim.RIBChange{Prefix: p}))
 	}
 	h.reschedule()
 }
 
 // KernelEvents feeds the kernel's events to the engines (loop only).
 func (h *Host) KernelEvents(evs []kernel.Event) {
+	if h.ignored() {
+		return
+	}
+	evs = relevantEvents(evs)
+	if len(evs) == 0 {
+		return
+	}
+	defer h.record(&Input{Kind: InKernel, Kernel: evs})()
+	h.kernelEvents(evs)
+}
+
+func (h *Host) kernelEvents(evs []kernel.Event) {
 	now := h.now()
 	for _, ev := range evs {
 		switch ev.Kind {
@@ -479,6 +528,9 @@ func (h *Host) KernelEvents(evs []kernel.Event) {
 
 // reschedule arms the loop timer for the engines' next deadline.
 func (h *Host) reschedule() {
+	if h.replica {
+		return
+	}
 	var next time.Time
 	if h.pim != nil {
 		next = h.pim.NextDeadline()
@@ -499,6 +551,14 @@ func (h *Host) reschedule() {
 
 func (h *Host) tick() {
 	h.timer = nil
+	if h.replica {
+		return
+	}
+	defer h.record(&Input{Kind: InTick})()
+	h.advance()
+}
+
+func (h *Host) advance() {
 	now := h.now()
 	if h.pim != nil && !h.pim.NextDeadline().After(now) {
 		h.run(h.pim.Advance(now))
@@ -606,9 +666,10 @@ func (h *Host) starChanged(r pim.Route, gone bool) {
 
 // RemoteSource feeds an MSDP-learned source to the engine (loop only).
 func (h *Host) RemoteSource(s, g netip.Addr) {
-	if h.pim == nil {
+	if h.pim == nil || h.ignored() {
 		return
 	}
+	defer h.record(&Input{Kind: InRemoteSource, Source: s, Group: g})()
 	h.run(h.pim.Handle(h.now(), pim.RemoteSource{Source: s, Group: g}))
 	h.reschedule()
 }
@@ -616,5 +677,8 @@ func (h *Host) RemoteSource(s, g netip.Addr) {
 // Deliver forwards a data packet carried in an SA down the tree, as a
 // decapsulated Register (loop only).
 func (h *Host) Deliver(s, g netip.Addr, pkt []byte) {
+	if h.replica {
+		return
+	}
 	h.forwardDecap(s, g, pkt)
 }

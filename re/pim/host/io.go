@@ -81,6 +81,11 @@ func (h *Host) contribution(r pim.Route) kernel.Contribution {
 }
 
 func (h *Host) kernelUpdate(changes []kernel.Change) {
+	if h.replica {
+		// The master's kernel is mirrored; a replica contributes at
+		// takeover (Takeover).
+		return
+	}
 	if err := h.env.Kernel.Update(changes); err != nil {
 		h.stats.KernelErrors++
 		h.warn("kernel", "PIM routes refused by the kernel", "err", err)
@@ -89,6 +94,10 @@ func (h *Host) kernelUpdate(changes []kernel.Change) {
 
 // send encodes and sends one message action.
 func (h *Host) send(a pim.Action) {
+	if h.replica {
+		// The backup never sends PIM packets (reference-junos §5).
+		return
+	}
 	var (
 		ifl      string
 		src, dst netip.Addr
@@ -155,6 +164,10 @@ func (h *Host) sendIP(ifl string, dst netip.Addr, pkt []byte) error {
 
 // onPIM handles a received PIM packet.
 func (h *Host) onPIM(p *pktio.Packet) {
+	if h.ignored() {
+		return
+	}
+	defer h.record(packetInput(p))()
 	h.stats.PIMReceived++
 	if h.pim == nil {
 		h.bad(h.stats.PIMBad, "pim not configured", p)
@@ -228,7 +241,7 @@ func (h *Host) onRegister(now time.Time, p *pktio.Packet, m *pimmsg.Register) []
 	if rp, local, ok := h.pim.RP(g, now); ok && local && rp == p.Dst {
 		h.registered(s, g, rp, now)
 	}
-	if !m.Null {
+	if !m.Null && !h.replica {
 		h.forwardDecap(s, g, m.Packet)
 	}
 	return nil
@@ -260,7 +273,7 @@ func (h *Host) forwardDecap(s, g netip.Addr, pkt []byte) {
 // onEncap encapsulates a data packet the pe- interface trapped in a
 // Register to the RP of its (S,G) (the DR's data path, RFC 7761 §4.4.1).
 func (h *Host) onEncap(p *pktio.Packet) {
-	if h.pim == nil {
+	if h.pim == nil || h.replica {
 		return
 	}
 	r, ok := h.routes[pim.SG{Source: p.Src, Group: p.Dst}]
@@ -283,6 +296,10 @@ func (h *Host) onEncap(p *pktio.Packet) {
 
 // onIGMP handles a received IGMP packet.
 func (h *Host) onIGMP(p *pktio.Packet) {
+	if h.ignored() {
+		return
+	}
+	defer h.record(packetInput(p))()
 	h.stats.IGMPReceived++
 	idx := h.index(p.Interface)
 	if h.igmp.Interface(idx) == nil {
@@ -315,6 +332,9 @@ func (h *Host) runIGMP(acts []igmp.Action) {
 		switch a := a.(type) {
 		case *igmp.SendQuery:
 			st := h.byIndex[a.Iface]
+			if h.replica {
+				continue
+			}
 			pkt, err := igmpmsg.Packet(st.addr.Addr(), a.Dst, &a.Query)
 			if err == nil {
 				err = h.env.Packets.SendIP(st.name, pkt)
