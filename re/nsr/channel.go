@@ -21,6 +21,10 @@ type Record struct {
 	Key   string
 	Data  []byte
 	Files []*os.File
+	// Seq numbers a record that wants an acknowledgement (Ack set): the
+	// receiver answers RecAck with the same Seq once it has decoded it.
+	Seq uint64
+	Ack bool
 }
 
 // DataID identifies a mirror client (seed 000: mre_data_id) or a channel
@@ -45,8 +49,10 @@ const (
 	maxRecord = 64 << 20
 	maxKey    = 1024
 	maxFiles  = 64
-	headerLen = 12 // type u16, key length u16, data length u32, files u16, reserved u16
+	headerLen = 20 // type u16, flags u16, key length u16, files u16, data length u32, seq u64
 )
+
+const flagAck = 1
 
 // ErrChannel wraps framing errors.
 var ErrChannel = errors.New("mirror channel")
@@ -59,6 +65,7 @@ type conn struct {
 
 	// Reader state: bytes read and descriptors received, in order.
 	rbuf  []byte
+	fmu   sync.Mutex
 	files []*os.File
 }
 
@@ -72,9 +79,13 @@ func (c *conn) write(r Record, timeout time.Duration) error {
 	}
 	b := make([]byte, headerLen, headerLen+len(r.Key)+len(r.Data))
 	binary.BigEndian.PutUint16(b[0:], uint16(r.Type))
-	binary.BigEndian.PutUint16(b[2:], uint16(len(r.Key)))
-	binary.BigEndian.PutUint32(b[4:], uint32(len(r.Data)))
-	binary.BigEndian.PutUint16(b[8:], uint16(len(r.Files)))
+	if r.Ack {
+		binary.BigEndian.PutUint16(b[2:], flagAck)
+	}
+	binary.BigEndian.PutUint16(b[4:], uint16(len(r.Key)))
+	binary.BigEndian.PutUint16(b[6:], uint16(len(r.Files)))
+	binary.BigEndian.PutUint32(b[8:], uint32(len(r.Data)))
+	binary.BigEndian.PutUint64(b[12:], r.Seq)
 	b = append(b, r.Key...)
 	b = append(b, r.Data...)
 	var oob []byte
@@ -115,18 +126,25 @@ func (c *conn) read() (Record, error) {
 	}
 	h := c.rbuf[:headerLen]
 	typ := DataID(binary.BigEndian.Uint16(h[0:]))
-	kl := int(binary.BigEndian.Uint16(h[2:]))
-	dl := int(binary.BigEndian.Uint32(h[4:]))
-	nf := int(binary.BigEndian.Uint16(h[8:]))
+	flags := binary.BigEndian.Uint16(h[2:])
+	kl := int(binary.BigEndian.Uint16(h[4:]))
+	nf := int(binary.BigEndian.Uint16(h[6:]))
+	dl := int(binary.BigEndian.Uint32(h[8:]))
+	seq := binary.BigEndian.Uint64(h[12:])
+	if flags&^flagAck != 0 {
+		return Record{}, fmt.Errorf("%w: record %d: unknown flags %#x", ErrChannel, typ, flags)
+	}
 	if kl > maxKey || dl > maxRecord || nf > maxFiles {
 		return Record{}, fmt.Errorf("%w: record %d: key %d, data %d, files %d over the limits", ErrChannel, typ, kl, dl, nf)
 	}
 	if err := c.fill(headerLen + kl + dl); err != nil {
 		return Record{}, err
 	}
-	r := Record{Type: typ, Key: string(c.rbuf[headerLen : headerLen+kl])}
+	r := Record{Type: typ, Key: string(c.rbuf[headerLen : headerLen+kl]), Seq: seq, Ack: flags&flagAck != 0}
 	r.Data = append([]byte(nil), c.rbuf[headerLen+kl:headerLen+kl+dl]...)
 	c.rbuf = c.rbuf[headerLen+kl+dl:]
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
 	if nf > len(c.files) {
 		return Record{}, fmt.Errorf("%w: record %d wants %d descriptors, %d arrived", ErrChannel, typ, nf, len(c.files))
 	}
@@ -141,15 +159,18 @@ func (c *conn) fill(n int) error {
 	oob := make([]byte, syscall.CmsgSpace(4*maxFiles))
 	for len(c.rbuf) < n {
 		m, oobn, _, _, err := c.uc.ReadMsgUnix(buf, oob)
+		m, oobn = max(m, 0), max(oobn, 0)
 		if oobn > 0 {
 			msgs, perr := syscall.ParseSocketControlMessage(oob[:oobn])
 			if perr == nil {
 				for _, msg := range msgs {
 					fds, _ := syscall.ParseUnixRights(&msg)
+					c.fmu.Lock()
 					for _, fd := range fds {
 						syscall.CloseOnExec(fd)
 						c.files = append(c.files, os.NewFile(uintptr(fd), "mirrored"))
 					}
+					c.fmu.Unlock()
 				}
 			}
 		}
@@ -164,10 +185,14 @@ func (c *conn) fill(n int) error {
 	return nil
 }
 
+// close closes the connection and the descriptors received but not yet
+// handed out; any goroutine may call it.
 func (c *conn) close() error {
+	c.fmu.Lock()
 	for _, f := range c.files {
 		f.Close()
 	}
 	c.files = nil
+	c.fmu.Unlock()
 	return c.uc.Close()
 }

@@ -50,9 +50,12 @@ func TestChannelRecordsAndDescriptors(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i)
 	}
+	wrote := make(chan struct{})
+	defer func() { <-wrote }()
 	go func() {
+		defer close(wrote)
 		_ = a.write(Record{Type: RecHello, Data: []byte(`{"re":0}`)}, time.Second)
-		_ = a.write(Record{Type: FirstClient, Key: "master/10.99.0.1", Data: []byte("x"), Files: []*os.File{w}}, time.Second)
+		_ = a.write(Record{Type: FirstClient, Key: "master/10.99.0.1", Data: []byte("x"), Files: []*os.File{w}, Seq: 42, Ack: true}, time.Second)
 		_ = a.write(Record{Type: FirstClient + 1, Data: big}, time.Second)
 	}()
 	got, err := b.read()
@@ -63,6 +66,8 @@ func TestChannelRecordsAndDescriptors(t *testing.T) {
 	got, err = b.read()
 	require.NoError(t, err)
 	require.Equal(t, "master/10.99.0.1", got.Key)
+	require.EqualValues(t, 42, got.Seq)
+	require.True(t, got.Ack)
 	require.Len(t, got.Files, 1)
 	// The received descriptor is the pipe's write end: bytes written to
 	// it come out of r.
@@ -81,7 +86,7 @@ func TestChannelRecordsAndDescriptors(t *testing.T) {
 
 func TestChannelRefusesOversizedHeaders(t *testing.T) {
 	a, b := pair(t)
-	hdr := []byte{0, 16, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0} // key length 65535 > maxKey
+	hdr := []byte{0, 16, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // key length 65535 > maxKey
 	_, err := a.uc.Write(hdr)
 	require.NoError(t, err)
 	_, err = b.read()
@@ -100,8 +105,8 @@ func TestChannelEOF(t *testing.T) {
 }
 
 func FuzzChannelRead(f *testing.F) {
-	f.Add([]byte{0, 16, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 'k', 'd'})
-	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0})
+	f.Add([]byte{0, 16, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 'k', 'd'})
+	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fds, err := socketpair()
 		if err != nil {
