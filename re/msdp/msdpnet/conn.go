@@ -214,28 +214,56 @@ func (c *conn) write(b []byte) error {
 		return err
 	}
 	c.chunks = splitTLVs(b, c.mss, c.chunks[:0])
-	if c.t.opt.Mirror != nil {
-		c.txMu.Lock()
-		if c.stopped() {
-			c.txMu.Unlock()
-			return errStopped
-		}
-		c.outRecOff = c.outBytes.Load()
-		c.outRec = c.outRec[:0]
-		for _, chunk := range c.chunks {
-			c.outRec = append(c.outRec, chunk...)
-		}
-		if c.outMirror.Load() {
-			if err := c.t.opt.Mirror.Out(c.id, c.peer, c.outRecOff, c.outRec); err != nil {
-				c.outMirror.Store(false)
-				c.mirrorFailed("out", err)
-			} else {
-				c.outSeq.Add(1)
+	for rest := c.chunks; len(rest) > 0; {
+		// With a Mirror, each group of chunks of at most maxBatch octets
+		// (or one chunk) is recorded, and mirrored, before it is written.
+		group := rest
+		if c.t.opt.Mirror != nil {
+			size := len(group[0])
+			k := 1
+			for k < len(group) && size+len(group[k]) <= maxBatch {
+				size += len(group[k])
+				k++
+			}
+			group = group[:k]
+			if err := c.record(group); err != nil {
+				return err
 			}
 		}
-		c.txMu.Unlock()
+		rest = rest[len(group):]
+		if err := c.writeChunks(rc, group); err != nil {
+			return err
+		}
 	}
-	for _, chunk := range c.chunks {
+	return nil
+}
+
+// record makes chunks the current batch and mirrors it.
+func (c *conn) record(chunks [][]byte) error {
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	if c.stopped() {
+		return errStopped
+	}
+	c.outRecOff = c.outBytes.Load()
+	c.outRec = c.outRec[:0]
+	for _, chunk := range chunks {
+		c.outRec = append(c.outRec, chunk...)
+	}
+	if c.outMirror.Load() {
+		if err := c.t.opt.Mirror.Out(c.id, c.peer, c.outRecOff, c.outRec); err != nil {
+			c.outMirror.Store(false)
+			c.mirrorFailed("out", err)
+		} else {
+			c.outSeq.Add(1)
+		}
+	}
+	return nil
+}
+
+// writeChunks writes chunks, each and its count under txMu.
+func (c *conn) writeChunks(rc syscall.RawConn, chunks [][]byte) error {
+	for _, chunk := range chunks {
 		for len(chunk) > 0 {
 			if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.opt.WriteStall)); err != nil {
 				return err
@@ -252,8 +280,8 @@ func (c *conn) write(b []byte) error {
 				n, serr = unix.SendmsgN(int(fd), chunk, nil, nil, unix.MSG_EOR|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 				if serr == nil && n > 0 {
 					c.outBytes.Add(uint64(n))
-					if h := c.t.hookAfterWrite; h != nil {
-						h(c.id, n, len(chunk))
+					if h := c.t.hooks.Load(); h != nil && h.afterWrite != nil {
+						h.afterWrite(c.id, c.outBytes.Load(), n, len(chunk))
 					}
 				}
 				return !errors.Is(serr, unix.EAGAIN)
@@ -505,8 +533,8 @@ func (c *conn) readMirrored(rc syscall.RawConn, buf []byte) ([]msdpmsg.Message, 
 	} else {
 		c.inSeq.Add(1)
 	}
-	if h := c.t.hookAfterIn; h != nil {
-		h(c.id, off, n)
+	if h := c.t.hooks.Load(); h != nil && h.afterIn != nil {
+		h.afterIn(c.id, off, n)
 	}
 	if c.stopped() {
 		return nil, nil, errStopped

@@ -149,6 +149,7 @@ type routerOpt struct {
 	trace      func(msdp.Event, []msdp.Action, time.Time)
 	standby    bool
 	rib        msdp.RIB
+	mirror     msdpnet.Mirror
 }
 
 func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
@@ -158,7 +159,7 @@ func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
 	e, err := msdp.New(cfg, msdp.Options{Logger: log, Seed: 1, RIB: o.rib}, time.Now())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r.tr = msdpnet.New(ctx, msdpnet.Options{Logger: log, Netns: o.netns, WriteStall: o.writeStall, OutputLimit: o.outLimit, DialTimeout: 2 * time.Second})
+	r.tr = msdpnet.New(ctx, msdpnet.Options{Logger: log, Netns: o.netns, WriteStall: o.writeStall, OutputLimit: o.outLimit, DialTimeout: 2 * time.Second, Mirror: o.mirror})
 	r.h = msdpnet.NewHost(e, r.tr, func(x msdp.Action) {
 		r.pimM.Lock()
 		r.pim = append(r.pim, x)

@@ -165,9 +165,14 @@ type Transport struct {
 	// stops every connection's system calls at once, as kill -9 would,
 	// and the hooks run on the reader after a mirror call and on the
 	// writer after each write.
-	killed         atomic.Bool
-	hookAfterIn    func(conn msdp.ConnID, off uint64, n int)
-	hookAfterWrite func(conn msdp.ConnID, n, want int)
+	killed atomic.Bool
+	hooks  atomic.Pointer[testHooks]
+}
+
+// testHooks are set by tests only.
+type testHooks struct {
+	afterIn    func(conn msdp.ConnID, off uint64, n int)
+	afterWrite func(conn msdp.ConnID, end uint64, n, want int)
 }
 
 // New starts a Transport; it stops when ctx is cancelled or on Close.
