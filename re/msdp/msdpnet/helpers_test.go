@@ -35,6 +35,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// A re-executed test binary playing the non-stop routing master.
+	if env := os.Getenv(nsrChildEnv); env != "" {
+		os.Exit(nsrMasterMain(env))
+	}
 	// Delete our namespaces on SIGINT/SIGTERM too.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -76,11 +80,17 @@ func run(t testing.TB, name string, args ...string) string {
 // newNS creates namespace nsPrefix-name with lo up; removed at cleanup.
 func newNS(t testing.TB, name string) string {
 	t.Helper()
+	return newNSPrefixed(t, nsPrefix, name)
+}
+
+// newNSPrefixed creates namespace prefix-name with lo up.
+func newNSPrefixed(t testing.TB, prefix, name string) string {
+	t.Helper()
 	needRoot(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipped: needs iproute2 (ip)")
 	}
-	ns := nsPrefix + "-" + name
+	ns := prefix + "-" + name
 	run(t, "ip", "netns", "add", ns)
 	nsMu.Lock()
 	nsAll[ns] = true
