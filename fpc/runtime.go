@@ -710,15 +710,17 @@ func (u *upcalls) OnWrongInterface(w hal.WrongInterface) {
 	}
 }
 
-func (u *upcalls) OnPunt(ingress hal.IFLIndex, frame []byte) {
+func (u *upcalls) OnPunt(ingress hal.IFLIndex, trap hal.TrapID, frame []byte) {
 	r := (*Runtime)(u)
-	m := &ipc.Punt{Ingress: ingress, Frame: append([]byte(nil), frame...)}
+	m := &ipc.Punt{Ingress: ingress, Trap: trap, Frame: append([]byte(nil), frame...)}
 	if r.send(m) {
 		r.stats.PuntSent.Add(1)
 	} else {
 		r.stats.PuntDropped.Add(1)
 	}
 }
+
+func (u *upcalls) OnLinkState(hal.LinkState) {}
 
 // IFLByName returns the index of a logical interface known to the card.
 func (r *Runtime) IFLByName(name string) (hal.IFLIndex, bool) {
