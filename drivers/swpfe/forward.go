@@ -11,10 +11,10 @@ import (
 
 // Frame layout constants (Ethernet II, IPv4: RFC 791 section 3.1).
 const (
-	ethLen      = 14 // destination, source, ethertype
-	ipMinLen    = 20 // IPv4 header without options
-	etherIPv4   = 0x0800
-	etherARP    = 0x0806
+	ethLen    = 14 // destination, source, ethertype
+	ipMinLen  = 20 // IPv4 header without options
+	etherIPv4 = 0x0800
+	etherARP  = 0x0806
 )
 
 // arenaSize is the scratch space for output copies of one flush. 256 KiB
