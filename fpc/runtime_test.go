@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,12 @@ type fakeRE struct {
 	in    chan ipc.Message
 	conns chan *ipc.Session
 	reg   chan *ipc.Register
-	ctx   context.Context
+	// refuse, when set, answers registrations with its code instead of
+	// accepting them.
+	refuse atomic.Uint32
+	// limits of the RE's sessions (set before the first connection).
+	limits ipc.Limits
+	ctx    context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 }
@@ -58,10 +64,20 @@ func (f *fakeRE) accept() {
 			c.Close()
 			continue
 		}
-		f.reg <- reg
+		if code := ipc.AckCode(f.refuse.Load()); code != ipc.AckOK {
+			_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: code, Reason: "refused by the test", Master: ipc.TNPMaster})
+			c.Close()
+			continue
+		}
+		select {
+		case f.reg <- reg:
+		case <-f.ctx.Done():
+			c.Close()
+			return
+		}
 		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: 100 * time.Millisecond})
 		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(reg.Slot)),
-			KeepaliveInterval: 100 * time.Millisecond, Handler: func(m ipc.Message) { f.in <- m }})
+			KeepaliveInterval: 100 * time.Millisecond, Limits: f.limits, Handler: func(m ipc.Message) { f.in <- m }})
 		ctx, cancel := context.WithCancel(f.ctx)
 		f.mu.Lock()
 		if f.kill == nil {
@@ -71,7 +87,11 @@ func (f *fakeRE) accept() {
 		f.mu.Unlock()
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); defer cancel(); _ = s.Run(ctx) }()
-		f.conns <- s
+		select {
+		case f.conns <- s:
+		case <-f.ctx.Done():
+			return
+		}
 	}
 }
 
