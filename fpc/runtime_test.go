@@ -33,8 +33,8 @@ type fakeRE struct {
 	// limits of the RE's sessions (set before the first connection).
 	limits ipc.Limits
 	ctx    context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func newFakeRE(t *testing.T) *fakeRE {
