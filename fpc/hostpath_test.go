@@ -367,7 +367,7 @@ func TestMultipleREs(t *testing.T) {
 	assert.Equal(t, master.ln.Addr().String(), rt.Master())
 	var out bytes.Buffer
 	require.NoError(t, rt.Vty().Run(context.Background(), "show ipc", &out))
-	assert.Contains(t, out.String(), "connected to "+master.ln.Addr().String())
+	assert.Contains(t, out.String(), "connected\n  master RE "+master.ln.Addr().String()+"\n")
 
 	// Switchover: the old master goes away and refuses, the other
 	// accepts now.

@@ -20,7 +20,7 @@ import (
 
 // fakeRE accepts FPC registrations and lets the test drive each session.
 type fakeRE struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	mu    sync.Mutex
 	kill  map[*ipc.Session]context.CancelFunc
@@ -32,12 +32,15 @@ type fakeRE struct {
 	refuse atomic.Uint32
 	// limits of the RE's sessions (set before the first connection).
 	limits ipc.Limits
-	ctx    context.Context
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	// hook, when set, sees every message first (on the session's read
+	// goroutine); a message it returns true for is not queued on in.
+	hook atomic.Pointer[func(ipc.Message) bool]
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-func newFakeRE(t *testing.T) *fakeRE {
+func newFakeRE(t testing.TB) *fakeRE {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,7 +80,12 @@ func (f *fakeRE) accept() {
 		}
 		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: 100 * time.Millisecond})
 		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(reg.Slot)),
-			KeepaliveInterval: 100 * time.Millisecond, Limits: f.limits, Handler: func(m ipc.Message) { f.in <- m }})
+			KeepaliveInterval: 100 * time.Millisecond, Limits: f.limits, Handler: func(m ipc.Message) {
+				if h := f.hook.Load(); h != nil && (*h)(m) {
+					return
+				}
+				f.in <- m
+			}})
 		ctx, cancel := context.WithCancel(f.ctx)
 		f.mu.Lock()
 		if f.kill == nil {

@@ -398,11 +398,10 @@ func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error
 	if req.JSON {
 		return cli.WriteJSON(w, info)
 	}
-	state := "disconnected"
+	fmt.Fprintf(w, "FPC %d (TNP %#x) RE %s: %s\n", r.cfg.Slot, uint32(r.TNPAddr()), r.cfg.RE, map[bool]string{true: "connected", false: "disconnected"}[up])
 	if up {
-		state = "connected to " + master
+		fmt.Fprintf(w, "  master RE %s\n", master)
 	}
-	fmt.Fprintf(w, "FPC %d (TNP %#x) RE %s: %s\n", r.cfg.Slot, uint32(r.TNPAddr()), r.cfg.RE, state)
 	fmt.Fprintf(w, "  connects %d, refusals %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
 		r.connects.Load(), r.stats.Refusals.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
 	fmt.Fprintf(w, "  injects: sent %d, forwarded %d, failed %d; link state: sent %d, not sent %d\n",
