@@ -179,6 +179,12 @@ type hostPath struct {
 	now  func() time.Time
 	lim  HostPathLimits
 	wake chan struct{} // capacity 1
+	// send hands punts to the session's control lane (never blocks).
+	// While nothing is queued, punt calls it directly, on the packet
+	// path's goroutine: one goroutine hop less between the port and the
+	// RE. Queued punts (no session, lane full, a backlog) go through
+	// runHostPath, in order.
+	send func(msgs ...ipc.Message) error
 
 	mu      sync.Mutex
 	traps   map[hal.TrapID]hal.Trap
@@ -235,7 +241,25 @@ func (h *hostPath) punt(ingress hal.IFLIndex, id hal.TrapID, frame []byte) {
 	case !h.card.allow(now):
 		r.st.CardLimit++
 	default:
-		r.q = append(r.q, &ipc.Punt{Ingress: ingress, Trap: id, Frame: slices.Clone(frame)})
+		m := &ipc.Punt{Ingress: ingress, Trap: id, Frame: slices.Clone(frame)}
+		if h.queued == 0 && h.send != nil {
+			h.mu.Unlock()
+			if err := h.send(m); err == nil {
+				h.mu.Lock()
+				r.st.Sent++
+				h.mu.Unlock()
+				return
+			}
+			// No session or a full lane: queue it, runHostPath retries
+			// and counts.
+			h.mu.Lock()
+			if len(r.q) >= h.lim.QueuePerTrap || h.queued >= h.lim.QueueCard {
+				r.st.QueueFull++
+				h.mu.Unlock()
+				return
+			}
+		}
+		r.q = append(r.q, m)
 		h.queued++
 		h.mu.Unlock()
 		select {
@@ -306,20 +330,22 @@ func (r *Runtime) runHostPath(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			s := r.sess.Load()
-			var err error
-			if s == nil {
-				err = errNoSession
-			} else {
-				err = s.SendControl(ctx, batch...)
-			}
-			h.account(batch, err)
+			h.account(batch, h.send(batch...))
 			clear(batch)
 		}
 	}
 }
 
 var errNoSession = errors.New("no session with the RE")
+
+// sendControl sends msgs on the current session's control lane.
+func (r *Runtime) sendControl(msgs ...ipc.Message) error {
+	s := r.sess.Load()
+	if s == nil {
+		return errNoSession
+	}
+	return s.SendControl(context.Background(), msgs...)
+}
 
 // HostPathRow is one reason of `show host-path statistics`.
 type HostPathRow struct {
