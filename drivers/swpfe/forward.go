@@ -175,7 +175,12 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		rxBytes += uint64(n)
 		if n < ethLen+ipMinLen || binary.BigEndian.Uint16(fr[12:14]) != etherIPv4 {
 			if n >= ethLen && binary.BigEndian.Uint16(fr[12:14]) == etherARP {
-				c.arp(s, ingress, traps, fr, &d)
+				switch c.arp(s, ingress, traps, fr) {
+				case arpMalformed:
+					d.malformed++
+				case arpNotTrapped:
+					d.noRoute++
+				}
 				continue
 			}
 			d.malformed++
@@ -405,20 +410,27 @@ func (c *Core) send(s *scratch, egress hal.IFLIndex, frames [][]byte, tx TxFunc)
 	return nil
 }
 
+// arp outcomes.
+const (
+	arpPunted = iota
+	arpNotTrapped
+	arpMalformed
+)
+
 // arp handles an ARP frame: punted when an ARP trap wants its target,
 // otherwise dropped (NoRoute: the PFE neither bridges nor answers ARP);
-// Malformed when it is not Ethernet/IPv4 ARP.
-func (c *Core) arp(s *scratch, ingress hal.IFLIndex, traps *hal.TrapTable, fr []byte, d *dropCounts) {
+// Malformed when it is not Ethernet/IPv4 ARP. It returns which (the
+// caller counts; the drop counters stay in its registers).
+func (c *Core) arp(s *scratch, ingress hal.IFLIndex, traps *hal.TrapTable, fr []byte) int {
 	target, ok := hal.ARPTarget(fr)
 	if !ok {
-		d.malformed++
-		return
+		return arpMalformed
 	}
 	id, ok := traps.MatchARP(target)
 	if !ok {
-		d.noRoute++
-		return
+		return arpNotTrapped
 	}
 	s.punt = append(s.punt[:0], fr...)
 	c.upcalls.OnPunt(ingress, id, s.punt)
+	return arpPunted
 }
