@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,24 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/lab/netns"
 )
+
+// lockedBuffer is a bytes.Buffer a command writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // ipNS runs ip(8) with args, failing t.
 func ipNS(t *testing.T, args ...string) {
@@ -136,7 +155,7 @@ func TestAFPacketCardHostPath(t *testing.T) {
 	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer ccancel()
 	dump := exec.CommandContext(cctx, "ip", "netns", "exec", nbr, "tcpdump", "-i", "q0", "-n", "-l", "-c", "1", "-A", "udp and dst host 239.7.7.7")
-	var dumpOut, dumpErr bytes.Buffer
+	var dumpOut, dumpErr lockedBuffer
 	dump.Stdout, dump.Stderr = &dumpOut, &dumpErr
 	require.NoError(t, dump.Start())
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dumpErr.String(), "listening on") && time.Now().Before(deadline); {
