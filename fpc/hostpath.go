@@ -244,15 +244,22 @@ func (h *hostPath) punt(ingress hal.IFLIndex, id hal.TrapID, frame []byte) {
 		m := &ipc.Punt{Ingress: ingress, Trap: id, Frame: slices.Clone(frame)}
 		if h.queued == 0 && h.send != nil {
 			h.mu.Unlock()
-			if err := h.send(m); err == nil {
-				h.mu.Lock()
+			err := h.send(m)
+			h.mu.Lock()
+			switch {
+			case err == nil:
 				r.st.Sent++
 				h.mu.Unlock()
 				return
+			case !errors.Is(err, ipc.ErrControlFull):
+				// No session: what the RE would get after a reconnect
+				// would be stale (the platform drops host-bound
+				// traffic while the RE is away).
+				r.st.NoSession++
+				h.mu.Unlock()
+				return
 			}
-			// No session or a full lane: queue it, runHostPath retries
-			// and counts.
-			h.mu.Lock()
+			// A full lane: queue it, runHostPath retries and counts.
 			if len(r.q) >= h.lim.QueuePerTrap || h.queued >= h.lim.QueueCard {
 				r.st.QueueFull++
 				h.mu.Unlock()

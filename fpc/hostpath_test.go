@@ -193,6 +193,9 @@ func TestInjectAheadOfDownloads(t *testing.T) {
 	// them, so that a download of 100k routes shows the difference even
 	// under the race detector (which slows the applier 20-fold).
 	re.limits = ipc.Limits{MaxMessages: 4096}
+	// Under the race detector on a busy machine keepalives can be late by
+	// more than 3 x 100 ms while both ends are busy with the download.
+	re.keepalive = 2 * time.Second
 	var drv *injectRecorder
 	rt, err := New(context.Background(), Config{
 		Slot: 3, RE: re.ln.Addr().String(), DriverName: "fake",

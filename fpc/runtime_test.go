@@ -32,6 +32,9 @@ type fakeRE struct {
 	refuse atomic.Uint32
 	// limits of the RE's sessions (set before the first connection).
 	limits ipc.Limits
+	// keepalive is the sessions' keepalive interval (default 100 ms; set
+	// before the first connection).
+	keepalive time.Duration
 	// hook, when set, sees every message first (on the session's read
 	// goroutine); a message it returns true for is not queued on in.
 	hook atomic.Pointer[func(ipc.Message) bool]
@@ -78,9 +81,13 @@ func (f *fakeRE) accept() {
 			c.Close()
 			return
 		}
-		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: 100 * time.Millisecond})
+		ka := f.keepalive
+		if ka == 0 {
+			ka = 100 * time.Millisecond
+		}
+		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: ka})
 		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(reg.Slot)),
-			KeepaliveInterval: 100 * time.Millisecond, Limits: f.limits, Handler: func(m ipc.Message) {
+			KeepaliveInterval: ka, Limits: f.limits, Handler: func(m ipc.Message) {
 				if h := f.hook.Load(); h != nil && (*h)(m) {
 					return
 				}
