@@ -180,7 +180,8 @@ func (t NHType) String() string {
 }
 
 // NextHop is one next hop. Which fields matter depends on Type:
-//   - Unicast: IFL (a physical IFL, or the encapsulation IFL IFLEncap).
+//   - Unicast: IFL (a physical IFL, or the encapsulation IFL IFLEncap; an
+//     aggregate never uses a member NH whose IFL is not physical).
 //   - Aggregate: IFL (the aggregate IFL) and Members (unicast NH ids, one per
 //     LAG member, in member order).
 //   - Composite: Members (aggregate or unicast NH ids: the kernel nh-list).

@@ -113,7 +113,7 @@ func (st *state) buildLeg(nh *hal.NextHop) leg {
 	var l leg
 	for _, m := range nh.Members {
 		u := st.nhs[m]
-		if o := st.ifls[u.nh.IFL]; o.ifl.Up {
+		if o := st.ifls[u.nh.IFL]; o.ifl.Up && o.ifl.Kind == hal.IFLPhysical {
 			l.ports = append(l.ports, portOf(o))
 		}
 	}

@@ -120,7 +120,7 @@ func (d *Driver) compileLocked(id hal.NHID, members []hal.NHID, self *hal.NextHo
 				if !ok || un.Type != hal.NHUnicast {
 					continue
 				}
-				if f, ok := d.fwdLocked(u, un); ok && f.up {
+				if f, ok := d.fwdLocked(u, un); ok && f.up && f.ifl.st.Load().ifl.Kind == hal.IFLPhysical {
 					backing = append(backing, f)
 				}
 			}

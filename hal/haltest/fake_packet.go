@@ -166,7 +166,7 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 			continue
 		}
 		for _, m := range leg.Members {
-			if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up {
+			if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up && ifl.Kind == hal.IFLPhysical {
 				ups[i] = append(ups[i], ifl.Index)
 			}
 		}
