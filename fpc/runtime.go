@@ -477,9 +477,9 @@ func (r *Runtime) session(ctx context.Context, addr string) error {
 	return err
 }
 
-// handle runs on the session's read goroutine: it only decodes into the
-// applier queue, blocking when the queue is full (backpressure on the TCP
-// stream, not memory growth).
+// handle runs on the session's read goroutine: it queues downloads for the
+// applier, blocking when the queue is full (backpressure on the TCP
+// stream, not memory growth), and sends injects at once (inject).
 func (r *Runtime) handle(ctx context.Context, m ipc.Message) {
 	var it item
 	switch v := m.(type) {

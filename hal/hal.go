@@ -27,8 +27,13 @@
 // goroutine per FPC). Input may be called concurrently with Apply and with
 // other Input calls on different ingress IFLs; drivers keep their lookup path
 // free of writer locks. Upcalls and Egress are invoked on the goroutine that
-// runs the packet path and must not block: implementations queue into
-// bounded queues and count what they drop.
+// runs the packet path (OnLinkState: the goroutine that saw the change) and
+// must not block: implementations queue into bounded queues and count what
+// they drop.
+//
+// Host path: the RE programs traps (trap.go) that every driver classifies
+// with the shared TrapTable before the lookup; what a trap matches is
+// punted (Upcalls.OnPunt with the trap's id) instead of being forwarded.
 package hal
 
 import (
