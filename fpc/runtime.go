@@ -335,10 +335,8 @@ func (r *Runtime) runConnect(ctx context.Context) error {
 		}
 		if errors.Is(err, ipc.ErrRejected) {
 			r.stats.Refusals.Add(1)
-			r.refuse.log(r.log, r.cfg.Now(), addr, err)
-		} else {
-			r.log.Debug("RE session attempt failed", "re", addr, "err", err)
 		}
+		r.refuse.log(r.log, r.cfg.Now(), addr, err)
 		idx = (idx + 1) % len(r.res)
 		if failed++; failed < len(r.res) {
 			continue // try the next RE at once
@@ -355,9 +353,10 @@ func (r *Runtime) runConnect(ctx context.Context) error {
 	return nil
 }
 
-// refusalLog logs each kind of refusal (the RE's reason code, per address)
-// at most once a minute, with the number suppressed meanwhile: a card
-// retrying every few seconds against a backup RE must not fill the log.
+// refusalLog logs each kind of failed attempt (the RE's refusal code, or
+// unreachable, per address) at most once a minute, with the number
+// suppressed meanwhile: a card retrying every few seconds against a backup
+// RE, or a dead one, must not fill the log.
 type refusalLog struct {
 	mu   sync.Mutex
 	last map[string]refusalEntry
@@ -386,16 +385,22 @@ func (l *refusalLog) log(log *slog.Logger, now time.Time, addr string, err error
 	}
 	l.last[key] = refusalEntry{at: now}
 	l.mu.Unlock()
-	log.Warn("RE refused the registration; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+	if errors.Is(err, ipc.ErrRejected) {
+		log.Warn("RE refused the registration; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+		return
+	}
+	log.Warn("no session with the RE; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
 }
 
-// refusalReason names the kind of a refusal: the ack code's name.
+// refusalReason names the kind of a failed attempt: the ack code's name
+// for a refusal, "unreachable" for anything else (no answer, a session
+// that failed before it was established).
 func refusalReason(err error) string {
 	var re *rejectedError
 	if errors.As(err, &re) {
 		return re.code.String()
 	}
-	return "refused"
+	return "unreachable"
 }
 
 // rejectedError carries the ack code of a refused registration.
