@@ -246,11 +246,11 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		if sl := e.slot.Load(); sl != nil {
 			p = sl.plan.Load()
 		}
-		if p == nil || p.act == actDiscard {
-			d.discard++
-			continue
-		}
-		if p.act == actResolve {
+		if p == nil || p.act < actForward {
+			if p == nil || p.act == actDiscard {
+				d.discard++
+				continue
+			}
 			d.resolve++
 			c.upcalls.OnResolve(hal.ResolveRequest{
 				NH: p.nh, Ingress: ingress,
@@ -293,10 +293,10 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 				pt = &l.ports[0]
 			default:
 				pt = &l.ports[hal.MemberIndex(j, n)]
-			}
-			if pt.down {
-				pt.ctr.portDown.Add(1)
-				continue
+				if pt.down {
+					pt.ctr.portDown.Add(1)
+					continue
+				}
 			}
 			b := s.alloc(n)
 			if b == nil {

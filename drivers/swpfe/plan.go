@@ -8,7 +8,7 @@ type action uint8
 const (
 	actDiscard action = iota // MDiscard, Discard (and the zero plan)
 	actResolve               // punt a resolve request (Resolve 983)
-	actForward               // replicate to the legs
+	actForward               // replicate to the legs; every action from here on forwards
 )
 
 // plan is the flattened, immutable result of walking a route's next-hop
@@ -52,7 +52,10 @@ type port struct {
 	mac    [6]byte
 	hasMAC bool
 	// down: the port is operationally down (hal.LinkSetter); it stays in
-	// the member choice and its copies count PortDown.
+	// the member choice of an aggregate of two or more members and its
+	// copies count PortDown. (A unicast leg or a one-member aggregate
+	// whose port is down has no ports: the packet path checks down only
+	// where it chooses among members.)
 	down bool
 }
 
@@ -105,7 +108,7 @@ func (st *state) forwardPlan(id hal.NHID, members []hal.NHID) *plan {
 func (st *state) buildLeg(nh *hal.NextHop) leg {
 	if nh.Type == hal.NHUnicast {
 		o := st.ifls[nh.IFL]
-		if !o.ifl.Up {
+		if !o.ifl.Up || o.operDown {
 			return leg{down: o.ctr}
 		}
 		return leg{ports: []port{portOf(o)}}
@@ -117,8 +120,14 @@ func (st *state) buildLeg(nh *hal.NextHop) leg {
 			l.ports = append(l.ports, portOf(o))
 		}
 	}
-	if len(l.ports) == 0 {
+	switch {
+	case len(l.ports) == 0:
 		l.down = st.ifls[nh.IFL].ctr
+	case len(l.ports) == 1 && l.ports[0].down:
+		// One member, operationally down: no choice to keep, so the
+		// packet path needs no per-copy check (the member counts the
+		// drop; the sublist count, at least 1, is unchanged).
+		l.down, l.ports = l.ports[0].ctr, nil
 	}
 	return l
 }
