@@ -196,8 +196,8 @@ type hostPath struct {
 	queued  int
 }
 
-func newHostPath(lim HostPathLimits, now func() time.Time) *hostPath {
-	h := &hostPath{now: now, lim: lim, wake: make(chan struct{}, 1), traps: map[hal.TrapID]hal.Trap{}, reasons: map[hal.TrapID]*reason{}}
+func newHostPath(lim HostPathLimits, now func() time.Time, send func(...ipc.Message) error) *hostPath {
+	h := &hostPath{now: now, lim: lim, send: send, wake: make(chan struct{}, 1), traps: map[hal.TrapID]hal.Trap{}, reasons: map[hal.TrapID]*reason{}}
 	for c := range h.classes {
 		h.classes[c].PuntRate = lim.Class[c]
 	}
@@ -337,7 +337,11 @@ func (r *Runtime) runHostPath(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			h.account(batch, h.send(batch...))
+			err := errNoSession
+			if h.send != nil {
+				err = h.send(batch...)
+			}
+			h.account(batch, err)
 			clear(batch)
 		}
 	}

@@ -108,7 +108,7 @@ func TestHostPathPolicer(t *testing.T) {
 	lim.Class[ClassARP] = PuntRate{Rate: 100, Burst: 100}
 	lim.Card = PuntRate{Rate: 1000, Burst: 15}
 	lim.QueuePerTrap, lim.QueueCard = 8, 12
-	h := newHostPath(lim, clk.Now)
+	h := newHostPath(lim, clk.Now, nil) // no sender: everything queues
 	h.setTraps(map[hal.TrapID]hal.Trap{
 		3: {ID: 3, Kind: hal.TrapProtocol, Proto: 103},
 		1: {ID: 1, Kind: hal.TrapARP, Addr: haltest.RouterAddr},

@@ -244,7 +244,6 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		egress:    newEgressSink(),
 		applyq:    make(chan item, applyQueue),
 		outq:      make(chan ipc.Message, outQueue),
-		host:      newHostPath(lim, cfg.Now),
 		res:       res,
 		links:     map[hal.IFLIndex]bool{},
 		wrongLast: map[sgKey]time.Time{},
@@ -260,6 +259,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			options: map[string]string{},
 		},
 	}
+	// Before the driver exists: its packet path may punt at once.
+	r.host = newHostPath(lim, cfg.Now, r.sendControl)
 	drv, err := cfg.NewDriver(ctx, hal.Config{
 		Slot:    cfg.Slot,
 		Logger:  r.log.With("driver", cfg.DriverName),
@@ -273,7 +274,6 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("fpc: driver %s: %w", cfg.DriverName, err)
 	}
 	r.drv = drv
-	r.host.send = r.sendControl
 	return r, nil
 }
 
