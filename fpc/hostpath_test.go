@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,47 +162,54 @@ func TestHostPathPolicer(t *testing.T) {
 	assert.Equal(t, ClassGroup, h.reasons[99].class)
 }
 
-// injectRecorder wraps swpfe (whose programming is fast enough for a
-// large download under the race detector) to see the table when an inject
-// arrives.
-type injectRecorder struct {
+// gatedDriver wraps swpfe: once gated, Apply waits until the gate opens,
+// so that a test can hold the download applier; Transmit and Input are
+// recorded.
+type gatedDriver struct {
 	*swpfe.Driver
+	gate   chan struct{} // closed: Apply runs
+	gated  atomic.Bool
 	mu     sync.Mutex
-	routes []int // routes installed at each Transmit
+	sent   [][]byte
 	inputs [][]byte
 }
 
-func (d *injectRecorder) Transmit(egress hal.IFLIndex, frames [][]byte) error {
+func (d *gatedDriver) Apply(ctx context.Context, ops []hal.Op) (int, error) {
+	if d.gated.Load() {
+		<-d.gate
+	}
+	return d.Driver.Apply(ctx, ops)
+}
+
+func (d *gatedDriver) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 	d.mu.Lock()
-	d.routes = append(d.routes, d.Summary().Routes)
+	d.sent = append(d.sent, slices.Clone(frames[0]))
 	d.mu.Unlock()
 	return d.Driver.Transmit(egress, frames)
 }
 
-func (d *injectRecorder) Input(ingress hal.IFLIndex, frames [][]byte) error {
+func (d *gatedDriver) Input(ingress hal.IFLIndex, frames [][]byte) error {
 	d.mu.Lock()
 	d.inputs = append(d.inputs, slices.Clone(frames[0]))
 	d.mu.Unlock()
 	return d.Driver.Input(ingress, frames)
 }
 
-// An inject sent by the RE after a large download does not wait for the
-// download to be applied; Forward injects go through the PFE.
+// An inject is sent while the card's download applier is held in the
+// middle of a download: injects do not wait for the applier. (That the
+// RE's session sends it ahead of the queued download is
+// TestSendControlOvertakesBulk in ipc.) Forward injects go through the PFE.
 func TestInjectAheadOfDownloads(t *testing.T) {
 	re := newFakeRE(t)
-	// Frames of 4096 messages: the inject can only be behind a few of
-	// them, so that a download of 100k routes shows the difference even
-	// under the race detector (which slows the applier 20-fold).
-	re.limits = ipc.Limits{MaxMessages: 4096}
-	// Under the race detector on a busy machine keepalives can be late by
-	// more than 3 x 100 ms while both ends are busy with the download.
+	// Under the race detector decoding a frame of thousands of routes
+	// can take longer than 3 x 100 ms: keep the session alive.
 	re.keepalive = 2 * time.Second
-	var drv *injectRecorder
+	drv := &gatedDriver{gate: make(chan struct{})}
 	rt, err := New(context.Background(), Config{
-		Slot: 3, RE: re.ln.Addr().String(), DriverName: "fake",
+		Slot: 3, RE: re.ln.Addr().String(), DriverName: "swpfe",
 		NewDriver: func(_ context.Context, cfg hal.Config) (hal.Driver, error) {
 			sw, err := swpfe.NewDriver(cfg)
-			drv = &injectRecorder{Driver: sw}
+			drv.Driver = sw
 			return drv, err
 		},
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
@@ -216,39 +224,26 @@ func TestInjectAheadOfDownloads(t *testing.T) {
 	re.send(s, haltest.TopologyOps(), 1)
 	eventually(t, "topology", func() bool { return drv.Summary().Routes == 3 })
 
-	const n = 100_000
+	// A download the applier cannot apply yet (less than its queue, so
+	// that the session reader is not held), then an inject behind it on
+	// the wire.
+	drv.gated.Store(true)
+	const n = 20_000
 	var msgs []ipc.Message
 	for i := range n {
 		src := netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})
-		grp := netip.AddrFrom4([4]byte{232, 9, byte(i >> 16), 1})
-		msgs = append(msgs, &ipc.RouteAdd{Route: hal.Route{Key: hal.SG(src, grp), NH: haltest.NHIndirect, RPF: haltest.IFLUpstream, Flags: hal.RouteFlagsSG}})
+		msgs = append(msgs, &ipc.RouteAdd{Route: hal.Route{Key: hal.SG(src, haltest.Group), NH: haltest.NHIndirect, RPF: haltest.IFLUpstream, Flags: hal.RouteFlagsSG}})
 	}
-	sent := make(chan error, 1)
-	go func() { sent <- s.Send(context.Background(), msgs...) }()
-	require.Eventually(t, func() bool { return s.Stats().Queued > 0 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, s.Send(context.Background(), msgs...))
 	inj := haltest.Frame(haltest.NeighborAddr, netip.MustParseAddr("224.0.0.13"), 1, 30, nil)
-	require.NoError(t, s.SendControl(context.Background(), &ipc.Inject{Egress: haltest.IFLDown, Frame: inj}))
-	// The card reads the inject after at most the frames in flight (slow
-	// under the race detector: the applier paces the reader).
-	deadline := time.Now().Add(2 * time.Minute)
-	for rt.stats.Injected.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.NoError(t, s.Send(context.Background(), &ipc.Inject{Egress: haltest.IFLDown, Frame: inj}))
+	eventually(t, "inject sent while the applier is held", func() bool { return rt.stats.Injected.Load() == 1 })
+	assert.Equal(t, 3, drv.Summary().Routes, "nothing of the download applied yet")
 	drv.mu.Lock()
-	require.Len(t, drv.routes, 1)
-	at := drv.routes[0]
+	assert.Equal(t, [][]byte{inj}, drv.sent)
 	drv.mu.Unlock()
-	// Had the inject waited behind the download (in the RE's queue or the
-	// card's applier), the card would have read all of the download
-	// before it, and the applier would be at most applyQueue behind.
-	assert.Less(t, at, n+3-applyQueue, "the inject was sent before the download was applied (%d routes then)", at)
-	require.NoError(t, <-sent)
-	// The rest of the download.
-	deadline = time.Now().Add(2 * time.Minute)
-	for drv.Summary().Routes != n+3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.Equal(t, n+3, drv.Summary().Routes, "download applied")
+	close(drv.gate)
+	eventually(t, "download applied", func() bool { return drv.Summary().Routes == n+3 })
 
 	// Forward: into the PFE as received on the IFL.
 	fwd := haltest.Frame(haltest.Source, haltest.Group, 64, 40, nil)
