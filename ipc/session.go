@@ -59,6 +59,8 @@ const (
 	// loopback) a control message waits for at most that, or for one
 	// frame if frames are larger, not for the whole queue (16 MiB).
 	bulkChunk = 256 << 10
+	// keepaliveLen is the encoded size of a keepalive: header and body.
+	keepaliveLen = messageHeaderLen + 12
 )
 
 // SessionConfig configures a Session.
@@ -303,7 +305,10 @@ func (s *Session) SendControl(ctx context.Context, msgs ...Message) error {
 			return s.peerErr(err)
 		}
 	}
-	if s.ctrlN+len(msgs) > maxControl || len(s.ctrl) > maxControlBytes {
+	// The lane goes out as one frame with the queued keepalives: it must
+	// fit the limits too.
+	if s.ctrlN+len(msgs) > min(maxControl, s.lim.MaxMessages-maxPriority) ||
+		len(s.ctrl) > min(maxControlBytes, s.lim.MaxFrameBytes-maxPriority*keepaliveLen) {
 		s.ctrl = s.ctrl[:at]
 		n, queued := len(msgs), s.ctrlN
 		s.mu.Unlock()
