@@ -197,16 +197,17 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 	for _, r := range ifs {
 		nhOf[r.Index] = r.NH
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	// Ports (physical, pe-, pd-) before aggregates.
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg {
 				put(hal.Op{Kind: hal.OpSetIFL, IFL: r.IFL})
 			}
 		}
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg && r.NHObj.ID != 0 {
 				put(hal.Op{Kind: hal.OpSetNH, NH: r.NHObj})
 			}
 		}

@@ -387,6 +387,16 @@ func (h *Host) Reset() {
 // and the timers start.
 func (h *Host) Takeover() (changed int) {
 	h.replica = false
+	changed = h.Reconcile()
+	h.refreshInterfaces()
+	h.reschedule()
+	return changed
+}
+
+// Reconcile makes PIM's contributions in the kernel exactly the host's
+// routes: what differs is set, what PIM has no route for is withdrawn. It
+// returns the number of changes.
+func (h *Host) Reconcile() int {
 	have := h.env.Kernel.Contributions(kernel.OwnerPIM)
 	var changes []kernel.Change
 	for k, r := range h.routes {
@@ -411,8 +421,6 @@ func (h *Host) Takeover() (changed int) {
 		})
 		h.kernelUpdate(changes)
 	}
-	h.refreshInterfaces()
-	h.reschedule()
 	return len(changes)
 }
 
