@@ -97,14 +97,18 @@ func (f *Fake) Advance(d time.Duration) time.Time {
 		}
 	}
 	f.timers = keep
-	for _, t := range due {
+	// Sorted and their times read under the lock: a fired timer can be
+	// Reset by its owner as soon as the lock is released.
+	sort.SliceStable(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	ats := make([]time.Time, len(due))
+	for i, t := range due {
 		t.active = false
+		ats[i] = t.at
 	}
 	f.mu.Unlock()
-	sort.SliceStable(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	for _, t := range due {
+	for i, t := range due {
 		select {
-		case t.c <- t.at:
+		case t.c <- ats[i]:
 		default:
 		}
 	}
