@@ -28,6 +28,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/gir"
 	"github.com/mxfwd/mxfwd/re/pktio"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
@@ -78,6 +79,11 @@ type Stats struct {
 	EncapNoRoute    uint64            `json:"encap-without-register-route"`
 	KernelErrors    uint64            `json:"kernel-errors"`
 	NotPIMInterface uint64            `json:"pim-on-non-pim-interface"`
+	// PFMOriginated and PFMForwarded count PFM packets sent (one per
+	// interface) that we originated or forwarded (graceful insertion and
+	// removal, gir.go).
+	PFMOriginated uint64 `json:"pfm-originated"`
+	PFMForwarded  uint64 `json:"pfm-forwarded"`
 }
 
 // Host hosts PIM and IGMP.
@@ -97,6 +103,11 @@ type Host struct {
 	routes map[pim.SG]pim.Route
 	// members tracks IGMP memberships passed to PIM, to clear what goes.
 	members map[memberKey]igmp.Membership
+
+	// gir is graceful insertion and removal (gir.go); girMaint the
+	// maintenance statement last applied.
+	gir      *gir.Controller
+	girMaint *config.GIRMaintenance
 
 	timer    *engine.Timer
 	timerAt  time.Time
@@ -275,6 +286,7 @@ func (h *Host) Configure(c *config.Config) error {
 		clear(h.routes)
 		h.pim = nil
 	}
+	errs = append(errs, h.configureGIR(c, now))
 	errs = append(errs, h.configureIGMP(c, now))
 	h.reschedule()
 	return errors.Join(errs...)
@@ -442,6 +454,11 @@ func (h *Host) reschedule() {
 	if t, ok := h.igmp.NextDeadline(); ok && (next.IsZero() || t.Before(next)) {
 		next = t
 	}
+	if h.gir != nil {
+		if t := h.gir.NextDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
 	if next.IsZero() {
 		return
 	}
@@ -460,6 +477,9 @@ func (h *Host) tick() {
 		h.run(h.pim.Advance(now))
 	}
 	h.runIGMP(h.igmp.Tick(now))
+	if h.gir != nil {
+		h.runGIR(h.gir.Advance(now))
+	}
 	h.reschedule()
 }
 

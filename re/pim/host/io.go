@@ -189,6 +189,8 @@ func (h *Host) onPIM(p *pktio.Packet) {
 		acts = h.pim.Handle(now, pim.RecvBootstrap{If: idx, Src: p.Src, Dst: p.Dst, Msg: bootstrapIn(m)})
 	case *pimmsg.CandidateRPAdv:
 		acts = h.pim.Handle(now, pim.RecvCRPAdv{Src: p.Src, Dst: p.Dst, Msg: crpIn(m)})
+	case *pimmsg.PFM:
+		h.onPFM(now, p, idx, m)
 	default:
 		h.bad(h.stats.PIMBad, "unhandled type "+m.Type().String(), p)
 		return
