@@ -189,8 +189,14 @@ func TestGIRTriangleInMemory(t *testing.T) {
 		r3.host.KernelEvents([]kernel.Event{{Kind: kernel.EventWrongInterface, Entry: kernel.SGEntry(girS, girG),
 			Interface: "xe-3/1/0.0", Expected: "xe-3/1/1.0"}})
 	})
-	advance(t, clk, time.Second, all...)
-	require.Equal(t, "xe-3/1/0.0", r3.pimRoute(t).RPF, "R3 takes the traffic from R1")
+	settle(t, all...)
+	c := r3.pimRoute(t)
+	require.Equal(t, "xe-3/1/0.0", c.RPF, "R3 takes the traffic from R1")
+	require.True(t, c.AnyRPF, "make-before-break: R2's copies still in flight are accepted")
+	advance(t, clk, GracefulSettle+100*time.Millisecond, all...)
+	c = r3.pimRoute(t)
+	require.Equal(t, "xe-3/1/0.0", c.RPF)
+	require.False(t, c.AnyRPF, "then the strict RPF check on the new interface")
 	require.Empty(t, r2.pimRoute(t).Downstream, "R2 pruned")
 	require.Equal(t, []string{"xe-3/1/1.0"}, r1.pimRoute(t).Downstream, "R1 forwards to R3 only")
 	var stats struct{ started, byTraffic uint64 }
@@ -202,7 +208,7 @@ func TestGIRTriangleInMemory(t *testing.T) {
 	require.Equal(t, uint64(1), stats.byTraffic)
 
 	// The periodic announcement at +60 s carries the remaining window.
-	advance(t, clk, 50*time.Second, all...)
+	advance(t, clk, 50*time.Second-GracefulSettle-100*time.Millisecond+time.Second, all...)
 	st = r3.girStatus(t)
 	require.True(t, st.Learned[0].Open)
 	require.Equal(t, 58.0, st.Learned[0].StopsInSec, "still anchored at +120 s (now +62 s)")

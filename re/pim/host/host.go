@@ -84,6 +84,9 @@ type Stats struct {
 	// removal, gir.go).
 	PFMOriginated uint64 `json:"pfm-originated"`
 	PFMForwarded  uint64 `json:"pfm-forwarded"`
+	// GracefulSettles counts graceful RPF changes whose entry accepted on
+	// any interface for GracefulSettle after the switch (settle.go).
+	GracefulSettles uint64 `json:"graceful-settles"`
 }
 
 // Host hosts PIM and IGMP.
@@ -108,6 +111,9 @@ type Host struct {
 	// maintenance statement last applied.
 	gir      *gir.Controller
 	girMaint *config.GIRMaintenance
+	// settling are the entries in their make-before-break period after a
+	// graceful RPF change (settle.go).
+	settling map[pim.SG]settlePeriod
 
 	timer    *engine.Timer
 	timerAt  time.Time
@@ -134,7 +140,7 @@ func New(env Env) *Host {
 	h := &Host{
 		env: env, log: env.Logger, now: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
-		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{},
+		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{}, settling: map[pim.SG]settlePeriod{},
 		igmp:     igmp.NewRouter(),
 		warnings: map[string]time.Time{},
 	}
@@ -284,6 +290,7 @@ func (h *Host) Configure(c *config.Config) error {
 			h.kernelUpdate([]kernel.Change{{Owner: kernel.OwnerPIM, Entry: entryOf(k)}})
 		}
 		clear(h.routes)
+		clear(h.settling)
 		h.pim = nil
 	}
 	errs = append(errs, h.configureGIR(c, now))
@@ -459,6 +466,9 @@ func (h *Host) reschedule() {
 			next = t
 		}
 	}
+	if t := h.settleDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		next = t
+	}
 	if next.IsZero() {
 		return
 	}
@@ -480,6 +490,7 @@ func (h *Host) tick() {
 	if h.gir != nil {
 		h.runGIR(h.gir.Advance(now))
 	}
+	h.endSettles(now)
 	h.reschedule()
 }
 

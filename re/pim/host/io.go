@@ -29,12 +29,15 @@ func (h *Host) run(acts []pim.Action) {
 		switch a := a.(type) {
 		case pim.Route:
 			k := pim.SG{Source: a.Source, Group: a.Group}
+			prev, had := h.routes[k]
 			h.routes[k] = a
 			c := h.contribution(a)
+			h.settleRoute(k, prev, had, a, &c)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
 			delete(h.routes, k)
+			delete(h.settling, k)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k)})
 		default:
 			// Messages go out in order with the routes before them.
