@@ -350,6 +350,18 @@ func TestGIRLab(t *testing.T) {
 		return true
 	})
 
+	// The test announces more often than RFC 8364's default 6 PFMs a
+	// minute allows (each attempt: a removal, then "fully operational").
+	{
+		n, err := l.Node("r2")
+		require.NoError(t, err)
+		f := filepath.Join(n.Dir, "re.conf")
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(f, append(b, "set protocols pim graceful-insertion-removal max-message-rate 60\n"...), 0o644))
+		g.cli("r2", "request system reload")
+	}
+
 	// R2's PFMs as R3 receives them, from R2 and forwarded by R1.
 	pcapR2 := filepath.Join(t.TempDir(), "r3-from-r2.pcap")
 	pcapR1 := filepath.Join(t.TempDir(), "r3-from-r1.pcap")

@@ -1,6 +1,10 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+)
 
 // GIR is `set protocols pim graceful-insertion-removal …` (seed 002,
 // issue #16): PIM graceful insertion and removal over the PIM Flooding
@@ -29,6 +33,19 @@ type GIR struct {
 	// the TLV (the draft's source-prefix optimisation, our encoding);
 	// without it the TLV is the draft's exact 8-byte form.
 	AdvertiseSources bool
+	// Originator (`originator-address A`) is the address in the PFMs this
+	// router originates (RFC 8364 §3.3: configurable; it must be routable
+	// in the domain). Invalid: the first lo0 address, else the first PIM
+	// interface's.
+	Originator netip.Addr
+	// Boundaries (`boundary IFL`) are administrative boundaries for every
+	// PFM, both ways (RFC 8364 §3.2): nothing is accepted or sent there.
+	Boundaries []string
+	// MaxMessageRate (`max-message-rate N`, per minute) and MinMessageGap
+	// (`min-message-gap MS`) are RFC 8364 §3.3's Max_PFM_Message_Rate and
+	// Min_PFM_Message_Gap (0: 6 and 1000 ms).
+	MaxMessageRate int
+	MinMessageGap  int
 	// Line is the first GIR statement's line.
 	Line int
 }
@@ -70,7 +87,7 @@ func (g *GIR) Insertion() int {
 }
 
 func (c *Config) applyGIR(w []string, line int) error {
-	const syntax = "graceful-insertion-removal tlv-type <2..32767> | maintenance [start <s>] [stop <s>] | insertion-window <s> | announce-interval <s> | announce-copies <n> | advertise-sources"
+	const syntax = "graceful-insertion-removal tlv-type <2..32767> | maintenance [start <s>] [stop <s>] | insertion-window <s> | announce-interval <s> | announce-copies <n> | advertise-sources | originator-address <address> | boundary <ifl> | max-message-rate <n> | min-message-gap <ms>"
 	g := &c.PIM.GIR
 	if g.Line == 0 {
 		g.Line = line
@@ -139,6 +156,44 @@ func (c *Config) applyGIR(w []string, line int) error {
 		}
 		g.AnnounceCopies = n
 		return nil
+	case "originator-address":
+		if len(w) != 2 {
+			return bad("expecting 'graceful-insertion-removal originator-address <address>'")
+		}
+		a, err := addr(w[1], "originator-address")
+		if err != nil {
+			return err
+		}
+		if !a.Is4() || a.IsMulticast() || a.IsUnspecified() || a.IsLinkLocalUnicast() || a.IsLoopback() {
+			return bad("originator-address %s: a routable unicast IPv4 address is needed (RFC 8364 §3.3)", a)
+		}
+		g.Originator = a
+		return nil
+	case "boundary":
+		if len(w) != 2 {
+			return bad("expecting 'graceful-insertion-removal boundary <ifl>'")
+		}
+		if err := c.ifl(w[1]); err != nil {
+			return err
+		}
+		if !slices.Contains(g.Boundaries, w[1]) {
+			g.Boundaries = append(g.Boundaries, w[1])
+		}
+		return nil
+	case "max-message-rate":
+		n, err := uintStmt(w[1:], "graceful-insertion-removal max-message-rate", "graceful-insertion-removal max-message-rate <1..60>", 1, 60)
+		if err != nil {
+			return err
+		}
+		g.MaxMessageRate = n
+		return nil
+	case "min-message-gap":
+		n, err := uintStmt(w[1:], "graceful-insertion-removal min-message-gap", "graceful-insertion-removal min-message-gap <100..60000 ms>", 100, 60000)
+		if err != nil {
+			return err
+		}
+		g.MinMessageGap = n
+		return nil
 	case "advertise-sources":
 		if len(w) != 1 {
 			return bad("expecting 'graceful-insertion-removal advertise-sources'")
@@ -178,12 +233,35 @@ func (c *Config) girStatements(add func(string, ...any)) {
 	if g.AdvertiseSources {
 		add("%s advertise-sources", p)
 	}
+	if g.Originator.IsValid() {
+		add("%s originator-address %s", p, g.Originator)
+	}
+	for _, b := range g.Boundaries {
+		add("%s boundary %s", p, b)
+	}
+	if g.MaxMessageRate != 0 {
+		add("%s max-message-rate %d", p, g.MaxMessageRate)
+	}
+	if g.MinMessageGap != 0 {
+		add("%s min-message-gap %d", p, g.MinMessageGap)
+	}
 }
 
 // validateGIR checks the GIR statements against the rest: they need PIM.
 func (c *Config) validateGIR() error {
 	g := &c.PIM.GIR
-	if g.Line == 0 || c.PIM.Enabled() {
+	if g.Line == 0 {
+		return nil
+	}
+	if c.PIM.Enabled() {
+		if g.Originator.IsValid() && !c.IsLocalAddress(g.Originator) {
+			return fmt.Errorf("line %d: %w: graceful-insertion-removal originator-address %s is not one of this router's addresses", g.Line, ErrInvalid, g.Originator)
+		}
+		for _, b := range g.Boundaries {
+			if _, ok := c.PIM.Interface(b); !ok {
+				return fmt.Errorf("line %d: %w: graceful-insertion-removal boundary %s is not a PIM interface", g.Line, ErrInvalid, b)
+			}
+		}
 		return nil
 	}
 	return fmt.Errorf("line %d: %w: graceful-insertion-removal needs PIM on an interface ('set protocols pim interface <ifl>')", g.Line, ErrInvalid)

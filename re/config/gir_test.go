@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -20,6 +21,10 @@ set protocols pim graceful-insertion-removal insertion-window 0
 set protocols pim graceful-insertion-removal announce-interval 30
 set protocols pim graceful-insertion-removal announce-copies 5
 set protocols pim graceful-insertion-removal advertise-sources
+set protocols pim graceful-insertion-removal originator-address 10.0.0.1
+set protocols pim graceful-insertion-removal boundary xe-3/0/0.0
+set protocols pim graceful-insertion-removal max-message-rate 10
+set protocols pim graceful-insertion-removal min-message-gap 500
 `
 		c, err := Parse("g.conf", strings.NewReader(text))
 		require.NoError(t, err)
@@ -32,6 +37,10 @@ set protocols pim graceful-insertion-removal advertise-sources
 		require.Equal(t, 30, g.AnnounceInterval)
 		require.Equal(t, 5, g.AnnounceCopies)
 		require.True(t, g.AdvertiseSources)
+		require.Equal(t, netip.MustParseAddr("10.0.0.1"), g.Originator)
+		require.Equal(t, []string{"xe-3/0/0.0"}, g.Boundaries)
+		require.Equal(t, 10, g.MaxMessageRate)
+		require.Equal(t, 500, g.MinMessageGap)
 		require.Equal(t, 3, g.Line)
 		again, err := Parse("again.conf", strings.NewReader(strings.Join(c.Statements(), "\n")+"\n"))
 		require.NoError(t, err)
@@ -50,18 +59,21 @@ set protocols pim graceful-insertion-removal advertise-sources
 		require.Nil(t, c.PIM.GIR.Maintenance, "not in maintenance without the statement")
 	})
 	for stmt, want := range map[string]string{
-		"set protocols pim graceful-insertion-removal tlv-type 32768":               "range 2..32767",
-		"set protocols pim graceful-insertion-removal tlv-type 1":                   "range 2..32767",
-		"set protocols pim graceful-insertion-removal maintenance start 50 stop 40": "stop 40 s is before start 50 s",
-		"set protocols pim graceful-insertion-removal maintenance stop 5":           "stop 5 s is before start 10 s",
-		"set protocols pim graceful-insertion-removal maintenance stop 0":           "range 1..86400",
-		"set protocols pim graceful-insertion-removal maintenance start":            "needs a value",
-		"set protocols pim graceful-insertion-removal maintenance begin 3":          "expected start, stop",
-		"set protocols pim graceful-insertion-removal announce-interval 5":          "range 10..3600",
-		"set protocols pim graceful-insertion-removal announce-copies 0":            "range 1..10",
-		"set protocols pim graceful-insertion-removal advertise-sources yes":        "expecting",
-		"set protocols pim graceful-insertion-removal":                              "incomplete statement",
-		"set protocols pim graceful-insertion-removal shutdown":                     "unknown graceful-insertion-removal statement",
+		"set protocols pim graceful-insertion-removal tlv-type 32768":                 "range 2..32767",
+		"set protocols pim graceful-insertion-removal tlv-type 1":                     "range 2..32767",
+		"set protocols pim graceful-insertion-removal maintenance start 50 stop 40":   "stop 40 s is before start 50 s",
+		"set protocols pim graceful-insertion-removal maintenance stop 5":             "stop 5 s is before start 10 s",
+		"set protocols pim graceful-insertion-removal maintenance stop 0":             "range 1..86400",
+		"set protocols pim graceful-insertion-removal maintenance start":              "needs a value",
+		"set protocols pim graceful-insertion-removal maintenance begin 3":            "expected start, stop",
+		"set protocols pim graceful-insertion-removal announce-interval 5":            "range 10..3600",
+		"set protocols pim graceful-insertion-removal announce-copies 0":              "range 1..10",
+		"set protocols pim graceful-insertion-removal advertise-sources yes":          "expecting",
+		"set protocols pim graceful-insertion-removal":                                "incomplete statement",
+		"set protocols pim graceful-insertion-removal shutdown":                       "unknown graceful-insertion-removal statement",
+		"set protocols pim graceful-insertion-removal originator-address 169.254.1.1": "routable unicast",
+		"set protocols pim graceful-insertion-removal max-message-rate 61":            "range 1..60",
+		"set protocols pim graceful-insertion-removal min-message-gap 50":             "range 100..60000",
 	} {
 		t.Run("refused: "+stmt, func(t *testing.T) {
 			_, err := Parse("bad.conf", strings.NewReader(girBase+stmt+"\n"))
@@ -70,6 +82,12 @@ set protocols pim graceful-insertion-removal advertise-sources
 			require.ErrorContains(t, err, "bad.conf:3:")
 		})
 	}
+	t.Run("refused: an originator that is not ours, a boundary that is not a PIM interface", func(t *testing.T) {
+		_, err := Parse("bad.conf", strings.NewReader(girBase+"set protocols pim graceful-insertion-removal originator-address 10.9.9.9\n"))
+		require.ErrorContains(t, err, "not one of this router's addresses")
+		_, err = Parse("bad.conf", strings.NewReader(girBase+"set interfaces xe-3/1/0 unit 0 family inet address 10.1.0.1/24\nset protocols pim graceful-insertion-removal boundary xe-3/1/0.0\n"))
+		require.ErrorContains(t, err, "is not a PIM interface")
+	})
 	t.Run("refused: GIR without PIM", func(t *testing.T) {
 		_, err := Parse("bad.conf", strings.NewReader("set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24\nset protocols pim graceful-insertion-removal tlv-type 300\n"))
 		require.ErrorIs(t, err, ErrInvalid)

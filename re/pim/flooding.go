@@ -18,6 +18,22 @@ func (e *Engine) IsNeighbor(ifx IfIndex, a netip.Addr) bool {
 	return f != nil && f.up && f.nbrByAny(a) != nil
 }
 
+// HasNeighborOtherThan reports whether the up interface ifx has a PIM
+// neighbour other than a (RFC 8364 §3.4.2 forwards a PFM back out of its
+// arrival interface, which only matters on a LAN).
+func (e *Engine) HasNeighborOtherThan(ifx IfIndex, a netip.Addr) bool {
+	f := e.ifs[ifx]
+	if f == nil || !f.up {
+		return false
+	}
+	for _, n := range f.nbrs {
+		if n.addr != a && !slices.Contains(n.secondary, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // NeighborInterfaces returns the up PIM interfaces that have at least one
 // neighbour, in index order.
 func (e *Engine) NeighborInterfaces() []IfIndex {

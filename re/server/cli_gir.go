@@ -154,7 +154,9 @@ func renderMaintenance(w io.Writer, st gir.Status) {
 func renderGIRStats(w io.Writer, s gir.Stats) {
 	fmt.Fprintln(w, "\nGraceful insertion and removal (PFM):")
 	fmt.Fprintf(w, "    Originated %d, received %d, accepted %d, forwarded %d\n", s.Originated, s.Received, s.Accepted, s.Forwarded)
-	fmt.Fprintf(w, "    Dropped: own %d, not from a neighbor %d, RPF check %d, duplicate %d\n", s.DropOwn, s.DropNotNeighbor, s.DropRPF, s.Duplicates)
+	fmt.Fprintf(w, "    Dropped: own %d, not from a neighbor %d, not to ALL-PIM-ROUTERS %d, RPF check %d, boundary %d, late No-Forward %d, duplicate %d\n",
+		s.DropOwn, s.DropNotNeighbor, s.DropNotAllPIM, s.DropRPF, s.DropBoundary, s.DropNoForward, s.Duplicates)
+	fmt.Fprintf(w, "    Our copies delayed by the message rate or gap: %d\n", s.RateLimited)
 	fmt.Fprintf(w, "    Not forwarded: N bit %d, no forwardable TLV %d\n", s.NoForwardBit, s.NothingToForward)
 	fmt.Fprintf(w, "    TLVs: without GIR %d, malformed GIR %d, invalid window %d\n", s.NoGIR, s.MalformedGIR, s.InvalidWindow)
 	fmt.Fprintf(w, "    Windows: learned %d, refreshed %d, opened %d, closed %d, expired %d, not relevant %d; graceful mode entered %d\n",

@@ -42,14 +42,18 @@ set protocols pim graceful-insertion-removal tlv-type 31000
 
 	out = runCLI(t, s, "request pim maintenance disable stop 0")
 	require.Contains(t, out, "fully operational")
-	out = runCLI(t, s, "show pim statistics")
-	require.Contains(t, out, "Graceful insertion and removal (PFM):")
-	require.Contains(t, out, "Originated 2, received 0")
+	// The 0/0 copy waits for RFC 8364's Min_PFM_Message_Gap (1 s).
 	var stats struct {
 		GIR gir.Stats `json:"gir"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, s, "show pim statistics | display json")), &stats))
-	require.Equal(t, uint64(2), stats.GIR.Originated)
+	eventually(t, "the fully-operational announcement", func() bool {
+		require.NoError(t, json.Unmarshal([]byte(runCLI(t, s, "show pim statistics | display json")), &stats))
+		return stats.GIR.Originated == 2
+	})
+	require.Equal(t, uint64(1), stats.GIR.RateLimited)
+	out = runCLI(t, s, "show pim statistics")
+	require.Contains(t, out, "Graceful insertion and removal (PFM):")
+	require.Contains(t, out, "Originated 2, received 0")
 
 	err = s.CLI().Run(context.Background(), "request pim maintenance enable start 20 stop 10", &b)
 	require.ErrorIs(t, err, gir.ErrInvalid)

@@ -22,7 +22,8 @@
 //     interval, copies.
 //
 // Actions are Send (flood a PFM on every PIM interface that has a
-// neighbour, except Except) and Graceful (open or close the PIM engine's
+// neighbour and is not an administrative boundary; see Send for the
+// arrival interface) and Graceful (open or close the PIM engine's
 // graceful-RPF-change window; emitted only when the aggregate changes).
 // Execute them in order.
 //
@@ -36,16 +37,21 @@
 // closes. Every copy carries the time REMAINING until start and stop, so
 // that the window stays anchored where the first copy put it whoever
 // receives which copy; consecutive copies therefore differ and are not
-// taken for duplicates. Insertion announces (0, N) the same way; when N
+// taken for duplicates. What we originate respects RFC 8364 §3.3's
+// Max_PFM_Message_Rate (6 a minute) and Min_PFM_Message_Gap (1 s): a copy
+// due earlier waits. Insertion announces (0, N) the same way; when N
 // has passed, (0, 0) — "fully operational" — is sent Copies times and the
 // router is back to normal. Disable with N = 0 sends (0, 0) at once. The
 // GIR TLV is transitive (§7). Our own window opens our own engine's
 // graceful mode too (this router's RPF may change as well).
 //
-// Receiver (§5 step 2). A PFM is dropped (and counted) when it is our own
-// (Originator is ours), when it does not come from a PIM neighbour, or when
-// it arrived on an interface other than RPF(Originator) (RFC 8364 §3: the
-// RPF check is the flooding's loop prevention). A PFM whose content (its
+// Receiver (§5 step 2, RFC 8364 §3.4.1). A PFM is dropped (and counted)
+// when it is our own (Originator is ours), when it was not sent to
+// ALL-PIM-ROUTERS or not by a PIM neighbour, when it arrives on an
+// administrative boundary, when - No-Forward bit clear - it does not come
+// from RPF_neighbor(Originator) on RPF_interface(Originator) (the
+// flooding's loop prevention), or when - No-Forward bit set - PIM has been
+// running for more than a minute. A PFM whose content (its
 // TLVs) equals the last one accepted from the same Originator within
 // Config.Interval is a duplicate: counted, neither processed nor forwarded.
 // Otherwise the GIR TLV (of the configured type) is applied — (0, 0)
@@ -53,9 +59,11 @@
 // timer for graceful-rpf-start, if not already started": a window already
 // pending or open keeps the earlier start), stop = now + T (the latest
 // announcement wins) — and the PFM is forwarded, unless its No-Forward bit
-// is set, on every other PIM interface with its unknown non-transitive
-// TLVs removed (RFC 8364 §3: T clear means do not forward a TLV one does
-// not understand; a PFM left without TLVs is not forwarded).
+// is set, with its unknown non-transitive TLVs removed (RFC 8364 §3.4.2:
+// T clear means do not forward a TLV one does not understand; a PFM left
+// without TLVs is not forwarded), out of every interface with PIM
+// neighbours - the arrival one only when another neighbour than the
+// sender is there (a LAN).
 //
 // Windows from several originators are independent; the engine's window is
 // open while any of them (or ours) is open and relevant. With the

@@ -49,7 +49,8 @@ func FuzzController(f *testing.F) {
 					m.TLVs = append(m.TLVs, pimmsg.TLV{Transitive: next()%2 == 0, Type: typ, Value: v})
 				}
 				b := next()
-				acts, _ = c.Handle(now, Received{If: pim.IfIndex(b%3 + 1), Src: nbr, Msg: m, FromNeighbor: b&4 == 0, RPFIf: pim.IfIndex(b>>3%3 + 1), Local: b&0x80 != 0})
+				acts, _ = c.Handle(now, Received{If: pim.IfIndex(b%3 + 1), Src: nbr, Msg: m, FromNeighbor: b&4 == 0, ToAllPIMRouters: b&0x40 == 0,
+					RPFIf: pim.IfIndex(b>>3%3 + 1), RPFNeighbor: nbr, Boundary: b&0x20 != 0 && b&0x10 != 0, Local: b&0x80 != 0})
 			case 3:
 				now = now.Add(time.Duration(next()) * 250 * time.Millisecond)
 				acts = c.Advance(now)

@@ -34,6 +34,14 @@ const (
 	// maxSeen bounds the duplicate-suppression memory (originators are
 	// peer-controlled).
 	maxSeen = 4096
+	// DefaultMaxMessageRate and DefaultMinMessageGap are RFC 8364 §3.3's
+	// Max_PFM_Message_Rate (messages a router may originate per minute)
+	// and Min_PFM_Message_Gap.
+	DefaultMaxMessageRate = 6
+	DefaultMinMessageGap  = time.Second
+	// NoForwardWindow is how long after PIM starts a PFM with the
+	// No-Forward bit is accepted (RFC 8364 §3.4.1).
+	NoForwardWindow = 60 * time.Second
 )
 
 // Sentinel errors.
@@ -63,6 +71,11 @@ type Config struct {
 	// apart (0: DefaultCopies, DefaultSpacing).
 	Copies  int
 	Spacing time.Duration
+	// MaxMessageRate and MinMessageGap bound what this router originates
+	// (RFC 8364 §3.3; 0: DefaultMaxMessageRate, DefaultMinMessageGap): a
+	// copy due earlier waits.
+	MaxMessageRate int
+	MinMessageGap  time.Duration
 }
 
 func (c Config) tlvType() uint16 {
@@ -84,6 +97,20 @@ func (c Config) copies() int {
 		return DefaultCopies
 	}
 	return c.Copies
+}
+
+func (c Config) maxRate() int {
+	if c.MaxMessageRate <= 0 {
+		return DefaultMaxMessageRate
+	}
+	return c.MaxMessageRate
+}
+
+func (c Config) minGap() int64 {
+	if c.MinMessageGap <= 0 {
+		return int64(DefaultMinMessageGap)
+	}
+	return int64(c.MinMessageGap)
 }
 
 func (c Config) spacing() int64 {
@@ -151,16 +178,23 @@ type Disable struct {
 }
 
 // Received is a PFM that arrived on interface If from Src, with what the
-// caller (the owner of the PIM engine and the RIB) knows about it.
+// caller (the owner of the PIM engine and the RIB) knows about it (RFC
+// 8364 §3.4.1's initial checks).
 type Received struct {
 	If  pim.IfIndex
 	Src netip.Addr
 	Msg *pimmsg.PFM
-	// FromNeighbor: Src is a PIM neighbour on If.
-	FromNeighbor bool
-	// RPFIf is RPF_interface(Msg.Originator) from the unicast RIB (0: no
-	// route).
-	RPFIf pim.IfIndex
+	// FromNeighbor: Src is a PIM neighbour on If (and so directly
+	// connected); ToAllPIMRouters: the destination was ALL-PIM-ROUTERS.
+	FromNeighbor    bool
+	ToAllPIMRouters bool
+	// RPFIf and RPFNeighbor are RPF_interface and RPF_neighbor of
+	// Msg.Originator from the unicast RIB (0 and invalid: no route; for a
+	// directly connected originator the neighbour is the originator).
+	RPFIf       pim.IfIndex
+	RPFNeighbor netip.Addr
+	// Boundary: If is an administrative boundary for PFM (RFC 8364 §3.2).
+	Boundary bool
 	// Local: the Originator is one of this router's addresses.
 	Local bool
 }
@@ -172,10 +206,14 @@ func (Received) isEvent() {}
 // Action is an output.
 type Action interface{ isAction() }
 
-// Send floods Msg on every PIM interface that has a neighbour, except
-// Except (0: none). Forwarded tells a forwarded PFM from one we originate.
+// Send floods Msg on every PIM interface that has a neighbour and is not
+// an administrative boundary. A forwarded PFM (Forwarded) goes out of the
+// interface it came in on (In) too, as RFC 8364 §3.4.2 says, but only when
+// a neighbour other than its sender (From) is there: on a point-to-point
+// link the copy could only come back.
 type Send struct {
-	Except    pim.IfIndex
+	In        pim.IfIndex
+	From      netip.Addr
 	Msg       *pimmsg.PFM
 	Forwarded bool
 }
@@ -204,8 +242,17 @@ type Stats struct {
 	DropOwn uint64 `json:"dropped-own"`
 	// DropNotNeighbor: not from a PIM neighbour.
 	DropNotNeighbor uint64 `json:"dropped-not-neighbor"`
-	// DropRPF: not received on RPF_interface(Originator).
+	// DropRPF: not from RPF_neighbor(Originator) on its interface.
 	DropRPF uint64 `json:"dropped-rpf"`
+	// DropNotAllPIM: not sent to ALL-PIM-ROUTERS; DropBoundary: received
+	// on an administrative boundary; DropNoForward: the No-Forward bit
+	// more than a minute after PIM started.
+	DropNotAllPIM uint64 `json:"dropped-destination"`
+	DropBoundary  uint64 `json:"dropped-boundary"`
+	DropNoForward uint64 `json:"dropped-no-forward-late"`
+	// RateLimited counts our copies delayed by Max_PFM_Message_Rate or
+	// Min_PFM_Message_Gap.
+	RateLimited uint64 `json:"rate-limited"`
 	// Duplicates: same Originator and TLVs within the interval.
 	Duplicates uint64 `json:"duplicates"`
 	// NoForwardBit: accepted, not forwarded (N bit).
@@ -276,13 +323,16 @@ type Controller struct {
 	seen    map[netip.Addr]seen
 	active  bool
 	stats   Stats
+	started int64   // PIM enabled (the No-Forward window)
+	sentAt  []int64 // our last originated messages (rate limit), oldest first
 	now     int64
 	out     []Action
 }
 
-// New returns a controller at now.
+// New returns a controller at now, the time PIM is enabled.
 func New(cfg Config, opt Options, now time.Time) *Controller {
-	return &Controller{cfg: cfg, opt: opt, windows: map[netip.Addr]*window{}, seen: map[netip.Addr]seen{}, now: now.UnixNano()}
+	return &Controller{cfg: cfg, opt: opt, windows: map[netip.Addr]*window{}, seen: map[netip.Addr]seen{},
+		now: now.UnixNano(), started: now.UnixNano()}
 }
 
 // Config returns the configuration in force.
@@ -483,9 +533,28 @@ func (c *Controller) timers() {
 	}
 }
 
+// allowed is the earliest time at or after now when RFC 8364 §3.3 lets
+// this router originate a message: Min_PFM_Message_Gap after the last one,
+// and no more than Max_PFM_Message_Rate within a minute.
+func (c *Controller) allowed() int64 {
+	t := c.now
+	if n := len(c.sentAt); n > 0 {
+		t = max(t, c.sentAt[n-1]+c.cfg.minGap())
+	}
+	if r := c.cfg.maxRate(); len(c.sentAt) >= r {
+		t = max(t, c.sentAt[len(c.sentAt)-r]+int64(time.Minute))
+	}
+	return t
+}
+
 // sendLocal sends the copy due now and schedules the next.
 func (c *Controller) sendLocal() {
 	l := &c.local
+	if at := c.allowed(); at > c.now {
+		l.next = at
+		c.stats.RateLimited++
+		return
+	}
 	var g pimmsg.GIR
 	if l.mode == ModeRemoval || l.mode == ModeInsertion {
 		g = pimmsg.GIR{Start: remaining(l.startAt, c.now), Stop: remaining(l.stopAt, c.now), Sources: slices.Clone(l.sources)}
@@ -499,6 +568,10 @@ func (c *Controller) sendLocal() {
 		c.out = append(c.out, Send{Msg: &pimmsg.PFM{Originator: c.cfg.Originator, TLVs: []pimmsg.TLV{t}}})
 		l.sent++
 		c.stats.Originated++
+		c.sentAt = append(c.sentAt, c.now)
+		if r := c.cfg.maxRate(); len(c.sentAt) > r {
+			c.sentAt = slices.Delete(c.sentAt, 0, len(c.sentAt)-r)
+		}
 	}
 	switch {
 	case l.mode == ModeNormal:
@@ -579,15 +652,25 @@ func (c *Controller) receive(ev Received) {
 	if m == nil {
 		return
 	}
+	// RFC 8364 §3.4.1, and our own messages coming back.
 	switch {
 	case ev.Local || m.Originator == c.cfg.Originator:
 		c.stats.DropOwn++
 		return
+	case !ev.ToAllPIMRouters:
+		c.stats.DropNotAllPIM++
+		return
 	case !ev.FromNeighbor:
 		c.stats.DropNotNeighbor++
 		return
-	case ev.RPFIf == 0 || ev.RPFIf != ev.If:
+	case ev.Boundary:
+		c.stats.DropBoundary++
+		return
+	case !m.NoForward && (ev.RPFIf == 0 || ev.RPFIf != ev.If || ev.Src != ev.RPFNeighbor):
 		c.stats.DropRPF++
+		return
+	case m.NoForward && c.now-c.started > int64(NoForwardWindow): // "more than 60 seconds"
+		c.stats.DropNoForward++
 		return
 	}
 	key := content(m)
@@ -670,9 +753,9 @@ func (c *Controller) apply(ev Received, g pimmsg.GIR) {
 	}
 }
 
-// forward floods an accepted PFM on (RFC 8364 §3): not with the N bit; the
-// TLVs we do not understand and that are not transitive are removed; a PFM
-// left empty is not forwarded.
+// forward floods an accepted PFM on (RFC 8364 §3.4.2): not with the N bit;
+// the TLVs we do not understand and that are not transitive are removed
+// (the T bit kept as it was); a PFM left empty is not forwarded.
 func (c *Controller) forward(ev Received) {
 	m := ev.Msg
 	if m.NoForward {
@@ -690,5 +773,5 @@ func (c *Controller) forward(ev Received) {
 		return
 	}
 	c.stats.Forwarded++
-	c.out = append(c.out, Send{Except: ev.If, Msg: out, Forwarded: true})
+	c.out = append(c.out, Send{In: ev.If, From: ev.Src, Msg: out, Forwarded: true})
 }

@@ -96,7 +96,7 @@ func pfm(t *testing.T, start, stop uint32, extra ...pimmsg.TLV) *pimmsg.PFM {
 // rx is a PFM that passes every check: from the neighbour on interface 1,
 // the RPF interface towards the peer.
 func rx(m *pimmsg.PFM) Received {
-	return Received{If: 1, Src: nbr, Msg: m, FromNeighbor: true, RPFIf: 1}
+	return Received{If: 1, Src: nbr, Msg: m, FromNeighbor: true, ToAllPIMRouters: true, RPFIf: 1, RPFNeighbor: nbr}
 }
 
 func TestOriginatorRemoval(t *testing.T) {
@@ -128,6 +128,7 @@ func TestOriginatorRemoval(t *testing.T) {
 		require.True(t, f.c.NextDeadline().IsZero())
 	})
 	t.Run("disable stop 0: fully operational at once", func(t *testing.T) {
+		f := newFx(t, Options{})
 		f.do(Enable{Start: 0, Stop: 100 * time.Second})
 		f.adv(5 * time.Second)
 		acts := f.do(Disable{})
@@ -166,7 +167,8 @@ func TestReceiver(t *testing.T) {
 		f := newFx(t, Options{})
 		acts := f.do(rx(pfm(t, 10, 60)))
 		require.Equal(t, []string{"fwd 10/60"}, girs(t, acts))
-		require.Equal(t, pim.IfIndex(1), acts[0].(Send).Except)
+		require.Equal(t, pim.IfIndex(1), acts[0].(Send).In)
+		require.Equal(t, nbr, acts[0].(Send).From)
 		require.Equal(t, peer, acts[0].(Send).Msg.Originator)
 		require.Empty(t, f.adv(9*time.Second))
 		require.Equal(t, []string{"open"}, girs(t, f.adv(time.Second)))
@@ -184,6 +186,9 @@ func TestReceiver(t *testing.T) {
 		{"dropped: an address of ours", func(r Received) Received { r.Local = true; return r }, Stats{Received: 1, DropOwn: 1}},
 		{"dropped: not from a PIM neighbour", func(r Received) Received { r.FromNeighbor = false; return r }, Stats{Received: 1, DropNotNeighbor: 1}},
 		{"dropped: not the RPF interface towards the originator", func(r Received) Received { r.RPFIf = 2; return r }, Stats{Received: 1, DropRPF: 1}},
+		{"dropped: the RPF interface but not the RPF neighbour (a LAN)", func(r Received) Received { r.RPFNeighbor = netip.MustParseAddr("10.0.12.7"); return r }, Stats{Received: 1, DropRPF: 1}},
+		{"dropped: not to ALL-PIM-ROUTERS", func(r Received) Received { r.ToAllPIMRouters = false; return r }, Stats{Received: 1, DropNotAllPIM: 1}},
+		{"dropped: an administrative boundary", func(r Received) Received { r.Boundary = true; return r }, Stats{Received: 1, DropBoundary: 1}},
 		{"dropped: no route to the originator", func(r Received) Received { r.RPFIf = 0; return r }, Stats{Received: 1, DropRPF: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,12 +238,19 @@ func TestReceiver(t *testing.T) {
 		require.Empty(t, f.c.Status(f.now).Learned)
 		require.Equal(t, uint64(1), f.c.Stats().WindowsClosed)
 	})
-	t.Run("N bit: applied, not forwarded", func(t *testing.T) {
+	t.Run("N bit: within a minute of PIM starting applied (no RPF check), not forwarded; later dropped", func(t *testing.T) {
 		f := newFx(t, Options{})
 		m := pfm(t, 0, 30)
 		m.NoForward = true
-		require.Equal(t, []string{"open"}, girs(t, f.do(rx(m))))
+		r := rx(m)
+		r.RPFIf = 2
+		require.Equal(t, []string{"open"}, girs(t, f.do(r)))
 		require.Equal(t, uint64(1), f.c.Stats().NoForwardBit)
+		f.adv(NoForwardWindow + time.Second)
+		m = pfm(t, 0, 60)
+		m.Originator, m.NoForward = netip.MustParseAddr("10.255.0.8"), true
+		require.Empty(t, f.do(rx(m)))
+		require.Equal(t, uint64(1), f.c.Stats().DropNoForward)
 	})
 	t.Run("forwarding keeps transitive TLVs and drops unknown non-transitive ones", func(t *testing.T) {
 		f := newFx(t, Options{})
@@ -277,6 +289,27 @@ func TestReceiver(t *testing.T) {
 		f.do(rx(pfm(t, 0, 0xffffffff)))
 		require.Equal(t, t0.Add(MaxWindow), f.c.Status(f.now).Learned[0].Stop)
 	})
+}
+
+// RFC 8364 §3.3: at most Max_PFM_Message_Rate originated a minute, at
+// least Min_PFM_Message_Gap apart; a copy due earlier waits.
+func TestOriginationRate(t *testing.T) {
+	f := newFx(t, Options{})
+	require.Equal(t, []string{"10/300"}, girs(t, f.do(Enable{Start: 10 * time.Second, Stop: 300 * time.Second})))
+	f.adv(500 * time.Millisecond)
+	// A new request half a second later: its first copy waits for the gap.
+	require.Empty(t, girs(t, f.do(Enable{Start: 20 * time.Second, Stop: 300 * time.Second})))
+	require.Equal(t, []string{"20/300"}, girs(t, f.adv(500*time.Millisecond)), "20/300: the remaining time when it goes")
+	require.Equal(t, []string{"19/299", "18/298"}, girs(t, f.adv(2*time.Second)))
+	// An insertion now: our own window opens at once, the copy waits for
+	// the gap; six have gone within the minute after two more, and the
+	// third copy waits until the first of them is a minute old.
+	require.Equal(t, []string{"open"}, girs(t, f.do(Disable{Stop: 120 * time.Second})))
+	require.Equal(t, []string{"0/119"}, girs(t, f.adv(time.Second)))
+	require.Equal(t, []string{"0/118"}, girs(t, f.adv(time.Second)))
+	require.Empty(t, girs(t, f.adv(54*time.Second)), "six in a minute: the third copy waits")
+	require.Equal(t, []string{"0/63"}, girs(t, f.adv(2*time.Second)), "a minute after the first")
+	require.Positive(t, f.c.Stats().RateLimited)
 }
 
 func TestOverlappingWindows(t *testing.T) {
@@ -343,7 +376,7 @@ func TestOriginatorToReceivers(t *testing.T) {
 		var out []Action
 		for _, x := range acts {
 			if s, ok := x.(Send); ok && !drop {
-				got, err := to.Handle(now, Received{If: 1, Src: nbr, Msg: s.Msg, FromNeighbor: true, RPFIf: 1})
+				got, err := to.Handle(now, rx(s.Msg))
 				require.NoError(t, err)
 				out = append(out, got...)
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mxfwd/mxfwd/hal"
@@ -30,8 +31,18 @@ var ErrGIRNotRunning = errors.New("pim is not configured")
 // girConfig maps the configuration onto the controller's.
 func (h *Host) girConfig(c *config.Config) gir.Config {
 	g := c.PIM.GIR
-	return gir.Config{TLVType: g.TLVType, Originator: h.routerAddress(c),
-		Interval: time.Duration(g.AnnounceInterval) * time.Second, Copies: g.AnnounceCopies}
+	orig := g.Originator
+	if !orig.IsValid() {
+		orig = h.routerAddress(c)
+	}
+	return gir.Config{TLVType: g.TLVType, Originator: orig,
+		Interval: time.Duration(g.AnnounceInterval) * time.Second, Copies: g.AnnounceCopies,
+		MaxMessageRate: g.MaxMessageRate, MinMessageGap: time.Duration(g.MinMessageGap) * time.Millisecond}
+}
+
+// boundary reports whether ifl is an administrative boundary for PFM.
+func (h *Host) boundary(ifl string) bool {
+	return h.cfg != nil && slices.Contains(h.cfg.PIM.GIR.Boundaries, ifl)
 }
 
 // configureGIR creates or reconfigures the controller and applies a change
@@ -134,12 +145,14 @@ func (h *Host) onPFM(now time.Time, p *pktio.Packet, idx pim.IfIndex, m *pimmsg.
 		h.bad(h.stats.PIMBad, "pfm without pim", p)
 		return
 	}
-	if p.Dst != pim.AllPIMRouters {
-		h.bad(h.stats.PIMBad, "pfm not to all-pim-routers", p)
-		return
+	rpf := h.lookupRPF(m.Originator)
+	nbr := rpf.NextHop
+	if !nbr.IsValid() {
+		nbr = m.Originator // directly connected: the originator is the neighbour
 	}
 	ev := gir.Received{If: idx, Src: p.Src, Msg: m, FromNeighbor: h.pim.IsNeighbor(idx, p.Src),
-		RPFIf: h.lookupRPF(m.Originator).Iface, Local: h.cfg.IsLocalAddress(m.Originator)}
+		ToAllPIMRouters: p.Dst == pim.AllPIMRouters, RPFIf: rpf.Iface, RPFNeighbor: nbr,
+		Boundary: h.boundary(p.Interface), Local: h.cfg.IsLocalAddress(m.Originator)}
 	acts, err := h.gir.Handle(now, ev)
 	if err != nil {
 		h.warn("gir", "PFM not handled", "err", err)
@@ -164,17 +177,19 @@ func (h *Host) runGIR(acts []gir.Action) {
 	}
 }
 
-// flood sends a PFM on every PIM interface with a neighbour but the one it
-// came from, from that interface's address, TTL 1 to ALL-PIM-ROUTERS.
+// flood sends a PFM, from each interface's address with TTL 1 to
+// ALL-PIM-ROUTERS, on every PIM interface with a neighbour that is not an
+// administrative boundary; a forwarded one goes back out of its arrival
+// interface only if another neighbour is there (gir.Send).
 func (h *Host) flood(s gir.Send) {
 	if h.pim == nil {
 		return
 	}
 	for _, i := range h.pim.NeighborInterfaces() {
-		if i == s.Except {
+		name := h.name(i)
+		if h.boundary(name) || s.Forwarded && i == s.In && !h.pim.HasNeighborOtherThan(i, s.From) {
 			continue
 		}
-		name := h.name(i)
 		src := h.byIndex[hal.IFLIndex(i)].addr.Addr()
 		if err := h.sendPIM(name, src, pim.AllPIMRouters, s.Msg); err != nil {
 			h.stats.PIMSendErrors++

@@ -255,9 +255,8 @@ func TestGIRHostEdges(t *testing.T) {
 	pkt, err := pimmsg.Packet(netip.MustParseAddr("10.10.12.1"), netip.MustParseAddr("10.10.12.2"), m)
 	require.NoError(t, err)
 	frame := append([]byte{0x02, 0, 0, 0, 0, 2, 0x02, 0xaa, 0, 0, 0, 1, 0x08, 0x00}, pkt...)
-	var hs Stats
-	r2.do(t, func() { r2.pkt.Deliver(3, "xe-3/1/0.0", 1, frame); hs = r2.host.Stats() })
-	require.Equal(t, uint64(1), hs.PIMBad["pfm not to all-pim-routers"])
+	r2.do(t, func() { r2.pkt.Deliver(3, "xe-3/1/0.0", 1, frame) })
+	require.Equal(t, uint64(1), r2.girStatus(t).Stats.DropNotAllPIM)
 
 	// R2's announcement (type 31000) reaches R1 (TTL 1, else R1 would
 	// drop it), whose type is the default: not a GIR TLV for R1, which
@@ -311,4 +310,27 @@ func TestGIRFromConfiguration(t *testing.T) {
 	st = r2.girStatus(t)
 	require.Equal(t, "insertion", st.Local.Mode)
 	require.Equal(t, clk.Now().Add(40*time.Second), st.Local.WindowStop)
+}
+
+// An administrative boundary (RFC 8364 §3.2) stops PFMs both ways; the
+// configured originator address is the one in our PFMs.
+func TestGIRBoundaryAndOriginator(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	n := &network{peers: map[string]endpoint{}, tap: map[string][][]byte{}}
+	r1 := newRouter(t, clk, n, "r1", girR1+"set protocols pim graceful-insertion-removal boundary xe-3/1/0.0\n")
+	r2 := newRouter(t, clk, n, "r2", "set interfaces lo0 unit 0 family inet address 10.255.0.2/32\n"+girR2+
+		"set protocols pim graceful-insertion-removal originator-address 10.10.23.1\n")
+	n.connect(r1, "xe-3/1/0.0", r2, "xe-3/1/0.0")
+	advance(t, clk, 6*time.Second, r1, r2)
+	require.Equal(t, netip.MustParseAddr("10.10.23.1"), r2.girStatus(t).Originator, "configured, not lo0's")
+
+	r2.do(t, func() { require.NoError(t, r2.host.Maintenance(true, 0, time.Minute)) })
+	settle(t, r1, r2)
+	st := r1.girStatus(t)
+	require.Equal(t, uint64(1), st.Stats.DropBoundary)
+	require.Empty(t, st.Learned)
+
+	r1.do(t, func() { require.NoError(t, r1.host.Maintenance(true, 0, time.Minute)) })
+	settle(t, r1, r2)
+	require.Zero(t, r2.girStatus(t).Stats.Received, "nothing sent on the boundary")
 }
