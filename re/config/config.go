@@ -50,6 +50,7 @@ type Config struct {
 	NonstopRouting   bool
 	AutonomousSystem uint32
 	Chassis          Chassis
+	Policies         map[string]*PolicyStatement
 	// Replication is forwarding-options multicast-replication: "" (default),
 	// "ingress" or "local-latency-fairness".
 	Replication string
@@ -105,17 +106,6 @@ type Unit struct {
 	Index uint32
 	// NHIndex pins the unicast/aggregate NH id (hidden knob); 0 allocates.
 	NHIndex uint32
-}
-
-// MSDP configuration.
-type MSDP struct {
-	Peers []MSDPPeer
-}
-
-// MSDPPeer is one configured peer.
-type MSDPPeer struct {
-	Address      netip.Addr
-	LocalAddress netip.Addr
 }
 
 // Chassis configuration.
@@ -233,8 +223,10 @@ func (c *Config) Apply(line string, lineNo int) error {
 		return c.applyForwardingOptions(w[1:])
 	case "chassis":
 		return c.applyChassis(w[1:])
+	case "policy-options":
+		return c.applyPolicy(w[1:])
 	}
-	return bad("unknown statement 'set %s' (expected one of: chassis, forwarding-options, interfaces, protocols, routing-options, system)", w[0])
+	return bad("unknown statement 'set %s' (expected one of: chassis, forwarding-options, interfaces, policy-options, protocols, routing-options, system)", w[0])
 }
 
 func expect(w []string, n int, what string) error {
@@ -414,24 +406,7 @@ func (c *Config) applyProtocols(w []string, line int) error {
 	case "igmp":
 		return c.applyIGMP(w[1:], line)
 	case "msdp":
-		if len(w) < 3 || w[1] != "peer" {
-			return bad("expecting 'msdp peer <address> local-address <address>'")
-		}
-		p, err := addr(w[2], "peer address")
-		if err != nil {
-			return err
-		}
-		peer := MSDPPeer{Address: p}
-		if len(w) > 3 {
-			if len(w) != 5 || w[3] != "local-address" {
-				return bad("expecting 'msdp peer %s local-address <address>'", w[2])
-			}
-			if peer.LocalAddress, err = addr(w[4], "local address"); err != nil {
-				return err
-			}
-		}
-		c.MSDP.Peers = append(c.MSDP.Peers, peer)
-		return nil
+		return c.applyMSDP(w[1:], line)
 	}
 	return bad("unknown protocol %q (expected igmp, msdp, pim)", w[0])
 }
@@ -675,6 +650,9 @@ func (c *Config) Validate() error {
 	if err := c.validateMulticast(); err != nil {
 		return err
 	}
+	if err := c.validateMSDP(); err != nil {
+		return err
+	}
 	return c.validateStatic(names)
 }
 
@@ -771,7 +749,20 @@ var Grammar = []string{
 	"set protocols pim graceful-insertion-removal min-message-gap <100..60000 ms> (between them; 1000 by default, RFC 8364)",
 	"set protocols igmp interface <ifl> [version 2|3]",
 	"set protocols igmp interface <ifl> static group <group> [source <source>]",
-	"set protocols msdp peer <address> [local-address <address>]",
+	"set protocols msdp [local-address <a>] [authentication-key <k>] [import|export <policy>]",
+	"set protocols msdp peer <address> [local-address <a>] [authentication-key <k>] [default-peer] [import|export <policy>]",
+	"set protocols msdp peer <address> active-source-limit maximum <n> [threshold <n>] [log-warning <%>] [log-interval <s>]",
+	"set protocols msdp group <name> mode mesh-group|standard",
+	"set protocols msdp group <name> peer <address> [local-address <a>] ...",
+	"set protocols msdp keep-alive <10..60> | hold-time <15..150> | sa-hold-time <75..300>",
+	"set protocols msdp active-source-limit maximum <n> [threshold <n>] [log-warning <%>] [log-interval <s>]",
+	"set protocols msdp local-source <source> group <group>",
+	"set protocols msdp traceoptions flag source-active|keepalive|packets|normal|state|nsr-synchronization|all",
+	"set protocols msdp nonstop-routing-disable                (hidden: no MSDP socket replication)",
+	"set protocols msdp server [address <a>] [accept-rps <prefix>]   (seed 001: the MSDP server)",
+	"set protocols msdp group-specific-peering [local-address <a>]  (seed 001: an RP peering with the MSDP server)",
+	"set policy-options policy-statement <name> term <t> from route-filter|source-address-filter|rp-address-filter <prefix> exact|orlonger|longer|upto /n|prefix-length-range /a-/b",
+	"set policy-options policy-statement <name> term <t> then accept|reject|next term",
 	"set routing-options multicast forwarding-cache timeout <1..720 minutes>",
 	"set routing-options nonstop-routing",
 	"set routing-options autonomous-system <as>",
@@ -824,13 +815,7 @@ func (c *Config) Statements() []string {
 		}
 	}
 	c.multicastStatements(add)
-	for _, p := range c.MSDP.Peers {
-		if p.LocalAddress.IsValid() {
-			add("set protocols msdp peer %s local-address %s", p.Address, p.LocalAddress)
-		} else {
-			add("set protocols msdp peer %s", p.Address)
-		}
-	}
+	c.msdpStatements(add)
 	if c.CacheTimeout != DefaultCacheTimeout {
 		add("set routing-options multicast forwarding-cache timeout %d", int(c.CacheTimeout/time.Minute))
 	}

@@ -268,6 +268,31 @@ func (k *Kernel) Import(s *State) error {
 	if len(k.ifList) > 0 || len(k.sgs) > 0 || len(k.oils) > 0 {
 		return fmt.Errorf("import: kernel already holds state: %w", hal.ErrExists)
 	}
+	return k.importLocked(s)
+}
+
+// Replace replaces whatever state the kernel holds with s: a backup RE
+// taking over swaps the state it built from its own configuration for the
+// one mirrored from the master, so that every next-hop id is the master's.
+// Like Import it emits no download and no journal line (the cards are
+// resynced from a snapshot); pending events and uncommitted downloads of
+// the replaced state are dropped. On error the kernel is unchanged.
+func (k *Kernel) Replace(s *State) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.importLocked(s); err != nil {
+		return err
+	}
+	k.pending = k.pending[:0]
+	k.events = k.events[:0]
+	t := &k.track
+	clear(t.sgs)
+	clear(t.stars)
+	t.oilsAdd, t.oilsDel, t.ifaces, t.traps, t.timeout = nil, nil, false, false, false
+	return nil
+}
+
+func (k *Kernel) importLocked(s *State) error {
 	// Build everything on the side, then swap it in.
 	n := &Kernel{
 		ifByName: make(map[string]*iface), ifByIndex: make(map[hal.IFLIndex]*iface),

@@ -189,6 +189,29 @@ func TestImportRejectsInconsistentState(t *testing.T) {
 	require.Error(t, k3.Import(good), "a kernel with state refuses an import")
 }
 
+func TestReplaceSwapsAWholeState(t *testing.T) {
+	f := newFixture(t, Config{CacheTimeout: 30 * time.Second})
+	randomOps(t, f, rand.New(rand.NewPCG(11, 3)), 400)
+	exp := f.k.Export()
+
+	// A backup's kernel built from its own configuration, with state of
+	// its own, takes the master's.
+	g := newFixture(t, Config{CacheTimeout: 30 * time.Second})
+	randomOps(t, g, rand.New(rand.NewPCG(12, 3)), 100)
+	require.NoError(t, g.k.Replace(exp))
+	require.Equal(t, f.k.Snapshot(), g.k.Snapshot(), "identical snapshot")
+	require.Equal(t, exp, g.k.Export(), "identical export")
+	require.Empty(t, g.k.TakeEvents(nil), "the replaced state's events are gone")
+
+	bad := f.k.Export()
+	if len(bad.Entries) > 0 {
+		bad.Entries[0].Contributions = []OwnerContribution{{Owner: 99}}
+		before := g.k.Export()
+		require.Error(t, g.k.Replace(bad))
+		require.Equal(t, before, g.k.Export(), "unchanged on error")
+	}
+}
+
 func TestDeltasKeepAMirrorEqual(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {

@@ -50,12 +50,13 @@ func (s *Server) CLI() *cli.Tree {
 		cli.Option{Name: "extensive", Help: "Display extensive output"})
 	t.Add("show multicast statistics", "Show multicast statistics", s.cliMcastStats, nil)
 	t.Add("show route table", "Show a routing table", s.cliRouteTable,
-		[]cli.Arg{{Name: "table", Help: "Table name (inet.0, inet.1)", Required: true}},
+		[]cli.Arg{{Name: "table", Help: "Table name (inet.0, inet.1, inet.4)", Required: true}},
 		cli.Option{Name: "detail", Help: "Display detailed output"})
 	t.Add("show route", "Show the active route to a destination in inet.0", s.cliRoute,
 		[]cli.Arg{{Name: "destination", Help: "IPv4 address or prefix", Required: true}},
 		cli.Option{Name: "detail", Help: "Display detailed output"})
 	s.addPIMCommands(t)
+	s.addMSDPCommands(t)
 	t.Add("show interfaces terse", "Show the interfaces: admin and link state, address", s.cliInterfacesTerse, nil)
 	t.Add("clear multicast forwarding-cache", "Clear the multicast forwarding cache", s.cliClearCache, nil)
 	t.Add("monitor kernel", "Show the kernel's route and next-hop changes (rtsockmon -t)", s.cliJournal,
@@ -155,9 +156,11 @@ func (s *Server) cliRouteTable(ctx context.Context, req *cli.Request, w io.Write
 			return cli.WriteJSON(w, tbl)
 		}
 		return rib.RenderTable(w, tbl, req.Flag("detail"))
+	case "inet.4":
+		return s.cliInet4(ctx, req, w)
 	case "inet.1":
 	default:
-		return fmt.Errorf("routing table %q not found (this RE has inet.0 and inet.1)", t)
+		return fmt.Errorf("routing table %q not found (this RE has inet.0, inet.1 and inet.4)", t)
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, s.kern.RouteTable())

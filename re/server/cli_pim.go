@@ -156,9 +156,7 @@ func (s *Server) cliClearPIMJoin(ctx context.Context, req *cli.Request, w io.Wri
 	if err != nil {
 		return err
 	}
-	err = s.eng.Do(ctx, func() error {
-		return s.mc.Do(func(e *pim.Engine, now time.Time) []pim.Action { return e.Handle(now, pim.ClearJoin{Group: g}) })
-	})
+	err = s.eng.Do(ctx, func() error { return s.mc.ClearJoin(g) })
 	if err != nil {
 		return err
 	}
@@ -167,7 +165,7 @@ func (s *Server) cliClearPIMJoin(ctx context.Context, req *cli.Request, w io.Wri
 }
 
 func (s *Server) cliClearPIMStats(ctx context.Context, _ *cli.Request, w io.Writer) error {
-	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { e.ClearStats(); s.mc.ClearGIRStats() }); err != nil {
+	if err := s.eng.Do(ctx, func() error { return s.mc.ClearStatistics() }); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "Cleared PIM statistics")

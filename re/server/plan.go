@@ -10,6 +10,7 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	msdphost "github.com/mxfwd/mxfwd/re/msdp/host"
 	"github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
@@ -52,6 +53,11 @@ func Check(c *config.Config) (*Plan, error) {
 	}
 	if err := checkStatics(c, r, where); err != nil {
 		return nil, err
+	}
+	if c.MSDP.Enabled() {
+		if _, err := msdphost.Config(c); err != nil {
+			return nil, fmt.Errorf("%s: msdp: %w", c.Source, err)
+		}
 	}
 	static, _ := staticContributions(c.IGMP.Static, r)
 	p.Static = static

@@ -42,6 +42,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	msdphost "github.com/mxfwd/mxfwd/re/msdp/host"
 	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pktio"
 )
@@ -72,6 +73,8 @@ type Options struct {
 	// LogMessages and LogBytes bound the change log (0: the defaults of
 	// re/changelog): how far a card may fall behind before it is dropped.
 	LogMessages, LogBytes int
+	// MSDPPort overrides MSDP's TCP port (tests; 639 when zero).
+	MSDPPort int
 	// HostInterfaces mirrors every interface as a TAP device in the RE's
 	// network namespace (root), so that the host's IP stack owns the
 	// router's addresses.
@@ -90,6 +93,7 @@ type Server struct {
 	pkt  *pktio.Dispatcher
 	host *pktio.HostInterfaces // nil unless Options.HostInterfaces
 	mc   *pimhost.Host         // PIM and IGMP
+	msdp *msdphost.Host
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
@@ -235,6 +239,7 @@ func New(opt Options) (*Server, error) {
 	s.eng.Subscribe(s.onKernelEvents)
 	s.mc = pimhost.New(pimhost.Env{
 		Kernel: s.kern, Engine: s.eng, Packets: s.pkt, RIB: s.rt.rib, Logger: opt.Logger.With("component", "pim"),
+		MSDP: (*msdpBridge)(s),
 		Inject: func(ifl string, frame []byte, forward bool) error {
 			return s.Inject(context.Background(), ifl, frame, forward)
 		},
@@ -242,6 +247,9 @@ func New(opt Options) (*Server, error) {
 	pimW := s.rt.watcher("pim", s.mc.RIBChanged)
 	_ = s.rt.rib.WatchRoutes(pimW, netip.MustParsePrefix("0.0.0.0/0"))
 	s.eng.Subscribe(s.mc.KernelEvents)
+	s.msdp = msdphost.New(msdphost.Env{Engine: s.eng, RIB: s.rt.rib, PIM: s.mc, Logger: opt.Logger.With("component", "msdp"), Port: opt.MSDPPort})
+	msdpW := s.rt.watcher("msdp", s.msdp.RIBChanged)
+	_ = s.rt.rib.WatchRoutes(msdpW, netip.MustParsePrefix("0.0.0.0/0"))
 	// Not running yet: commit directly (nothing else touches the kernel).
 	if err := s.commit(plan); err != nil {
 		return nil, err
@@ -304,6 +312,9 @@ func (s *Server) commit(p *Plan) error {
 	s.applyStatics()
 	if err := s.mc.Configure(p.Config); err != nil {
 		s.log.Error("configuration: multicast protocols", "err", err)
+	}
+	if err := s.msdp.Configure(p.Config); err != nil {
+		s.log.Error("configuration: msdp", "err", err)
 	}
 	s.setOptions(p.Options)
 	s.cfgMu.Lock()
@@ -398,6 +409,9 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Error("rib-import kernel not started", "err", err)
 	}
 	defer func() { _ = s.startImport(ctx, config.RIBImport{}) }()
+	if err := s.msdp.Start(ctx); err != nil {
+		s.log.Error("msdp transport not started", "err", err)
+	}
 	close(s.ready)
 	go func() {
 		<-ctx.Done()

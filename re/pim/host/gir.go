@@ -91,6 +91,10 @@ func (h *Host) Maintenance(enable bool, start, stop time.Duration) error {
 	if h.gir == nil {
 		return ErrGIRNotRunning
 	}
+	if h.ignored() {
+		return fmt.Errorf("request pim maintenance: %w", ErrReplica)
+	}
+	defer h.record(&Input{Kind: InMaintenance, Maintenance: &MaintenanceInput{Enable: enable, Start: start, Stop: stop}})()
 	var ev gir.Event = gir.Disable{Stop: stop}
 	if enable {
 		e := gir.Enable{Start: start, Stop: stop}
@@ -128,13 +132,6 @@ func (h *Host) GIRStats() gir.Stats {
 		return gir.Stats{}
 	}
 	return h.gir.Stats()
-}
-
-// ClearGIRStats zeroes them.
-func (h *Host) ClearGIRStats() {
-	if h.gir != nil {
-		h.gir.ClearStats()
-	}
 }
 
 // onPFM hands a received PFM to the controller with what it needs to know:
@@ -182,8 +179,8 @@ func (h *Host) runGIR(acts []gir.Action) {
 // administrative boundary; a forwarded one goes back out of its arrival
 // interface only if another neighbour is there (gir.Send).
 func (h *Host) flood(s gir.Send) {
-	if h.pim == nil {
-		return
+	if h.pim == nil || h.replica {
+		return // the backup never sends PIM packets
 	}
 	for _, i := range h.pim.NeighborInterfaces() {
 		name := h.name(i)

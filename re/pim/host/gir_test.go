@@ -1,6 +1,7 @@
 package host
 
 import (
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -333,4 +334,79 @@ func TestGIRBoundaryAndOriginator(t *testing.T) {
 	r1.do(t, func() { require.NoError(t, r1.host.Maintenance(true, 0, time.Minute)) })
 	settle(t, r1, r2)
 	require.Zero(t, r2.girStatus(t).Stats.Received, "nothing sent on the boundary")
+}
+
+// GIR under non-stop routing: a replica of R3 restored mid-window follows
+// R3's inputs (PFMs, the graceful switch, a maintenance request, timers)
+// and holds the same GIR state, learned windows and make-before-break
+// periods included; it sends no PFM.
+func TestGIRReplica(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	n := &network{peers: map[string]endpoint{}, tap: map[string][][]byte{}}
+	r1 := newRouter(t, clk, n, "r1", girR1)
+	r2 := newRouter(t, clk, n, "r2", girR2)
+	r3 := newRouter(t, clk, n, "r3", girR3+viaR2)
+	r3b := newReplica(t, clk, n, "r3b", girR3+viaR2)
+	n.connect(r1, "xe-3/1/0.0", r2, "xe-3/1/0.0")
+	n.connect(r2, "xe-3/1/1.0", r3, "xe-3/1/1.0")
+	n.connect(r1, "xe-3/1/1.0", r3, "xe-3/1/0.0")
+	all := []*router{r1, r2, r3, r3b}
+	advance(t, clk, 6*time.Second, r1, r2, r3)
+
+	// R2 announces maintenance before the replica exists.
+	r2.do(t, func() { require.NoError(t, r2.host.Maintenance(true, 10*time.Second, 120*time.Second)) })
+	advance(t, clk, time.Second, r1, r2, r3)
+
+	rec := &chanRecorder{t: t, replica: r3b}
+	var sn *Snapshot
+	r3.do(t, func() {
+		var err error
+		sn, err = r3.host.Snapshot()
+		require.NoError(t, err)
+		r3.host.SetRecorder(rec)
+	})
+	raw, err := json.Marshal(sn)
+	require.NoError(t, err)
+	r3b.do(t, func() {
+		var got Snapshot
+		require.NoError(t, json.Unmarshal(raw, &got))
+		require.NoError(t, r3b.host.Restore(&got))
+	})
+	require.Equal(t, comparable(t, r3), comparable(t, r3b), "equal right after the snapshot")
+	require.Len(t, r3b.girStatus(t).Learned, 1, "the learned window came with the snapshot")
+
+	// The receiver joins, the window opens, the route moves, traffic
+	// arrives on the new path: all replayed.
+	r3.do(t, func() { r3.pkt.Deliver(3, "xe-3/0/0.0", 2, igmpReport(t, girS, girG)) })
+	advance(t, clk, 2*time.Second, all...)
+	r3.do(t, func() {
+		r3.host.KernelEvents([]kernel.Event{{Kind: kernel.EventActivity, Entry: kernel.SGEntry(girS, girG), Packets: 9}})
+	})
+	advance(t, clk, 8*time.Second, all...)
+	require.True(t, r3b.graceful(t), "the replica's engine is in graceful mode too")
+	var w3 rib.WatcherID
+	r3.do(t, func() {
+		w3 = r3.rib.NewWatcher("pim")
+		require.NoError(t, r3.rib.WatchRoutes(w3, netip.MustParsePrefix("0.0.0.0/0")))
+	})
+	r3.reload(t, w3, girR3+viaR1, clk.Now())
+	advance(t, clk, time.Second, all...)
+	r3.do(t, func() {
+		r3.host.KernelEvents([]kernel.Event{{Kind: kernel.EventWrongInterface, Entry: kernel.SGEntry(girS, girG), Interface: "xe-3/1/0.0"}})
+	})
+	settle(t, all...)
+	require.Equal(t, comparable(t, r3), comparable(t, r3b), "equal in the make-before-break period")
+	require.Contains(t, comparable(t, r3b), `"settling"`)
+
+	// R3's own maintenance request is an input too; the replica refuses
+	// one of its own.
+	r3.do(t, func() { require.NoError(t, r3.host.Maintenance(true, 0, time.Minute)) })
+	r3b.do(t, func() { require.ErrorIs(t, r3b.host.Maintenance(true, 0, time.Minute), ErrReplica) })
+	advance(t, clk, 70*time.Second, all...)
+	require.Equal(t, comparable(t, r3), comparable(t, r3b), "equal after the windows closed")
+	var hs Stats
+	r3b.do(t, func() { hs = r3b.host.Stats() })
+	require.Zero(t, hs.PFMOriginated+hs.PFMForwarded, "the replica sent no PFM")
+	r3.do(t, func() { hs = r3.host.Stats() })
+	require.Positive(t, hs.PFMOriginated)
 }

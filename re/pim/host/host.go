@@ -29,6 +29,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
 	"github.com/mxfwd/mxfwd/re/pim/gir"
+	"github.com/mxfwd/mxfwd/re/pim/rpset"
 	"github.com/mxfwd/mxfwd/re/pktio"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
@@ -63,6 +64,20 @@ type Env struct {
 	// Seed makes the PIM engine's randomness (generation IDs, jitter)
 	// reproducible in tests; zero: from the clock.
 	Seed [2]uint64
+	// MSDP receives what MSDP needs of PIM (nil: none).
+	MSDP MSDPHooks
+}
+
+// MSDPHooks are PIM's outputs to MSDP (RFC 3618 §3; seed 001).
+type MSDPHooks interface {
+	// LocalSource: Source of Group became active (or not) at this router
+	// as RP rp: it registered here, or is directly connected to this RP.
+	LocalSource(source, group, rp netip.Addr, active bool)
+	// StarG: (*,G) state with receivers appeared (joined) or went at this
+	// RP.
+	StarG(group netip.Addr, joined bool)
+	// RPSet: the RP-set changed (bootstrap, with the S-bits).
+	RPSet(hashMaskLen int, set []rpset.Candidate)
 }
 
 // Stats are the host's own counters (the engines keep theirs).
@@ -119,6 +134,25 @@ type Host struct {
 	timerAt  time.Time
 	stats    Stats
 	warnings map[string]time.Time
+
+	// MSDP's view: sources active at this RP (last register or
+	// activity), and the groups with (*,G) receivers here.
+	localSources map[pim.SG]localSource
+	starJoined   map[netip.Addr]bool
+	sweep        *engine.Timer
+
+	// Non-stop routing (replica.go): the master records every input; a
+	// replica replays them and neither sends nor touches the kernel.
+	clock     func() time.Time
+	rec       Recorder
+	recording *Input
+	replica   bool
+	replaying *Input
+}
+
+type localSource struct {
+	rp   netip.Addr
+	seen time.Time
 }
 
 type ifState struct {
@@ -138,11 +172,13 @@ func New(env Env) *Host {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Host{
-		env: env, log: env.Logger, now: env.Engine.Clock().Now,
+		env: env, log: env.Logger, now: env.Engine.Clock().Now, clock: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
 		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{}, settling: map[pim.SG]settlePeriod{},
-		igmp:     igmp.NewRouter(),
-		warnings: map[string]time.Time{},
+		igmp:         igmp.NewRouter(),
+		warnings:     map[string]time.Time{},
+		localSources: map[pim.SG]localSource{},
+		starJoined:   map[netip.Addr]bool{},
 	}
 	h.stats.PIMBad, h.stats.IGMPBad = map[string]uint64{}, map[string]uint64{}
 	env.Packets.Register(protoPIM, h.onPIM)
@@ -232,6 +268,20 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 			}
 		}
 	}
+	if sv := c.MSDP.Server; sv != nil {
+		// Seed 001 §3, §5: the MSDP server is a candidate RP for 224/4
+		// with the lowest priority (255) and the S-bit.
+		addr := sv.Address
+		if !addr.IsValid() {
+			addr = h.routerAddress(c)
+		}
+		if addr.IsValid() {
+			pc.CandidateRP = &pim.CandidateRP{Addr: addr, Groups: []netip.Prefix{netip.MustParsePrefix("224.0.0.0/4")}, Priority: 255, SBit: true}
+			if !slices.Contains(pc.RouterAddresses, addr) {
+				pc.RouterAddresses = append(pc.RouterAddresses, addr)
+			}
+		}
+	}
 	pc.SPTThresholdInfinity = c.PIM.SPTThresholdInfinity
 	pc.SSMRanges = slices.Clone(c.PIM.SSMGroups)
 	return pc
@@ -257,6 +307,15 @@ func (h *Host) routerAddress(c *config.Config) netip.Addr {
 func (h *Host) Configure(c *config.Config) error {
 	h.refreshInterfaces()
 	h.cfg = c
+	if h.replica {
+		// The master's configure arrives as an input, at its time.
+		return nil
+	}
+	defer h.record(&Input{Kind: InConfigure})()
+	return h.configure(c)
+}
+
+func (h *Host) configure(c *config.Config) error {
 	now := h.now()
 	var errs []error
 	if c.PIM.Enabled() {
@@ -373,6 +432,17 @@ func igmpStatics(c *config.Config, ifl string) []igmp.Static {
 
 // lookupRPF is the engine's view of the RIB.
 func (h *Host) lookupRPF(a netip.Addr) pim.RPF {
+	if r, ok := h.replayedRPF(a); ok {
+		return r
+	}
+	r := h.ribRPF(a)
+	if h.recording != nil {
+		h.recording.RPF = append(h.recording.RPF, RPFAnswer{Addr: a, RPF: r})
+	}
+	return r
+}
+
+func (h *Host) ribRPF(a netip.Addr) pim.RPF {
 	res, ok := h.env.RIB.RPF(a)
 	if !ok {
 		return pim.RPF{}
@@ -390,9 +460,11 @@ func (h *Host) lookupRPF(a netip.Addr) pim.RPF {
 
 // RIBChanged feeds route changes to the engine (loop only).
 func (h *Host) RIBChanged(cs []rib.Change) {
-	if h.pim == nil {
+	if h.pim == nil || h.ignored() {
 		return
 	}
+	in := &Input{Kind: InRIB}
+	defer h.record(in)()
 	now := h.now()
 	for _, c := range cs {
 		p := c.Prefix
@@ -404,14 +476,33 @@ func (h *Host) RIBChanged(cs []rib.Change) {
 			}
 		}
 		if p.IsValid() {
-			h.run(h.pim.Handle(now, pim.RIBChange{Prefix: p}))
+			in.Prefixes = append(in.Prefixes, p)
 		}
+	}
+	h.ribChanged(now, in.Prefixes)
+}
+
+func (h *Host) ribChanged(now time.Time, ps []netip.Prefix) {
+	for _, p := range ps {
+		h.run(h.pim.Handle(now, pim.RIBChange{Prefix: p}))
 	}
 	h.reschedule()
 }
 
 // KernelEvents feeds the kernel's events to the engines (loop only).
 func (h *Host) KernelEvents(evs []kernel.Event) {
+	if h.ignored() {
+		return
+	}
+	evs = relevantEvents(evs)
+	if len(evs) == 0 {
+		return
+	}
+	defer h.record(&Input{Kind: InKernel, Kernel: evs})()
+	h.kernelEvents(evs)
+}
+
+func (h *Host) kernelEvents(evs []kernel.Event) {
 	now := h.now()
 	for _, ev := range evs {
 		switch ev.Kind {
@@ -443,10 +534,12 @@ func (h *Host) KernelEvents(evs []kernel.Event) {
 		case kernel.EventNewSource:
 			_, acts := h.pim.Resolve(now, ev.Entry.Source, ev.Entry.Group, pim.IfIndex(h.index(ev.Interface)))
 			h.run(acts)
+			h.directSource(ev.Entry.Source, ev.Entry.Group, now)
 		case kernel.EventWrongInterface:
 			h.run(h.pim.Handle(now, pim.WrongInterface{If: pim.IfIndex(h.index(ev.Interface)), Source: ev.Entry.Source, Group: ev.Entry.Group}))
 		case kernel.EventActivity:
 			h.run(h.pim.Handle(now, pim.DataActivity{Source: ev.Entry.Source, Group: ev.Entry.Group}))
+			h.directSource(ev.Entry.Source, ev.Entry.Group, now)
 		}
 	}
 	h.reschedule()
@@ -454,6 +547,9 @@ func (h *Host) KernelEvents(evs []kernel.Event) {
 
 // reschedule arms the loop timer for the engines' next deadline.
 func (h *Host) reschedule() {
+	if h.replica {
+		return
+	}
 	var next time.Time
 	if h.pim != nil {
 		next = h.pim.NextDeadline()
@@ -482,6 +578,14 @@ func (h *Host) reschedule() {
 
 func (h *Host) tick() {
 	h.timer = nil
+	if h.replica {
+		return
+	}
+	defer h.record(&Input{Kind: InTick})()
+	h.advance()
+}
+
+func (h *Host) advance() {
 	now := h.now()
 	if h.pim != nil && !h.pim.NextDeadline().After(now) {
 		h.run(h.pim.Advance(now))
@@ -511,4 +615,101 @@ func entryOf(k pim.SG) kernel.Entry {
 		return kernel.StarG(k.Group)
 	}
 	return kernel.SGEntry(k.Source, k.Group)
+}
+
+// LocalSourceLifetime is how long a source stays active for MSDP after its
+// last Register or packet: the (S,G) keepalive period (RFC 7761 §4.11,
+// 210 s), as MSDP originates SAs while the RP's KAT runs (RFC 3618 §3).
+const LocalSourceLifetime = 210 * time.Second
+
+// registered records a source that registered at this RP.
+func (h *Host) registered(s, g, rp netip.Addr, now time.Time) {
+	h.markLocal(pim.SG{Source: s, Group: g}, rp, now)
+}
+
+// directSource records a directly connected source at this router when it
+// is the RP for the group (no Register on the wire).
+func (h *Host) directSource(s, g netip.Addr, now time.Time) {
+	if h.env.MSDP == nil || h.pim == nil {
+		return
+	}
+	rp, local, ok := h.pim.RP(g, now)
+	if !ok || !local {
+		return
+	}
+	res, found := h.env.RIB.RPF(s)
+	if !found || !res.Connected {
+		return
+	}
+	h.markLocal(pim.SG{Source: s, Group: g}, rp, now)
+}
+
+func (h *Host) markLocal(k pim.SG, rp netip.Addr, now time.Time) {
+	if h.env.MSDP == nil {
+		return
+	}
+	_, had := h.localSources[k]
+	h.localSources[k] = localSource{rp: rp, seen: now}
+	if !had {
+		h.env.MSDP.LocalSource(k.Source, k.Group, rp, true)
+	}
+	if h.sweep == nil {
+		h.sweep = h.env.Engine.AfterFunc(LocalSourceLifetime/7, h.sweepLocal)
+	}
+}
+
+// sweepLocal ends the sources not seen for LocalSourceLifetime.
+func (h *Host) sweepLocal() {
+	h.sweep = nil
+	now := h.now()
+	for k, ls := range h.localSources {
+		if now.Sub(ls.seen) >= LocalSourceLifetime {
+			delete(h.localSources, k)
+			h.env.MSDP.LocalSource(k.Source, k.Group, ls.rp, false)
+		}
+	}
+	if len(h.localSources) > 0 {
+		h.sweep = h.env.Engine.AfterFunc(LocalSourceLifetime/7, h.sweepLocal)
+	}
+}
+
+// starChanged tells MSDP when (*,G) receivers appear or go at this RP.
+func (h *Host) starChanged(r pim.Route, gone bool) {
+	if h.env.MSDP == nil || h.pim == nil {
+		return
+	}
+	joined := !gone && len(r.OIL) > 0
+	if joined {
+		if _, local, ok := h.pim.RP(r.Group, h.now()); !ok || !local {
+			joined = false
+		}
+	}
+	if h.starJoined[r.Group] == joined {
+		return
+	}
+	if joined {
+		h.starJoined[r.Group] = true
+	} else {
+		delete(h.starJoined, r.Group)
+	}
+	h.env.MSDP.StarG(r.Group, joined)
+}
+
+// RemoteSource feeds an MSDP-learned source to the engine (loop only).
+func (h *Host) RemoteSource(s, g netip.Addr) {
+	if h.pim == nil || h.ignored() {
+		return
+	}
+	defer h.record(&Input{Kind: InRemoteSource, Source: s, Group: g})()
+	h.run(h.pim.Handle(h.now(), pim.RemoteSource{Source: s, Group: g}))
+	h.reschedule()
+}
+
+// Deliver forwards a data packet carried in an SA down the tree, as a
+// decapsulated Register (loop only).
+func (h *Host) Deliver(s, g netip.Addr, pkt []byte) {
+	if h.replica {
+		return
+	}
+	h.forwardDecap(s, g, pkt)
 }

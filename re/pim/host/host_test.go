@@ -2,8 +2,10 @@ package host
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,12 +95,20 @@ func (t *transport) Inject(ifl string, frame []byte) error {
 
 func newRouter(t *testing.T, clk *clock.Fake, n *network, name, text string) *router {
 	t.Helper()
+	return newRouterWith(t, clk, n, name, text, nil)
+}
+
+func newRouterWith(t testing.TB, clk *clock.Fake, n *network, name, text string, setup func(*Host)) *router {
+	t.Helper()
 	cfg, err := config.Parse(name+".conf", strings.NewReader(text))
 	require.NoError(t, err)
 	r := &router{name: name, cfg: cfg, net: n}
 	r.kern = kernel.New(kernel.Config{Now: clk.Now})
 	var ifs []kernel.Interface
-	for dev, i := range cfg.Interfaces {
+	// In name order, so that a replica built from the same text has the
+	// same interface indexes (as the server's plan does).
+	for _, dev := range slices.Sorted(maps.Keys(cfg.Interfaces)) {
+		i := cfg.Interfaces[dev]
 		if dev == "lo0" {
 			continue
 		}
@@ -116,6 +126,9 @@ func newRouter(t *testing.T, clk *clock.Fake, n *network, name, text string) *ro
 	r.host = New(Env{Kernel: r.kern, Engine: r.eng, Packets: r.pkt, RIB: r.rib, Seed: [2]uint64{uint64(name[len(name)-1]), 7},
 		Inject: func(ifl string, frame []byte, forward bool) error { return nil }})
 	r.eng.Subscribe(r.host.KernelEvents)
+	if setup != nil {
+		setup(r.host)
+	}
 	require.NoError(t, r.host.Configure(cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -125,7 +138,7 @@ func newRouter(t *testing.T, clk *clock.Fake, n *network, name, text string) *ro
 }
 
 // do runs fn on r's loop.
-func (r *router) do(t *testing.T, fn func()) {
+func (r *router) do(t testing.TB, fn func()) {
 	t.Helper()
 	require.NoError(t, r.eng.Do(context.Background(), func() error { fn(); return nil }))
 }

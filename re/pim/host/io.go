@@ -31,14 +31,24 @@ func (h *Host) run(acts []pim.Action) {
 			k := pim.SG{Source: a.Source, Group: a.Group}
 			prev, had := h.routes[k]
 			h.routes[k] = a
+			if k.IsStarG() {
+				h.starChanged(a, false)
+			}
 			c := h.contribution(a)
 			h.settleRoute(k, prev, had, a, &c)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
+			if r, ok := h.routes[k]; ok && k.IsStarG() {
+				h.starChanged(r, true)
+			}
 			delete(h.routes, k)
 			delete(h.settling, k)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k)})
+		case pim.RPSetChanged:
+			if h.env.MSDP != nil && h.pim != nil {
+				h.env.MSDP.RPSet(int(h.pim.ShowBootstrap(h.now()).HashMaskLen), h.pim.RPSet())
+			}
 		default:
 			// Messages go out in order with the routes before them.
 			flush()
@@ -74,6 +84,11 @@ func (h *Host) contribution(r pim.Route) kernel.Contribution {
 }
 
 func (h *Host) kernelUpdate(changes []kernel.Change) {
+	if h.replica {
+		// The master's kernel is mirrored; a replica contributes at
+		// takeover (Takeover).
+		return
+	}
 	if err := h.env.Kernel.Update(changes); err != nil {
 		h.stats.KernelErrors++
 		h.warn("kernel", "PIM routes refused by the kernel", "err", err)
@@ -82,6 +97,10 @@ func (h *Host) kernelUpdate(changes []kernel.Change) {
 
 // send encodes and sends one message action.
 func (h *Host) send(a pim.Action) {
+	if h.replica {
+		// The backup never sends PIM packets (reference-junos §5).
+		return
+	}
 	var (
 		ifl      string
 		src, dst netip.Addr
@@ -148,6 +167,10 @@ func (h *Host) sendIP(ifl string, dst netip.Addr, pkt []byte) error {
 
 // onPIM handles a received PIM packet.
 func (h *Host) onPIM(p *pktio.Packet) {
+	if h.ignored() {
+		return
+	}
+	defer h.record(packetInput(p))()
 	h.stats.PIMReceived++
 	if h.pim == nil {
 		h.bad(h.stats.PIMBad, "pim not configured", p)
@@ -220,34 +243,42 @@ func (h *Host) onRegister(now time.Time, p *pktio.Packet, m *pimmsg.Register) []
 	}
 	acts := h.pim.Handle(now, pim.RecvRegister{Src: p.Src, Dst: p.Dst, Msg: pim.Register{Source: s, Group: g, Null: m.Null, Border: m.Border}})
 	h.run(acts)
-	if m.Null {
-		return nil
+	if rp, local, ok := h.pim.RP(g, now); ok && local && rp == p.Dst {
+		h.registered(s, g, rp, now)
 	}
+	if !m.Null && !h.replica {
+		h.forwardDecap(s, g, m.Packet)
+	}
+	return nil
+}
+
+// forwardDecap injects a decapsulated packet on pd- when PIM decapsulates
+// for its (S,G) or (*,G), so that it follows the tree.
+func (h *Host) forwardDecap(s, g netip.Addr, pkt []byte) {
 	r, ok := h.routes[pim.SG{Source: s, Group: g}]
 	if !ok {
 		r, ok = h.routes[pim.SG{Group: g}]
 	}
 	if !ok || !r.Decap || len(r.OIL) == 0 {
-		return nil
+		return
 	}
 	a := g.As4()
-	frame := make([]byte, 0, 14+len(m.Packet))
+	frame := make([]byte, 0, 14+len(pkt))
 	frame = append(frame, 0x01, 0x00, 0x5e, a[1]&0x7f, a[2], a[3])
 	frame = append(frame, 0x02, 0, 0, 0, 0, 0xd0)
 	frame = append(frame, 0x08, 0x00)
-	frame = append(frame, m.Packet...)
+	frame = append(frame, pkt...)
 	if err := h.env.Inject(DecapInterface, frame, true); err != nil {
 		h.warn("decap", "decapsulated register not forwarded", "sg", pim.SG{Source: s, Group: g}, "err", err)
-		return nil
+		return
 	}
 	h.stats.RegistersDecap++
-	return nil
 }
 
 // onEncap encapsulates a data packet the pe- interface trapped in a
 // Register to the RP of its (S,G) (the DR's data path, RFC 7761 §4.4.1).
 func (h *Host) onEncap(p *pktio.Packet) {
-	if h.pim == nil {
+	if h.pim == nil || h.replica {
 		return
 	}
 	r, ok := h.routes[pim.SG{Source: p.Src, Group: p.Dst}]
@@ -270,6 +301,10 @@ func (h *Host) onEncap(p *pktio.Packet) {
 
 // onIGMP handles a received IGMP packet.
 func (h *Host) onIGMP(p *pktio.Packet) {
+	if h.ignored() {
+		return
+	}
+	defer h.record(packetInput(p))()
 	h.stats.IGMPReceived++
 	idx := h.index(p.Interface)
 	if h.igmp.Interface(idx) == nil {
@@ -302,6 +337,9 @@ func (h *Host) runIGMP(acts []igmp.Action) {
 		switch a := a.(type) {
 		case *igmp.SendQuery:
 			st := h.byIndex[a.Iface]
+			if h.replica {
+				continue
+			}
 			pkt, err := igmpmsg.Packet(st.addr.Addr(), a.Dst, &a.Query)
 			if err == nil {
 				err = h.env.Packets.SendIP(st.name, pkt)
