@@ -148,11 +148,21 @@ func (g *girLab) tree(viaR2 bool) {
 	if viaR2 {
 		up, r1Down = "xe-3/1/1.0", []string{"xe-3/1/0.0"}
 	}
-	g.eventually(fmt.Sprintf("the tree (via R2: %v)", viaR2), 20*time.Second, func() bool {
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		j3, j1 := g.join("r3"), g.join("r1")
-		return j3 != nil && j3.UpstreamInterface == up && j3.Graceful == nil &&
-			slices.Equal(downstream(j3), []string{"xe-3/0/0.0"}) && slices.Equal(downstream(j1), r1Down)
-	})
+		if j3 != nil && j3.UpstreamInterface == up && j3.Graceful == nil &&
+			slices.Equal(downstream(j3), []string{"xe-3/0/0.0"}) && slices.Equal(downstream(j1), r1Down) {
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"r1": j1, "r2": g.join("r2"), "r3": j3})
+		last = string(b)
+		if time.Now().After(deadline) {
+			g.t.Fatalf("timed out waiting for the tree (via R2: %v); last seen: %s", viaR2, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // iflCounters reads a router's per-IFL counters.
@@ -187,7 +197,10 @@ type dataPlane struct {
 func (g *girLab) dataPlane() dataPlane {
 	var d dataPlane
 	for _, node := range []string{"r1", "r2", "r3"} {
-		for _, c := range g.iflCounters(node) {
+		for name, c := range g.iflCounters(node) {
+			if node == "r1" && name == "xe-3/0/0.0" {
+				continue // R1's drops from the source's link are in r1In
+			}
 			d.full += c.full
 		}
 	}
@@ -269,6 +282,23 @@ type girResult struct {
 	// noise is what the run lost to the machine's load.
 	noise    noise
 	switchMs float64 // reload to the tree over the new path, as polled
+	// graceful and settles: R3's graceful RPF changes completed and
+	// make-before-break periods during the run.
+	graceful, settles uint64
+}
+
+// r3Graceful reads R3's graceful RPF change counters.
+func (g *girLab) r3Graceful() (completed, settles uint64) {
+	var ps struct {
+		Engine struct {
+			GracefulCompleted uint64 `json:"graceful_completed"`
+		} `json:"engine"`
+		IO struct {
+			GracefulSettles uint64 `json:"graceful-settles"`
+		} `json:"io"`
+	}
+	g.json("r3", "show pim statistics", &ps)
+	return ps.Engine.GracefulCompleted, ps.IO.GracefulSettles
 }
 
 // run streams 1,000 datagrams/s for n datagrams; once the entry is on the
@@ -295,6 +325,7 @@ func (g *girLab) run(n uint64, viaR2 bool, before func()) girResult {
 	if before != nil {
 		before()
 	}
+	gr0, st0 := g.r3Graceful()
 	t0 := time.Now()
 	g.routes(viaR2)
 	g.tree(viaR2)
@@ -303,7 +334,9 @@ func (g *girLab) run(n uint64, viaR2 bool, before func()) girResult {
 	rep := wait()
 	require.Equal(g.t, n, res.Sent)
 	require.Len(g.t, rep.Streams, 1)
-	return girResult{stream: rep.Streams[0], noise: measureNoise(dp0, g.dataPlane(), res.Sent, res.Errors, rep.Streams[0]), switchMs: sw}
+	gr1, st1 := g.r3Graceful()
+	return girResult{stream: rep.Streams[0], noise: measureNoise(dp0, g.dataPlane(), res.Sent, res.Errors, rep.Streams[0]), switchMs: sw,
+		graceful: gr1 - gr0, settles: st1 - st0}
 }
 
 // reset brings the lab to a run's starting point with no window open: R2
@@ -370,34 +403,46 @@ func TestGIRLab(t *testing.T) {
 	_, err = l.StartCapture(g.ctx, "r3", "xe-3/1/0", pcapR1, "pim")
 	require.NoError(t, err)
 
-	const n = 6000 // 6 s at 1,000/s
-	report := func(name string, r girResult) {
+	// 4 s at 1,000/s: the routes move about 2 s in; a shorter stream is
+	// less often caught by a loaded moment of this shared machine.
+	const n = 4000
+	// report logs a run; it tells whether the run is usable: the stream's
+	// end markers arrived (a badly loaded moment can lose all three, and
+	// then the sender's count is unknown).
+	report := func(t *testing.T, name string, r girResult) bool {
 		s := r.stream
-		t.Logf("%s: sent %d, received %d, lost %d, duplicates %d, reordered %d, longest gap %.1f ms, gaps over 50 ms %d; lost to the machine's load at most %v; tree moved %.0f ms after the reloads (as polled)",
-			name, s.Sent, s.Unique, s.Lost, s.Duplicates, s.Reordered, s.LongestGapMs, s.GapsOver, r.noise, r.switchMs)
-		require.True(t, s.EndSeen, "%s: the stream's end arrived", name)
+		t.Logf("%s: sent %d, received %d, lost %d, duplicates %d, reordered %d, longest gap %.1f ms, gaps over 50 ms %d; lost to the machine's load at most %v; tree moved %.0f ms after the reloads (as polled); R3's graceful changes %d, make-before-break periods %d",
+			name, s.Sent, s.Unique, s.Lost, s.Duplicates, s.Reordered, s.LongestGapMs, s.GapsOver, r.noise, r.switchMs, r.graceful, r.settles)
+		if !s.EndSeen {
+			t.Logf("%s: the stream's end markers were lost (with %d datagrams lost to the load): the run does not count", name, r.noise.total())
+			return false
+		}
 		assert.Equal(t, s.Sent-s.Unique, s.Lost)
+		return true
 	}
 	// lossless runs attempt until a run loses nothing: this machine is
 	// shared, and a loaded moment overflows rings and queues whatever the
 	// control plane does. No run may lose more than the load explains, and
 	// one of them must lose nothing (a change that always cost a datagram
 	// would fail every attempt).
-	lossless := func(name string, attempt func() girResult) {
-		const attempts = 5
+	lossless := func(t *testing.T, name string, attempt func() girResult) {
+		const attempts = 8
 		for i := 1; ; i++ {
 			r := attempt()
-			report(fmt.Sprintf("%s, attempt %d", name, i), r)
-			if r.stream.Lost == 0 {
-				return
+			if report(t, fmt.Sprintf("%s, attempt %d", name, i), r) {
+				require.Positive(t, r.graceful, "%s: R3 changed RPF gracefully", name)
+				require.Equal(t, r.graceful, r.settles, "%s: with a make-before-break period", name)
+				if r.stream.Lost == 0 {
+					return
+				}
+				require.LessOrEqual(t, r.stream.Lost, r.noise.total(), "%s: more lost than the machine's load explains", name)
 			}
-			require.LessOrEqual(t, r.stream.Lost, r.noise.total(), "%s: more lost than the machine's load explains", name)
 			require.Less(t, i, attempts, "%s: datagrams lost in every attempt (each time no more than the machine's load explains)", name)
 		}
 	}
 
 	t.Run("removal with GIR: no loss", func(t *testing.T) {
-		lossless("removal with GIR", func() girResult {
+		lossless(t, "removal with GIR", func() girResult {
 			g.reset(true)
 			return g.run(n, false, func() {
 				out := g.cli("r2", "request pim maintenance enable start 1 stop 600")
@@ -429,7 +474,7 @@ func TestGIRLab(t *testing.T) {
 	})
 
 	t.Run("insertion with GIR: no loss", func(t *testing.T) {
-		lossless("insertion with GIR", func() girResult {
+		lossless(t, "insertion with GIR", func() girResult {
 			g.reset(false)
 			// R2 is in maintenance (a window far ahead, so none opens now).
 			g.cli("r2", "request pim maintenance enable start 3000 stop 3600")
@@ -448,11 +493,14 @@ func TestGIRLab(t *testing.T) {
 		// time so far (2-9 a run). One of two runs must show loss the
 		// machine's load does not explain.
 		var unexplained []uint64
-		for i := 1; i <= 2; i++ {
+		for i := 1; len(unexplained) < 2; i++ {
+			require.LessOrEqual(t, i, 4, "two usable runs in four")
 			g.reset(true)
 			r := g.run(n, false, nil)
-			report(fmt.Sprintf("without GIR, run %d", i), r)
-			unexplained = append(unexplained, r.stream.Lost-min(r.stream.Lost, r.noise.total()))
+			if report(t, fmt.Sprintf("without GIR, run %d", i), r) {
+				require.Zero(t, r.graceful, "an immediate RPF change")
+				unexplained = append(unexplained, r.stream.Lost-min(r.stream.Lost, r.noise.total()))
+			}
 		}
 		t.Logf("without GIR: datagrams lost beyond what the machine's load explains, per run: %v", unexplained)
 		assert.Positive(t, slices.Max(unexplained), "an immediate RPF change loses datagrams")
