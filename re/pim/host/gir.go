@@ -167,7 +167,8 @@ func (h *Host) runGIR(acts []gir.Action) {
 			h.flood(a)
 		case gir.Graceful:
 			if h.pim != nil {
-				h.log.Info("graceful RPF change window", "open", a.Active)
+				// Debug: peers' PFMs drive it (show pim maintenance has the state).
+				h.log.Debug("graceful RPF change window", "open", a.Active)
 				h.run(h.pim.SetGracefulWindow(h.now(), a.Active))
 			}
 		}

@@ -8,7 +8,9 @@
 // performs the data-plane side of registers (a packet the pe- interface
 // traps is encapsulated in a Register to the RP; at the RP a Register's
 // packet is injected on pd- to follow the tree), and drives both engines'
-// timers on the owner loop.
+// timers on the owner loop. It also runs graceful insertion and removal
+// (re/pim/gir; gir.go): PFMs in and out, the engine's graceful window, and
+// a make-before-break period after each graceful RPF change (settle.go).
 //
 // Concurrency: everything runs on the routing engine's owner loop
 // (re/engine); nothing here is safe for concurrent use.
