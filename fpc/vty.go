@@ -53,6 +53,7 @@ func (r *Runtime) Vty() *cli.Tree {
 			{Name: "ttl", Keyword: "ttl", Help: "IP TTL (default 64)"},
 		})
 	t.Add("test traffic stop", "Stop background streams", r.vtyTrafficStop, nil)
+	r.addHostPathVty(t)
 	if vh, ok := r.drv.(hal.VtyHandler); ok {
 		for _, c := range vh.VtyCommands() {
 			if strings.Contains(c, "<") {
@@ -356,6 +357,7 @@ func (r *Runtime) vtyEgress(_ context.Context, req *cli.Request, w io.Writer) er
 
 func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writer) error {
 	st := r.throttle.Stats()
+	hp := r.HostPath()
 	out := map[string]uint64{
 		"resolve-rate":          uint64(r.throttle.Rate()),
 		"requests-sent":         r.stats.ResolveSent.Load(),
@@ -367,8 +369,8 @@ func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writ
 		"outstanding-now":       uint64(r.throttle.Pending()),
 		"wrong-iif-sent":        r.stats.WrongIIFSent.Load(),
 		"wrong-iif-ratelimited": r.stats.WrongIIFLimit.Load(),
-		"punts-sent":            r.stats.PuntSent.Load(),
-		"punts-dropped":         r.stats.PuntDropped.Load(),
+		"punts-sent":            hp.Total.Sent,
+		"punts-dropped":         hp.Total.Dropped,
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, out)
@@ -386,25 +388,42 @@ func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writ
 
 func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error {
 	st, up := r.SessionStats()
+	master := r.Master()
 	info := map[string]any{
-		"slot":        r.cfg.Slot,
-		"tnp-address": fmt.Sprintf("%#x", uint32(r.TNPAddr())),
-		"re":          r.cfg.RE,
-		"connected":   up,
-		"connects":    r.connects.Load(),
-		"resyncs":     r.stats.Resyncs.Load(),
-		"swept":       r.stats.Swept.Load(),
-		"ops-applied": r.stats.OpsApplied.Load(),
-		"ops-failed":  r.stats.OpsFailed.Load(),
-		"hit-reports": r.stats.HitReports.Load(),
-		"session":     st,
+		"slot":           r.cfg.Slot,
+		"tnp-address":    fmt.Sprintf("%#x", uint32(r.TNPAddr())),
+		"re":             r.cfg.RE,
+		"master":         master,
+		"connected":      up,
+		"connects":       r.connects.Load(),
+		"refusals":       r.stats.Refusals.Load(),
+		"resyncs":        r.stats.Resyncs.Load(),
+		"swept":          r.stats.Swept.Load(),
+		"ops-applied":    r.stats.OpsApplied.Load(),
+		"ops-failed":     r.stats.OpsFailed.Load(),
+		"hit-reports":    r.stats.HitReports.Load(),
+		"injected":       r.stats.Injected.Load(),
+		"inject-forward": r.stats.InjectFwd.Load(),
+		"inject-failed":  r.stats.InjectFailed.Load(),
+		"link-sent":      r.stats.LinkSent.Load(),
+		"link-dropped":   r.stats.LinkDropped.Load(),
+		"links":          r.linkRows(),
+		"session":        st,
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, info)
 	}
 	fmt.Fprintf(w, "FPC %d (TNP %#x) RE %s: %s\n", r.cfg.Slot, uint32(r.TNPAddr()), r.cfg.RE, map[bool]string{true: "connected", false: "disconnected"}[up])
-	fmt.Fprintf(w, "  connects %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
-		r.connects.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
+	if up {
+		fmt.Fprintf(w, "  master RE %s\n", master)
+	}
+	fmt.Fprintf(w, "  connects %d, refusals %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
+		r.connects.Load(), r.stats.Refusals.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
+	fmt.Fprintf(w, "  injects: sent %d, forwarded %d, failed %d; link state: sent %d, not sent %d\n",
+		r.stats.Injected.Load(), r.stats.InjectFwd.Load(), r.stats.InjectFailed.Load(), r.stats.LinkSent.Load(), r.stats.LinkDropped.Load())
+	for _, l := range r.linkRows() {
+		fmt.Fprintf(w, "  link %s\n", l)
+	}
 	if up {
 		fmt.Fprintf(w, "  session: %+v\n", st)
 	}

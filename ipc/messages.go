@@ -131,6 +131,9 @@ const (
 	AckSlotInUse AckCode = 1 // another FPC holds the slot
 	AckBadSlot   AckCode = 2 // slot out of range or not configured
 	AckVersion   AckCode = 3 // incompatible protocol
+	// AckNotMaster: this RE is not the master routing engine (a backup);
+	// the card tries the next RE address it knows.
+	AckNotMaster AckCode = 4
 )
 
 func (c AckCode) String() string {
@@ -143,6 +146,8 @@ func (c AckCode) String() string {
 		return "bad-slot"
 	case AckVersion:
 		return "version"
+	case AckNotMaster:
+		return "not master"
 	}
 	return fmt.Sprintf("error-%d", uint16(c))
 }

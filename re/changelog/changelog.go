@@ -185,6 +185,23 @@ func (l *Log) Stats() Stats {
 		Trimmed: l.trimmed, Lagged: l.lagged, Cursors: len(l.cursors), MaxMsgs: l.maxMsgs, MaxBytes: l.maxBytes}
 }
 
+// CursorInfo is one open cursor.
+type CursorInfo struct {
+	Name     string `json:"name"`
+	Position uint64 `json:"position"`
+}
+
+// Cursors lists the open cursors.
+func (l *Log) Cursors() []CursorInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]CursorInfo, 0, len(l.cursors))
+	for c := range l.cursors {
+		out = append(out, CursorInfo{Name: c.name, Position: c.pos})
+	}
+	return out
+}
+
 // Cursor is one consumer's position in the log.
 type Cursor struct {
 	l      *Log

@@ -36,7 +36,10 @@ var ErrInvalid = errors.New("invalid configuration")
 type Config struct {
 	// Source names where the configuration was read from (the file), for
 	// error messages; it is not configuration.
-	Source   string `json:"-"`
+	Source string `json:"-"`
+	// Text is the configuration as read (what a master sends its backup
+	// routing engine, which parses the same statements).
+	Text     string `json:"-"`
 	HostName string
 	// Interfaces by device name ("xe-3/1/0", "ae91").
 	Interfaces map[string]*Interface
@@ -113,6 +116,10 @@ type Chassis struct {
 	// NetworkServices is "enhanced-ip" or "".
 	NetworkServices string
 	FPCs            map[int]*FPC
+	// GracefulSwitchover is `set chassis redundancy graceful-switchover`
+	// (GRES: the backup RE keeps the kernel's state; with
+	// routing-options nonstop-routing, the protocols' too).
+	GracefulSwitchover bool
 }
 
 // FPC is per-slot chassis configuration.
@@ -155,8 +162,11 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	n := 0
+	var text strings.Builder
 	for sc.Scan() {
 		n++
+		text.WriteString(sc.Text())
+		text.WriteByte('\n')
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -171,6 +181,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	c.Text = text.String()
 	return c, nil
 }
 
@@ -577,6 +588,12 @@ var cardTypes = map[string]bool{"MPC1": true, "MPC2": true, "MPC3": true, "MPC4"
 
 func (c *Config) applyChassis(w []string) error {
 	switch {
+	case len(w) >= 1 && w[0] == "redundancy":
+		if len(w) != 2 || w[1] != "graceful-switchover" {
+			return bad("unknown redundancy statement %q (expected redundancy graceful-switchover)", strings.Join(w, " "))
+		}
+		c.Chassis.GracefulSwitchover = true
+		return nil
 	case len(w) >= 1 && w[0] == "network-services":
 		if err := expect(w[1:], 1, "network-services enhanced-ip"); err != nil {
 			return err
@@ -622,7 +639,7 @@ func (c *Config) applyChassis(w []string) error {
 		}
 		return bad("unknown fpc statement %q (expected type, pic)", w[2])
 	}
-	return bad("unknown chassis statement %q (expected fpc, network-services)", strings.Join(w, " "))
+	return bad("unknown chassis statement %q (expected fpc, network-services, redundancy graceful-switchover)", strings.Join(w, " "))
 }
 
 // Validate checks cross-statement consistency.
@@ -771,6 +788,7 @@ var Grammar = []string{
 	"set forwarding-options multicast resolve-rate <100..1000>",
 	"set forwarding-options multicast-replication ingress|local-latency-fairness",
 	"set chassis network-services enhanced-ip",
+	"set chassis redundancy graceful-switchover",
 	"set chassis fpc <slot> type MPC1|MPC2|MPC3|MPC4|16x10GE|DPCE",
 	"set chassis fpc <slot> pic <pic> no-mcast-replication",
 }
@@ -852,6 +870,9 @@ func (c *Config) Statements() []string {
 	}
 	if c.Chassis.NetworkServices != "" {
 		add("set chassis network-services %s", c.Chassis.NetworkServices)
+	}
+	if c.Chassis.GracefulSwitchover {
+		add("set chassis redundancy graceful-switchover")
 	}
 	slots := make([]int, 0, len(c.Chassis.FPCs))
 	for s := range c.Chassis.FPCs {

@@ -90,9 +90,18 @@ func (c *conn) write(r Record, timeout time.Duration) error {
 	b = append(b, r.Data...)
 	var oob []byte
 	if len(r.Files) > 0 {
+		// The descriptors' numbers without f.Fd(), which would put a
+		// shared non-blocking file description (a TAP device, a socket)
+		// into blocking mode under its owner.
 		fds := make([]int, len(r.Files))
 		for i, f := range r.Files {
-			fds[i] = int(f.Fd())
+			rc, err := f.SyscallConn()
+			if err != nil {
+				return fmt.Errorf("%w: descriptor %d: %w", ErrChannel, i, err)
+			}
+			if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+				return fmt.Errorf("%w: descriptor %d: %w", ErrChannel, i, err)
+			}
 		}
 		oob = syscall.UnixRights(fds...)
 	}

@@ -45,6 +45,9 @@ type Client struct {
 	// replication until ctx ends; an error ends the session (the backup
 	// reconnects and resyncs).
 	Follow func(ctx context.Context, p *Peer) error
+	// Flush (backup) returns once every record decoded so far is applied:
+	// the end of the initial replication is acknowledged after it.
+	Flush func() error
 }
 
 // Handler is the routing engine's side of mastership changes.
@@ -308,6 +311,9 @@ func (n *Node) Role() Role {
 // Switch asks for a planned switchover (request chassis routing-engine
 // master switch): refused within the seed's windows.
 func (n *Node) Switch(ctx context.Context) error {
+	if n.Role() != RoleMaster {
+		return fmt.Errorf("%w: this routing engine is not the master", ErrRefused)
+	}
 	reply := make(chan error, 1)
 	select {
 	case n.switch_ <- reply:
@@ -639,6 +645,13 @@ func (n *Node) runBackup(ctx context.Context, h Handler) error {
 		errc <- p.readLoop(p.bulk, func(r Record) error {
 			switch r.Type {
 			case RecSyncDone:
+				for _, c := range n.clients {
+					if c.Flush != nil {
+						if err := c.Flush(); err != nil {
+							return fmt.Errorf("%s: %w", c.Name, err)
+						}
+					}
+				}
 				var last time.Time
 				_ = json.Unmarshal(r.Data, &last)
 				synced <- last
@@ -673,6 +686,8 @@ func (n *Node) runBackup(ctx context.Context, h Handler) error {
 		case <-ctx.Done():
 			p.cancel()
 			return nil
+		case reply := <-n.switch_:
+			reply <- fmt.Errorf("%w: this routing engine is not the master", ErrRefused)
 		case last := <-synced:
 			wasSynced = true
 			n.step(evSyncDone{lastSwitch: last})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -41,6 +42,9 @@ type HostInterfaces struct {
 	taps   map[string]*tap // by IFL name
 	closed bool
 	wg     sync.WaitGroup
+	// standby: a backup RE's host interfaces exist in the master; Sync
+	// creates nothing until Adopt hands over the master's devices.
+	standby bool
 
 	toHost, toHostErr, fromHost, fromHostErr atomic.Uint64
 }
@@ -72,6 +76,75 @@ func NewHostInterfaces(d *Dispatcher, tr Transport, log *slog.Logger) (*HostInte
 	h := &HostInterfaces{d: d, tr: tr, log: log, taps: map[string]*tap{}}
 	d.Fallback = h.writeToHost
 	return h, nil
+}
+
+// SetStandby makes Sync create nothing (a backup RE: the devices belong
+// to the master until Adopt).
+func (h *HostInterfaces) SetStandby(on bool) {
+	h.mu.Lock()
+	h.standby = on
+	h.mu.Unlock()
+}
+
+// Adopt takes over TAP devices another RE created (non-stop routing: the
+// master's descriptors, passed with SCM_RIGHTS), by IFL name, and starts
+// reading them; it leaves standby. It owns the files.
+func (h *HostInterfaces) Adopt(files map[string]*os.File) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.standby = false
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		f := files[name]
+		dev, err := LinuxName(name)
+		if err != nil {
+			f.Close()
+			errs = append(errs, err)
+			continue
+		}
+		if old := h.taps[name]; old != nil {
+			old.f.Close()
+		}
+		t := &tap{ifl: name, dev: dev, f: f}
+		if l, err := netlink.LinkByName(dev); err == nil {
+			t.spec = Interface{Name: name, MAC: l.Attrs().HardwareAddr, Up: l.Attrs().Flags&net.FlagUp != 0}
+			if as, err := netlink.AddrList(l, netlink.FAMILY_V4); err == nil && len(as) > 0 {
+				a, _ := netip.AddrFromSlice(as[0].IP.To4())
+				ones, _ := as[0].Mask.Size()
+				t.spec.Addr = netip.PrefixFrom(a, ones)
+			}
+		}
+		h.taps[name] = t
+		h.wg.Go(func() { h.readLoop(t) })
+	}
+	return errors.Join(errs...)
+}
+
+// Export returns duplicates of the devices' descriptors by IFL name, for
+// a backup RE (the caller owns them).
+func (h *HostInterfaces) Export() (map[string]*os.File, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]*os.File, len(h.taps))
+	for n, t := range h.taps {
+		rc, err := t.f.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		var nfd int
+		var derr error
+		if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+			return nil, err
+		}
+		if derr != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, fmt.Errorf("host interface %s: dup: %w", t.dev, derr)
+		}
+		out[n] = os.NewFile(uintptr(nfd), "/dev/net/tun:"+t.dev)
+	}
+	return out, nil
 }
 
 // Stats returns the counters.
@@ -114,6 +187,9 @@ func (h *HostInterfaces) Sync(ifs []Interface) error {
 	defer h.mu.Unlock()
 	if h.closed {
 		return errors.New("host interfaces closed")
+	}
+	if h.standby {
+		return nil
 	}
 	want := map[string]Interface{}
 	for _, f := range ifs {

@@ -57,6 +57,7 @@ func (s *Server) CLI() *cli.Tree {
 		cli.Option{Name: "detail", Help: "Display detailed output"})
 	s.addPIMCommands(t)
 	s.addMSDPCommands(t)
+	s.addNSRCommands(t)
 	t.Add("show interfaces terse", "Show the interfaces: admin and link state, address", s.cliInterfacesTerse, nil)
 	t.Add("clear multicast forwarding-cache", "Clear the multicast forwarding cache", s.cliClearCache, nil)
 	t.Add("monitor kernel", "Show the kernel's route and next-hop changes (rtsockmon -t)", s.cliJournal,
@@ -92,8 +93,22 @@ func (s *Server) cliTNP(_ context.Context, req *cli.Request, w io.Writer) error 
 	row := func(name string, a ipc.TNPAddr, mac string, e int) {
 		fmt.Fprintf(w, "%-10s%18s %s em0  1500 %d 0 3\n", name, fmt.Sprintf("%#x", uint32(a)), mac, e)
 	}
-	row("master", ipc.TNPMaster, "02:01:00:00:00:04", 0)
-	row("re0", ipc.TNPAddr(0x4), "02:01:00:00:00:04", 0)
+	// The master alias follows mastership; with a paired routing
+	// engine both reN rows are shown.
+	st, paired := s.nsrStatus()
+	master := st.REID
+	if paired && st.Role != "Master" && st.PeerPID != 0 {
+		master = st.PeerRE
+	}
+	row("master", ipc.TNPMaster, reMAC(master), 0)
+	res := []int{st.REID}
+	if paired && st.PeerPID != 0 {
+		res = append(res, st.PeerRE)
+		slices.Sort(res)
+	}
+	for _, id := range res {
+		row(fmt.Sprintf("re%d", id), reTNP(id), reMAC(id), 0)
+	}
 	for _, f := range fpcs {
 		row(fmt.Sprintf("fpc%d", f.Slot), ipc.FPCAddr(f.Slot), f.MAC, 4)
 	}

@@ -88,7 +88,9 @@ func (s *Server) Inject(ctx context.Context, ifl string, frame []byte, forward b
 		s.stats.InjectErrors.Add(1)
 		return fmt.Errorf("inject on %s: FPC %d is not connected", ifl, slot)
 	}
-	if err := f.sess.Send(ctx, &ipc.Inject{Egress: idx, Forward: forward, Frame: frame}); err != nil {
+	// On the control lane: ahead of bulk downloads, never blocking the
+	// loop (a full lane is a dropped packet, as on a congested link).
+	if err := f.sess.SendControl(ctx, &ipc.Inject{Egress: idx, Forward: forward, Frame: frame}); err != nil {
 		s.stats.InjectErrors.Add(1)
 		return fmt.Errorf("inject on %s: %w", ifl, err)
 	}

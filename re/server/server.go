@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,9 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/msdp"
 	msdphost "github.com/mxfwd/mxfwd/re/msdp/host"
+	"github.com/mxfwd/mxfwd/re/nsr"
 	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pktio"
 )
@@ -79,6 +82,11 @@ type Options struct {
 	// network namespace (root), so that the host's IP stack owns the
 	// router's addresses.
 	HostInterfaces bool
+	// NSR pairs this routing engine with another (non-stop routing, issue
+	// #17): the node has decided the role (Start); Standby says it is the
+	// backup. nil runs alone.
+	NSR     *nsr.Node
+	Standby bool
 }
 
 // Server is the RE.
@@ -106,7 +114,10 @@ type Server struct {
 	fpcMu sync.Mutex
 	fpcs  map[hal.Slot]*fpcConn
 
+	nsr *nsrState // nil without non-stop routing
+
 	runCtx  context.Context
+	fpcStop context.CancelFunc // ends FPC service (a handing-over master)
 	gen     atomic.Uint32
 	started time.Time
 	addr    atomic.Value // string
@@ -210,12 +221,23 @@ func New(opt Options) (*Server, error) {
 	if opt.CacheTimeout > 0 {
 		timeout = opt.CacheTimeout
 	}
+	if opt.NSR != nil {
+		s.nsr = &nsrState{node: opt.NSR, becameMaster: make(chan struct{})}
+		s.nsr.b.taps = map[string]*os.File{}
+		s.nsr.b.shadows = map[msdp.ConnID]msdp.ConnID{}
+		s.nsr.b.applyQ = make(chan func(), 4096)
+		if !opt.Standby {
+			s.nsr.setMaster()
+		}
+	}
 	s.kern = kernel.New(kernel.Config{
 		Logger:       opt.Logger.With("component", "kernel"),
 		Now:          opt.Clock.Now,
 		CacheTimeout: timeout,
 		Sink:         (*logSink)(s),
 		LocalAS:      opt.Config.AutonomousSystem,
+		// The backup routing engine follows the kernel's deltas.
+		Deltas: opt.NSR != nil,
 	})
 	s.eng = engine.New(engine.Config{
 		Kernel:       s.kern,
@@ -233,6 +255,8 @@ func New(opt Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A backup uses the master's devices (handed over at takeover).
+		h.SetStandby(opt.Standby)
 		s.host = h
 	}
 	s.rt = newRouting(opt.Config.AutonomousSystem)
@@ -244,10 +268,22 @@ func New(opt Options) (*Server, error) {
 			return s.Inject(context.Background(), ifl, frame, forward)
 		},
 	})
+	if s.nsr != nil {
+		// The backup replays the master's PIM and IGMP; the master
+		// records its inputs for a backup.
+		s.mc.SetReplica(opt.Standby)
+		s.mc.SetRecorder((*pimRecorder)(s))
+	}
 	pimW := s.rt.watcher("pim", s.mc.RIBChanged)
 	_ = s.rt.rib.WatchRoutes(pimW, netip.MustParsePrefix("0.0.0.0/0"))
 	s.eng.Subscribe(s.mc.KernelEvents)
-	s.msdp = msdphost.New(msdphost.Env{Engine: s.eng, RIB: s.rt.rib, PIM: s.mc, Logger: opt.Logger.With("component", "msdp"), Port: opt.MSDPPort})
+	menv := msdphost.Env{Engine: s.eng, RIB: s.rt.rib, PIM: s.mc, Logger: opt.Logger.With("component", "msdp"), Port: opt.MSDPPort}
+	if s.nsr != nil {
+		menv.Standby = opt.Standby
+		menv.Mirror = (*msdpMirror)(s)
+		menv.ConnDown = s.msdpConnDown
+	}
+	s.msdp = msdphost.New(menv)
 	msdpW := s.rt.watcher("msdp", s.msdp.RIBChanged)
 	_ = s.rt.rib.WatchRoutes(msdpW, netip.MustParsePrefix("0.0.0.0/0"))
 	// Not running yet: commit directly (nothing else touches the kernel).
@@ -286,6 +322,11 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // starts). The live interface table is checked first, so a plan that
 // cannot apply changes nothing.
 func (s *Server) commit(p *Plan) error {
+	if s.nsr != nil && !s.standby() {
+		// The backup commits the same statements, in change-log order
+		// (before PIM's configure input that follows).
+		s.clog.AppendRecord(uint16(clientConfig), []byte(p.Config.Text))
+	}
 	if err := s.kern.CheckInterfaces(p.Interfaces); err != nil {
 		return fmt.Errorf("%s: interfaces: %w", p.Config.Source, err)
 	}
@@ -385,17 +426,22 @@ func (s *Server) onKernelEvents(evs []kernel.Event) {
 	}
 }
 
-// Run listens for FPCs and runs the owner loop until ctx is done.
+// Run listens for FPCs and runs the owner loop until ctx is done. With
+// non-stop routing it also runs the pairing: a backup serves no card until
+// it takes over, and a master that hands over returns nsr.ErrHandedOver.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.opt.Listen)
-	if err != nil {
-		return fmt.Errorf("re: listen for FPCs on %s: %w", s.opt.Listen, err)
+	var ln net.Listener
+	if !s.standby() {
+		var err error
+		if ln, err = s.listenFPCs(); err != nil {
+			return err
+		}
 	}
-	s.addr.Store(ln.Addr().String())
-	s.log.Info("listening for FPCs", "addr", ln.Addr().String())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	wg.Go(func() {
 		if err := s.eng.Run(ctx); err != nil {
 			s.log.Error("owner loop stopped", "err", err)
@@ -412,7 +458,58 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.msdp.Start(ctx); err != nil {
 		s.log.Error("msdp transport not started", "err", err)
 	}
+	fpcCtx, fpcStop := context.WithCancel(ctx)
+	s.fpcStop = fpcStop
 	close(s.ready)
+	errc := make(chan error, 2)
+	if s.nsr != nil {
+		wg.Go(func() { s.runApplier(ctx) })
+		wg.Go(func() {
+			err := s.nsr.node.Run(ctx, s.nsrClients(), s)
+			if err != nil {
+				errc <- err
+			}
+		})
+	}
+	wg.Go(func() {
+		if ln == nil {
+			select {
+			case <-s.nsr.becameMaster:
+			case <-ctx.Done():
+				return
+			}
+			var err error
+			if ln, err = s.listenFPCs(); err != nil {
+				errc <- err
+				return
+			}
+		}
+		if err := s.serveFPCs(fpcCtx, ln); err != nil {
+			errc <- err
+		}
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func (s *Server) listenFPCs() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("re: listen for FPCs on %s: %w", s.opt.Listen, err)
+	}
+	s.addr.Store(ln.Addr().String())
+	s.log.Info("listening for FPCs", "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// serveFPCs accepts FPCs on ln until ctx ends.
+func (s *Server) serveFPCs(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -420,8 +517,6 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			cancel()
-			wg.Wait()
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -59,6 +59,12 @@ type Env struct {
 	// Standby keeps the engine from opening sessions (a backup routing
 	// engine adopts them).
 	Standby bool
+	// Mirror makes the transport a non-stop routing master (socket
+	// replication; msdpnet.Mirror).
+	Mirror msdpnet.Mirror
+	// ConnDown is told when a session's connection ends on this routing
+	// engine (a master tells its backup, which drops the shadow).
+	ConnDown func(conn msdp.ConnID)
 }
 
 // Host hosts MSDP.
@@ -275,7 +281,7 @@ func (h *Host) Configure(c *config.Config) error {
 // Start opens the transport (its goroutines end with ctx) and starts the
 // peers. Call it once, from outside the loop.
 func (h *Host) Start(ctx context.Context) error {
-	t := msdpnet.New(ctx, msdpnet.Options{Port: h.env.Port, Logger: h.log.With("component", "msdp-transport"), Tap: h.env.Tap})
+	t := msdpnet.New(ctx, msdpnet.Options{Port: h.env.Port, Logger: h.log.With("component", "msdp-transport"), Tap: h.env.Tap, Mirror: h.env.Mirror})
 	eng := h.env.Engine
 	go func() {
 		for {
@@ -337,6 +343,9 @@ func (h *Host) handle(ev msdp.Event) {
 		}
 		return
 	}
+	if d, ok := ev.(msdp.ConnDown); ok && h.env.ConnDown != nil {
+		h.env.ConnDown(d.Conn)
+	}
 	h.acts = h.e.Handle(h.now(), ev, h.acts[:0])
 	h.apply(h.acts)
 	h.reschedule()
@@ -350,6 +359,10 @@ func (h *Host) apply(acts []msdp.Action) {
 	}
 	for _, a := range acts {
 		switch a := a.(type) {
+		case msdp.Close:
+			if h.env.ConnDown != nil && !h.env.Standby {
+				h.env.ConnDown(a.Conn)
+			}
 		case msdp.JoinSource:
 			if h.env.PIM != nil {
 				h.env.PIM.RemoteSource(a.Source, a.Group)

@@ -424,6 +424,20 @@ func (h *Host) Restore(sn *Snapshot) error {
 	return nil
 }
 
+// Reset forgets the engines' state (a backup taking over without
+// replicated PIM state starts afresh, as after a restart); Configure
+// builds them again.
+func (h *Host) Reset() {
+	h.env.Engine.Stop(h.timer)
+	h.timer = nil
+	h.pim = nil
+	h.igmp = igmp.NewRouter()
+	clear(h.routes)
+	clear(h.members)
+	clear(h.localSources)
+	clear(h.starJoined)
+}
+
 // Takeover makes a replica the master's successor (owner loop, after the
 // mirrored kernel state is in place): PIM's contributions in the kernel
 // are reconciled with the replicated routes — normally nothing changes —
