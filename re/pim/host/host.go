@@ -104,6 +104,9 @@ type Stats struct {
 	// GracefulSettles counts graceful RPF changes whose entry accepted on
 	// any interface for GracefulSettle after the switch (settle.go).
 	GracefulSettles uint64 `json:"graceful-settles"`
+	// HeldMessages counts messages held back GracefulPruneDelay after a
+	// graceful switch (settle.go).
+	HeldMessages uint64 `json:"held-messages"`
 }
 
 // Host hosts PIM and IGMP.
@@ -131,6 +134,7 @@ type Host struct {
 	// settling are the entries in their make-before-break period after a
 	// graceful RPF change (settle.go).
 	settling map[pim.SG]settlePeriod
+	held     []heldMessage
 
 	timer    *engine.Timer
 	timerAt  time.Time
@@ -352,6 +356,7 @@ func (h *Host) configure(c *config.Config) error {
 		}
 		clear(h.routes)
 		clear(h.settling)
+		h.held = nil
 		h.pim = nil
 	}
 	errs = append(errs, h.configureGIR(c, now))

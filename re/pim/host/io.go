@@ -25,6 +25,7 @@ func (h *Host) run(acts []pim.Action) {
 			changes = changes[:0]
 		}
 	}
+	hold := false // a graceful switch holds the batch's messages back (settle.go)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case pim.Route:
@@ -35,7 +36,7 @@ func (h *Host) run(acts []pim.Action) {
 				h.starChanged(a, false)
 			}
 			c := h.contribution(a)
-			h.settleRoute(k, prev, had, a, &c)
+			hold = h.settleRoute(k, prev, had, a, &c) || hold
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
@@ -52,6 +53,10 @@ func (h *Host) run(acts []pim.Action) {
 		default:
 			// Messages go out in order with the routes before them.
 			flush()
+			if hold {
+				h.holdMessage(a)
+				continue
+			}
 			h.send(a)
 		}
 	}

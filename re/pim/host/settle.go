@@ -20,12 +20,50 @@ import (
 // upstream is pruned; then the strict RPF check on the new interface
 // returns. Packets of both paths are forwarded meanwhile: duplicates
 // instead of loss, until the old upstream has processed the Prune.
+//
+// The Prune itself (with the other messages of the same step) waits
+// GracefulPruneDelay: the line cards send what the RE injects ahead of the
+// route downloads queued before it, so a Prune sent at once can reach the
+// old upstream, which stops forwarding, before this router's own card
+// accepts on the new interface - losing the packets in between.
 
 // GracefulSettle is how long a switched entry accepts on any interface: it
 // covers the old path's lag behind the new one (a few milliseconds between
 // two routers; the lab measures it) and the old upstream's processing of
 // the Prune, with a wide margin for a loaded machine.
 const GracefulSettle = time.Second
+
+// GracefulPruneDelay holds back the messages of the step that switches an
+// entry (the Prune to the old upstream): the route download to this
+// router's card takes a few milliseconds (the lab lost 2 datagrams at
+// 1,000/s when the Prune went at once); 200 ms is a wide margin, well
+// inside GracefulSettle, and costs about 200 ms of duplicates.
+const GracefulPruneDelay = 200 * time.Millisecond
+
+// heldMessage is a message action held back until at.
+type heldMessage struct {
+	a  pim.Action
+	at time.Time
+}
+
+// holdMessage queues a message of a switching step.
+func (h *Host) holdMessage(a pim.Action) {
+	h.held = append(h.held, heldMessage{a: a, at: h.now().Add(GracefulPruneDelay)})
+	h.stats.HeldMessages++
+}
+
+// sendHeld sends the held messages that are due, in order.
+func (h *Host) sendHeld(now time.Time) {
+	n := 0
+	for n < len(h.held) && !now.Before(h.held[n].at) {
+		h.send(h.held[n].a)
+		n++
+	}
+	h.held = h.held[n:]
+	if len(h.held) == 0 {
+		h.held = nil
+	}
+}
 
 // settlePeriod is an entry in its make-before-break period.
 type settlePeriod struct {
@@ -36,12 +74,14 @@ type settlePeriod struct {
 // settleRoute decides whether r, PIM's new Route for its key, starts or
 // continues a make-before-break period (given prev, the previous Route for
 // the key, if any), and marks c accordingly.
-func (h *Host) settleRoute(k pim.SG, prev pim.Route, had bool, r pim.Route, c *kernel.Contribution) {
+// It reports whether r switches the entry (the step's messages are then
+// held back).
+func (h *Host) settleRoute(k pim.SG, prev pim.Route, had bool, r pim.Route, c *kernel.Contribution) bool {
 	now := h.now()
 	if s, ok := h.settling[k]; ok {
 		if s.iif == r.IIF && now.Before(s.until) && r.GracefulNew == 0 {
 			c.AnyRPF = c.RPF != ""
-			return
+			return false
 		}
 		delete(h.settling, k)
 	}
@@ -49,13 +89,18 @@ func (h *Host) settleRoute(k pim.SG, prev pim.Route, had bool, r pim.Route, c *k
 		h.settling[k] = settlePeriod{iif: r.IIF, until: now.Add(GracefulSettle)}
 		h.stats.GracefulSettles++
 		c.AnyRPF = c.RPF != ""
+		return true
 	}
+	return false
 }
 
-// settleDeadline is the earliest end of a make-before-break period (zero:
-// none).
+// settleDeadline is the earliest end of a make-before-break period or
+// held message (zero: none).
 func (h *Host) settleDeadline() time.Time {
 	var next time.Time
+	if len(h.held) > 0 {
+		next = h.held[0].at
+	}
 	for _, s := range h.settling {
 		if next.IsZero() || s.until.Before(next) {
 			next = s.until
@@ -67,6 +112,7 @@ func (h *Host) settleDeadline() time.Time {
 // endSettles restores the strict RPF check of the entries whose period is
 // over.
 func (h *Host) endSettles(now time.Time) {
+	h.sendHeld(now)
 	var changes []kernel.Change
 	for k, s := range h.settling {
 		if now.Before(s.until) {
