@@ -265,3 +265,140 @@ func TestNSRKillMasterWithFRR(t *testing.T) {
 			a.before.PIMUptime, a.after.PIMUptime, b.before.PIMUptime, b.after.PIMUptime, a.stream.Unique, b.stream.Unique)
 	}
 }
+
+// switchover returns r1@reN's `show system switchover`.
+func switchoverOf(l *Lab, re string) string {
+	out, _ := l.CLI(context.Background(), "r1@"+re, "show system switchover")
+	return out
+}
+
+func waitRole(t *testing.T, l *Lab, re, role string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		out := switchoverOf(l, re)
+		ok := strings.Contains(out, re+" ("+role+")")
+		if role == "Backup" {
+			ok = ok && strings.Contains(out, "Steady State")
+		}
+		return ok
+	}, 30*time.Second, 50*time.Millisecond, "%s is %s", re, role)
+}
+
+// Seed 000's caveat I, case 2, and the rules that follow from it: an SA
+// the master learned before the backup came up is not on the backup (SAs
+// are not replicated) until the originator refreshes it (60 s); a planned
+// switchover is refused for 60 s after the sockets' replication. clear
+// msdp acts on one routing engine only (seed 000 §6.c).
+func TestNSRCaveatSALearnedBeforeTheBackup(t *testing.T) {
+	needHostInterfaces(t)
+	needFRR(t)
+	l := startLab(t, "nsrc", filepath.Join(exampleDir(t), "nsr.clab.yml"), interimRing)
+	stop := make(chan struct{})
+	defer close(stop)
+	waitNSRLab(t, l, stop)
+	// Case 1: learned while both run: both have it.
+	require.Contains(t, l.cliOK(t, "r1@re1", "show msdp source-active"), "239.2.2.2")
+
+	// The backup restarts: it comes back without FRR's SA.
+	require.NoError(t, l.KillRE("r1", "re1", syscall.SIGKILL))
+	require.NoError(t, l.StartRE(context.Background(), "r1", "re1"))
+	synced := time.Now()
+	waitRole(t, l, "re1", "Backup")
+	assert.NotContains(t, l.cliOK(t, "r1@re1", "show msdp source-active"), "239.2.2.2",
+		"an SA learned before the backup came up is not replicated")
+	assert.Contains(t, l.cliOK(t, "r1@re1", "show msdp socket"), "shadow", "the session's socket is")
+	out, err := l.CLI(context.Background(), "r1", "request chassis routing-engine master switch")
+	require.Error(t, err)
+	assert.Contains(t, out, "not allowed for 1m0s after the initial replication of the sockets")
+
+	// clear msdp on the master does not touch the backup's cache.
+	l.cliOK(t, "r1@re0", "clear msdp cache")
+
+	// FRR refreshes its SAs every 60 s: the backup learns it from the
+	// network within one refresh.
+	require.Eventually(t, func() bool {
+		out, _ := l.CLI(context.Background(), "r1@re1", "show msdp source-active")
+		return strings.Contains(out, "239.2.2.2")
+	}, 75*time.Second, time.Second, "the backup learns FRR's SA within one SA refresh")
+	t.Logf("the backup learned FRR's SA %v after its replication", time.Since(synced).Round(time.Second))
+}
+
+// Faults (issue #17): the mirror channel cut and restored (the backup
+// stopped for longer than the takeover time, then resumed: the master
+// drops it, it comes back and resyncs, nobody takes over); the backup
+// killed in its initial replication and started again; the master killed
+// in the backup's initial replication; both routing engines restarted.
+// No crash, no takeover by a backup whose master lives, the card keeps
+// its routes through the switchovers, FRR keeps its sessions where NSR
+// applies.
+func TestNSRFaults(t *testing.T) {
+	needHostInterfaces(t)
+	needFRR(t)
+	l := startLab(t, "nsrf", filepath.Join(exampleDir(t), "nsr.clab.yml"), interimRing)
+	stop := make(chan struct{})
+	defer close(stop)
+	waitNSRLab(t, l, stop)
+	ctx := context.Background()
+	route := func() bool {
+		vty, err := l.Vty(ctx, "r1", 3, "show route long_ip")
+		return err == nil && strings.Contains(vty, "239.2.2.2.10.40.1.2/64")
+	}
+	require.Eventually(t, route, 10*time.Second, 100*time.Millisecond, "the registering source's route on the card")
+
+	t.Run("channel cut and restored", func(t *testing.T) {
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGSTOP))
+		require.Eventually(t, func() bool {
+			return strings.Contains(switchoverOf(l, "re0"), "Peer state: Not connected")
+		}, 10*time.Second, 50*time.Millisecond, "the master drops the silent backup")
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGCONT))
+		require.Eventually(t, func() bool {
+			out := switchoverOf(l, "re0")
+			return strings.Contains(out, "Peer state: Steady State") && strings.Contains(out, "(2 since start)")
+		}, 30*time.Second, 50*time.Millisecond, "the backup reconnects and a second initial replication completes")
+		waitRole(t, l, "re1", "Backup")
+		assert.Contains(t, switchoverOf(l, "re0"), "re0 (Master)", "no takeover while the master lived")
+		assert.Contains(t, l.cliOK(t, "r1@re1", "show msdp socket"), "shadow")
+	})
+
+	t.Run("backup killed during its initial replication", func(t *testing.T) {
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGKILL))
+		require.NoError(t, l.StartRE(ctx, "r1", "re1"))
+		// Kill it again as soon as it runs (replication takes
+		// milliseconds: it is in it or just past it).
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGKILL))
+		require.NoError(t, l.StartRE(ctx, "r1", "re1"))
+		waitRole(t, l, "re1", "Backup")
+		assert.Contains(t, switchoverOf(l, "re0"), "re0 (Master)")
+		assert.True(t, route())
+	})
+
+	t.Run("master killed during the backup's initial replication", func(t *testing.T) {
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGKILL))
+		require.NoError(t, l.StartRE(ctx, "r1", "re1"))
+		require.NoError(t, l.KillRE("r1", "re0", syscall.SIGKILL))
+		require.Eventually(t, func() bool { return strings.Contains(switchoverOf(l, "re1"), "re1 (Master)") },
+			10*time.Second, 50*time.Millisecond, "re1 takes over")
+		require.Eventually(t, func() bool {
+			vty, err := l.Vty(ctx, "r1", 3, "show ipc")
+			return err == nil && strings.Contains(vty, "connected\n")
+		}, 10*time.Second, 100*time.Millisecond, "the card follows the new master")
+		require.Eventually(t, route, 30*time.Second, 100*time.Millisecond, "the route is there (kept or relearned)")
+		require.NoError(t, l.StartRE(ctx, "r1", "re0"))
+		waitRole(t, l, "re0", "Backup")
+	})
+
+	t.Run("both restarted", func(t *testing.T) {
+		require.NoError(t, l.KillRE("r1", "re0", syscall.SIGKILL))
+		require.NoError(t, l.KillRE("r1", "re1", syscall.SIGKILL))
+		require.NoError(t, l.StartRE(ctx, "r1", "re0"))
+		require.NoError(t, l.StartRE(ctx, "r1", "re1"))
+		waitRole(t, l, "re1", "Backup")
+		assert.Contains(t, switchoverOf(l, "re0"), "re0 (Master)", "re0 prefers mastership when none holds it")
+		require.Eventually(t, route, 60*time.Second, 100*time.Millisecond, "the card's routes are relearned")
+		require.Eventually(t, func() bool {
+			msdp, err1 := l.CLI(ctx, "r1", "show msdp")
+			pim, err2 := l.CLI(ctx, "r1", "show pim neighbors")
+			return err1 == nil && err2 == nil && strings.Contains(msdp, "Established") && strings.Contains(pim, "10.40.12.2")
+		}, 60*time.Second, 250*time.Millisecond, "r1's new routing engines peer with FRR again")
+	})
+}

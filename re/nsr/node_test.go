@@ -231,3 +231,4 @@ func TestOptionsChecked(t *testing.T) {
 	require.ErrorContains(t, err, "under five keepalives")
 	_ = errors.New
 }
+
