@@ -231,4 +231,3 @@ func TestOptionsChecked(t *testing.T) {
 	require.ErrorContains(t, err, "under five keepalives")
 	_ = errors.New
 }
-
