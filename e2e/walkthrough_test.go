@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -271,10 +274,20 @@ func TestIPCBadInput(t *testing.T) {
 	require.Error(t, err)
 	c.Close()
 
-	// Duplicate slot: the second fpc 3 exits with the RE's reason.
-	out, err := p.run("fpc", "run", "--slot", "3", "--re", addr, "--metrics", "", "--vty-socket", filepath.Join(p.dir, "dup.sock"), "--log-level", "warn")
-	require.Error(t, err, "duplicate FPC exits")
+	// Duplicate slot: the second fpc 3 logs the RE's reason and keeps
+	// retrying (line cards never give up, issue #11) until stopped.
+	dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer dcancel()
+	dup := exec.CommandContext(dctx, filepath.Join(binDir, "fpc"), "run", "--slot", "3", "--re", addr, "--metrics", "", "--vty-socket", filepath.Join(p.dir, "dup.sock"), "--log-level", "warn")
+	dup.Env = p.env()
+	var dupOut bytes.Buffer
+	dup.Stdout, dup.Stderr = &dupOut, &dupOut
+	err = dup.Run()
+	require.Error(t, err)
+	require.ErrorIs(t, dctx.Err(), context.DeadlineExceeded, "the duplicate FPC kept retrying: %s", dupOut.String())
+	out := dupOut.String()
 	require.Contains(t, out, "slot 3 is already connected from 127.0.0.1:")
+	require.Equal(t, 1, strings.Count(out, "RE refused the registration"), "one log line per reason per minute: %s", out)
 	require.Contains(t, p.cli("show tnp addresses"), "fpc3")
 	require.Contains(t, p.vty(3, "show ipc"), "connected\n")
 	require.Regexp(t, `refused: +[1-9]`, p.cli("show system statistics ipc"))

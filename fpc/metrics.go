@@ -20,11 +20,12 @@ var (
 	descOps       = prometheus.NewDesc("mxfwd_fpc_ops_total", "Programming operations applied to the driver, by result.", []string{"slot", "result"}, nil)
 	descObjects   = prometheus.NewDesc("mxfwd_fpc_objects", "Objects installed in the PFE.", []string{"slot", "kind"}, nil)
 	descIFL       = prometheus.NewDesc("mxfwd_fpc_ifl_packets_total", "Packets per interface and direction or drop reason.", []string{"slot", "ifl", "counter"}, nil)
+	descPunts     = prometheus.NewDesc("mxfwd_fpc_host_path_packets_total", "Packets the PFE punted, per trap class and outcome (sent to the RE or the drop reason).", []string{"slot", "class", "outcome"}, nil)
 	descFailing   = prometheus.NewDesc("mxfwd_fpc_failing_objects", "Objects the PFE failed to program, kept for retry and reported to the RE.", []string{"slot"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descResolve, descOps, descObjects, descIFL, descFailing} {
+	for _, d := range []*prometheus.Desc{descConnected, descResolve, descOps, descObjects, descIFL, descPunts, descFailing} {
 		ch <- d
 	}
 }
@@ -37,6 +38,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, up, slot)
+	byClass := map[string]*HostPathStats{}
+	for _, row := range r.HostPath().Traps {
+		c := byClass[row.Class]
+		if c == nil {
+			c = &HostPathStats{}
+			byClass[row.Class] = c
+		}
+		c.Sent += row.Sent
+		c.Policed += row.Policed
+		c.CardLimit += row.CardLimit
+		c.QueueFull += row.QueueFull
+		c.LaneFull += row.LaneFull
+		c.NoSession += row.NoSession
+	}
+	for class, c := range byClass {
+		for outcome, v := range map[string]uint64{"sent": c.Sent, "policed": c.Policed, "card_limit": c.CardLimit,
+			"queue_full": c.QueueFull, "lane_full": c.LaneFull, "no_session": c.NoSession} {
+			ch <- prometheus.MustNewConstMetric(descPunts, prometheus.CounterValue, float64(v), slot, class, outcome)
+		}
+	}
 	st := r.throttle.Stats()
 	for k, v := range map[string]uint64{
 		"sent": r.stats.ResolveSent.Load(), "dropped": r.stats.ResolveDropped.Load(), "stale": r.stats.ResolveStale.Load(),

@@ -1,9 +1,23 @@
 // Package fpc is the line-card runtime: it connects to the RE over the IPC,
-// registers its slot, applies the RE's downloads (IFLs, next hops, routes)
-// to a PFE driver through the HAL, turns the driver's upcalls into
-// resolve-addr-requests (throttled per card), wrong-interface notifications
-// and punted control packets, reports route hit counters so that the RE can
-// refresh its forwarding cache, and serves the vty.
+// registers its slot, applies the RE's downloads (IFLs, next hops, routes,
+// host-path traps) to a PFE driver through the HAL, turns the driver's
+// upcalls into resolve-addr-requests (throttled per card), wrong-interface
+// notifications, punted packets (policed per trap, hostpath.go) and link
+// state, sends what the RE injects (out of a port, or into the PFE as if
+// received), reports route hit counters so that the RE can refresh its
+// forwarding cache, and serves the vty.
+//
+// A card knows every RE address it was given (Config.RE, comma-separated)
+// and follows the one that accepts its registration as master; a refusal
+// (not master, slot in use, anything) is retried with backoff, forever,
+// while the card keeps forwarding with what it has (issue #11: line cards
+// never give up).
+//
+// Priorities on the session: punts and link state go on the session's
+// control lane (ipc.Session.SendControl), ahead of resolve requests and
+// hit reports; injects from the RE are handled on the session's read
+// goroutine as soon as they are decoded, never queued behind the download
+// applier.
 //
 // The runtime does not know which driver it runs: it receives a
 // hal.Constructor. After a reconnect the RE replays its whole state between
@@ -17,18 +31,23 @@
 //
 // Concurrency: Run owns every goroutine (session, applier, sender, stats
 // reporter, traffic generators) and returns after they have all stopped.
-// Upcalls arrive on driver goroutines and only touch the throttle and bounded
-// queues. Vty handlers may run concurrently with everything else.
+// Upcalls arrive on driver goroutines and only touch the throttle, the host
+// path and bounded queues. Vty handlers may run concurrently with
+// everything else.
 package fpc
 
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +59,11 @@ import (
 
 // Config configures a runtime.
 type Config struct {
-	Slot       hal.Slot
-	RE         string // host:port of the RE
+	Slot hal.Slot
+	// RE is the host:port of the RE, or several, comma-separated (both
+	// routing engines): the card tries each in turn and follows the one
+	// that accepts it as master.
+	RE         string
 	DriverName string
 	NewDriver  hal.Constructor
 	// Ports binds physical interface names to driver resources.
@@ -58,6 +80,8 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// PFEs is the number of PFEs of the card (4).
 	PFEs int
+	// HostPath bounds the host path (nil: DefaultHostPathLimits).
+	HostPath *HostPathLimits
 	// AuthKey is the shared key proved to the RE at registration (nil:
 	// none; the card then fails against an RE that asks for one).
 	AuthKey []byte
@@ -77,6 +101,14 @@ type Runtime struct {
 	applyq chan item
 	outq   chan ipc.Message
 	sess   atomic.Pointer[ipc.Session]
+	host   *hostPath
+
+	res    []string               // RE addresses, in the order tried
+	master atomic.Pointer[string] // the RE followed now (nil: none)
+	refuse refusalLog             // rate-limited refusal logging
+
+	linkMu sync.Mutex
+	links  map[hal.IFLIndex]bool // ports' operational state as reported by the driver
 
 	mu     sync.Mutex // guards the shadow state below
 	shadow shadowState
@@ -118,10 +150,12 @@ type runtimeStats struct {
 	ResolveStale   atomic.Uint64 // the (S,G) route was installed meanwhile
 	WrongIIFSent   atomic.Uint64
 	WrongIIFLimit  atomic.Uint64 // rate-limited (one per (S,G) per 3 s)
-	PuntSent       atomic.Uint64
-	PuntDropped    atomic.Uint64
-	Injected       atomic.Uint64
+	Injected       atomic.Uint64 // injects sent out of a port (Transmit)
+	InjectFwd      atomic.Uint64 // injects forwarded as received (Input)
 	InjectFailed   atomic.Uint64
+	LinkSent       atomic.Uint64 // link state messages sent to the RE
+	LinkDropped    atomic.Uint64 // link state not sent (no session, lane full): resent on reconnect
+	Refusals       atomic.Uint64 // registrations an RE refused
 	Resyncs        atomic.Uint64
 	Swept          atomic.Uint64
 	HitReports     atomic.Uint64
@@ -134,7 +168,13 @@ type shadowState struct {
 	byName  map[string]hal.IFLIndex
 	nhs     map[hal.NHID]nhShadow
 	routes  map[hal.RouteKey]uint32
+	traps   map[hal.TrapID]trapShadow
 	options map[string]string
+}
+
+type trapShadow struct {
+	gen  uint32
+	trap hal.Trap
 }
 
 type ifShadow struct {
@@ -153,7 +193,6 @@ const (
 	itemResyncBegin
 	itemResyncEnd
 	itemConfig
-	itemInject
 )
 
 type item struct {
@@ -162,8 +201,6 @@ type item struct {
 	gen   uint32
 	key   string
 	value string
-	ifl   hal.IFLIndex
-	frame []byte
 }
 
 // Queue bounds. applyQueue holds downloads between the IPC reader and the
@@ -206,6 +243,19 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.PFEs <= 0 {
 		cfg.PFEs = 4
 	}
+	lim := DefaultHostPathLimits()
+	if cfg.HostPath != nil {
+		lim = *cfg.HostPath
+	}
+	var res []string
+	for _, a := range strings.Split(cfg.RE, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			res = append(res, a)
+		}
+	}
+	if len(res) == 0 {
+		return nil, errors.New("fpc: no RE address")
+	}
 	r := &Runtime{
 		cfg:       cfg,
 		log:       cfg.Logger.With("slot", cfg.Slot),
@@ -213,6 +263,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		egress:    newEgressSink(),
 		applyq:    make(chan item, applyQueue),
 		outq:      make(chan ipc.Message, outQueue),
+		res:       res,
+		links:     map[hal.IFLIndex]bool{},
 		wrongLast: map[sgKey]time.Time{},
 		lastHits:  map[hal.RouteKey]hal.Counters{},
 		traffic:   map[int]context.CancelFunc{},
@@ -223,10 +275,13 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			byName:  map[string]hal.IFLIndex{},
 			nhs:     map[hal.NHID]nhShadow{},
 			routes:  map[hal.RouteKey]uint32{},
+			traps:   map[hal.TrapID]trapShadow{},
 			options: map[string]string{},
 		},
 	}
 	r.rlog = ratelog.New(r.log, ratelog.Config{Now: cfg.Now})
+	// Before the driver exists: its packet path may punt at once.
+	r.host = newHostPath(lim, cfg.Now, r.sendControl)
 	drv, err := cfg.NewDriver(ctx, hal.Config{
 		Slot:    cfg.Slot,
 		Logger:  r.log.With("driver", cfg.DriverName),
@@ -261,10 +316,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.runCtx = ctx
-	r.wg.Add(4)
+	r.wg.Add(5)
 	go func() { defer r.wg.Done(); r.runApplier(ctx) }()
 	go func() { defer r.wg.Done(); r.runSender(ctx) }()
 	go func() { defer r.wg.Done(); r.runStats(ctx) }()
+	go func() { defer r.wg.Done(); r.runHostPath(ctx) }()
 	go func() { defer r.wg.Done(); r.runReporter(ctx) }()
 	connErr := r.runConnect(ctx)
 	cancel()
@@ -275,36 +331,116 @@ func (r *Runtime) Run(ctx context.Context) error {
 	return connErr
 }
 
-// runConnect dials the RE, registers and runs sessions until ctx is done.
-// A registration the RE rejects (slot in use, bad slot) is final: it is
-// returned, so that the operator sees the RE's reason and the process exits.
+// runConnect dials the REs, registers and runs sessions until ctx is done.
+// It tries the addresses in turn, starting with the one it followed last;
+// a failed attempt (no answer, a refusal of any kind) moves to the next
+// address, and after a whole round of failures it waits (backoff, doubled
+// per round up to BackoffMax). It never gives up: a refused registration
+// is retried like a lost connection, and the driver keeps forwarding with
+// what it has meanwhile.
 func (r *Runtime) runConnect(ctx context.Context) error {
 	backoff := r.cfg.BackoffMin
+	idx, failed := 0, 0
 	for ctx.Err() == nil {
+		addr := r.res[idx]
 		start := time.Now()
-		err := r.session(ctx)
+		err := r.session(ctx, addr)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ipc.ErrRejected) {
-			r.log.Error("RE rejected the registration", "re", r.cfg.RE, "err", err)
-			return err
-		}
 		if time.Since(start) > 10*time.Second {
-			backoff = r.cfg.BackoffMin // the session was healthy for a while
+			// The session was healthy for a while: start over with the
+			// same RE, at the shortest backoff.
+			backoff, failed = r.cfg.BackoffMin, 0
+			r.log.Warn("RE session ended; reconnecting", "re", addr, "err", err)
+			continue
 		}
-		r.log.Warn("RE session ended; reconnecting", "re", r.cfg.RE, "err", err, "backoff", backoff)
+		if errors.Is(err, ipc.ErrRejected) {
+			r.stats.Refusals.Add(1)
+		}
+		r.refuse.log(r.log, r.cfg.Now(), addr, err)
+		idx = (idx + 1) % len(r.res)
+		if failed++; failed < len(r.res) {
+			continue // try the next RE at once
+		}
+		failed = 0
+		r.log.Debug("no RE accepted this card; waiting", "backoff", backoff, "res", len(r.res))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff *= 2
-		if backoff > r.cfg.BackoffMax {
-			backoff = r.cfg.BackoffMax
-		}
+		backoff = min(2*backoff, r.cfg.BackoffMax)
 	}
 	return nil
+}
+
+// refusalLog logs each kind of failed attempt (the RE's refusal code, or
+// unreachable, per address) at most once a minute, with the number
+// suppressed meanwhile: a card retrying every few seconds against a backup
+// RE, or a dead one, must not fill the log.
+type refusalLog struct {
+	mu   sync.Mutex
+	last map[string]refusalEntry
+}
+
+type refusalEntry struct {
+	at         time.Time
+	suppressed int
+}
+
+// refusalLogInterval is how often one kind of refusal is logged.
+const refusalLogInterval = time.Minute
+
+func (l *refusalLog) log(log *slog.Logger, now time.Time, addr string, err error) {
+	key := addr + " " + refusalReason(err)
+	l.mu.Lock()
+	if l.last == nil {
+		l.last = map[string]refusalEntry{}
+	}
+	e, seen := l.last[key]
+	if seen && now.Sub(e.at) < refusalLogInterval {
+		e.suppressed++
+		l.last[key] = e
+		l.mu.Unlock()
+		return
+	}
+	l.last[key] = refusalEntry{at: now}
+	l.mu.Unlock()
+	if errors.Is(err, ipc.ErrRejected) {
+		log.Warn("RE refused the registration; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+		return
+	}
+	log.Warn("no session with the RE; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+}
+
+// refusalReason names the kind of a failed attempt: the ack code's name
+// for a refusal, "unreachable" for anything else (no answer, a session
+// that failed before it was established).
+func refusalReason(err error) string {
+	var re *rejectedError
+	if errors.As(err, &re) {
+		return re.code.String()
+	}
+	return "unreachable"
+}
+
+// rejectedError carries the ack code of a refused registration.
+type rejectedError struct {
+	code ipc.AckCode
+	err  error
+}
+
+func (e *rejectedError) Error() string { return e.err.Error() }
+func (e *rejectedError) Unwrap() error { return e.err }
+
+// Master returns the address of the RE the card follows now ("" when it
+// has no session).
+func (r *Runtime) Master() string {
+	if p := r.master.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (r *Runtime) register() *ipc.Register {
@@ -327,15 +463,19 @@ func (r *Runtime) register() *ipc.Register {
 	return reg
 }
 
-func (r *Runtime) session(ctx context.Context) error {
-	conn, err := r.dialRE(ctx, r.cfg.RE)
+func (r *Runtime) session(ctx context.Context, addr string) error {
+	conn, err := r.dialRE(ctx, addr)
 	if err != nil {
 		return err
 	}
 	ack, err := ipc.ClientHandshakeAuth(conn, r.register(), ipc.ClientAuth{Key: r.cfg.AuthKey}, 5*time.Second)
 	if err != nil {
 		conn.Close()
-		return fmt.Errorf("register slot %d with RE %s: %w", r.cfg.Slot, r.cfg.RE, err)
+		err = fmt.Errorf("register slot %d with RE %s: %w", r.cfg.Slot, addr, err)
+		if ack != nil {
+			err = &rejectedError{code: ack.Error, err: err}
+		}
+		return err
 	}
 	ka := r.cfg.KeepaliveInterval
 	if ka == 0 && ack.Keepalive > 0 {
@@ -350,18 +490,20 @@ func (r *Runtime) session(ctx context.Context) error {
 		Logger:            r.log,
 	})
 	r.sess.Store(s)
+	r.master.Store(&addr)
 	r.connected.Store(true)
 	r.connects.Add(1)
-	r.log.Info("registered with RE", "re", r.cfg.RE, "tnp", r.TNPAddr())
+	r.log.Info("registered with RE; following it as master", "re", addr, "tnp", r.TNPAddr())
 	err = s.Run(ctx)
 	r.connected.Store(false)
 	r.sess.CompareAndSwap(s, nil)
+	r.master.Store(nil)
 	return err
 }
 
-// handle runs on the session's read goroutine: it only decodes into the
-// applier queue, blocking when the queue is full (backpressure on the TCP
-// stream, not memory growth).
+// handle runs on the session's read goroutine: it queues downloads for the
+// applier, blocking when the queue is full (backpressure on the TCP
+// stream, not memory growth), and sends injects at once (inject).
 func (r *Runtime) handle(ctx context.Context, m ipc.Message) {
 	var it item
 	switch v := m.(type) {
@@ -372,7 +514,9 @@ func (r *Runtime) handle(ctx context.Context, m ipc.Message) {
 	case *ipc.ConfigSet:
 		it = item{kind: itemConfig, key: v.Key, value: v.Value}
 	case *ipc.Inject:
-		it = item{kind: itemInject, ifl: v.Egress, frame: v.Frame}
+		// Ahead of the downloads queued for the applier.
+		r.inject(v)
+		return
 	default:
 		op, ok := ipc.OpFromMessage(m)
 		if !ok {
@@ -407,6 +551,11 @@ func (r *Runtime) runApplier(ctx context.Context) {
 			}
 		}
 		ops = ops[:0]
+		// A batch takes milliseconds: let the goroutines the host path
+		// and the session woke meanwhile run now rather than at the
+		// scheduler's next 10 ms preemption (punt latency during a
+		// download, BenchmarkPuntDuringDownload).
+		runtime.Gosched()
 	}
 	tick := time.NewTicker(retryInterval)
 	defer tick.Stop()
@@ -465,6 +614,7 @@ func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op, retry bool) int {
 	}
 	r.mu.Lock()
 	gen := r.shadow.gen
+	trapsChanged := false
 	r.failMu.Lock()
 	for i, op := range ops {
 		if res != nil && res[i] != nil {
@@ -502,10 +652,26 @@ func (r *Runtime) applyOps(ctx context.Context, ops []hal.Op, retry bool) int {
 			r.hitsMu.Lock()
 			delete(r.lastHits, op.Route.Key)
 			r.hitsMu.Unlock()
+		case hal.OpSetTrap:
+			r.shadow.traps[op.Trap.ID] = trapShadow{gen: gen, trap: op.Trap}
+			trapsChanged = true
+		case hal.OpDelTrap:
+			delete(r.shadow.traps, op.Trap.ID)
+			trapsChanged = true
+		}
+	}
+	var traps map[hal.TrapID]hal.Trap
+	if trapsChanged {
+		traps = make(map[hal.TrapID]hal.Trap, len(r.shadow.traps))
+		for id, t := range r.shadow.traps {
+			traps[id] = t.trap
 		}
 	}
 	r.failMu.Unlock()
 	r.mu.Unlock()
+	if traps != nil {
+		r.host.setTraps(traps)
+	}
 	// Answered resolves: a route for the (S,G) now exists.
 	for i, op := range ops {
 		if op.Kind == hal.OpSetRoute && op.Route.Key.IsSG() && (res == nil || res[i] == nil) {
@@ -558,14 +724,33 @@ func (r *Runtime) control(ctx context.Context, it item) {
 		r.failMu.Unlock()
 		r.sweep(ctx)
 		r.log.Info("resync end", "generation", it.gen, "stale_failures", stale)
+		// The RE may be new, or have missed changes while the card was
+		// away: tell it the state of every port the driver reported.
+		r.resendLinks()
 	case itemConfig:
 		r.setOption(it.key, it.value)
-	case itemInject:
-		if err := r.drv.Transmit(it.ifl, [][]byte{it.frame}); err != nil {
-			r.stats.InjectFailed.Add(1)
-			r.log.Warn("inject failed", "ifl", it.ifl, "err", err)
-			return
-		}
+	}
+}
+
+// inject handles a packet the RE injects, on the session's read goroutine:
+// out of the port (Transmit), or with Forward into the PFE as if received
+// on the IFL (Input: the RP forwarding a decapsulated Register from pd-).
+// The driver calls return at once (in-memory ports, or a send on a ring).
+func (r *Runtime) inject(m *ipc.Inject) {
+	frames := [][]byte{m.Frame}
+	var err error
+	if m.Forward {
+		err = r.drv.Input(m.Egress, frames)
+	} else {
+		err = r.drv.Transmit(m.Egress, frames)
+	}
+	switch {
+	case err != nil:
+		r.stats.InjectFailed.Add(1)
+		r.log.Warn("inject failed", "ifl", m.Egress, "forward", m.Forward, "err", err)
+	case m.Forward:
+		r.stats.InjectFwd.Add(1)
+	default:
 		r.stats.Injected.Add(1)
 	}
 }
@@ -597,6 +782,11 @@ func (r *Runtime) sweep(ctx context.Context) {
 	gen := r.shadow.gen
 	r.shadow.resync = false
 	var ops []hal.Op
+	for id, t := range r.shadow.traps {
+		if t.gen != gen {
+			ops = append(ops, hal.Op{Kind: hal.OpDelTrap, Trap: hal.Trap{ID: id}})
+		}
+	}
 	for k, g := range r.shadow.routes {
 		if g != gen {
 			ops = append(ops, hal.Op{Kind: hal.OpDelRoute, Route: hal.Route{Key: k}})
@@ -671,11 +861,8 @@ func (r *Runtime) runSender(ctx context.Context) {
 }
 
 func (r *Runtime) countDropped(m ipc.Message) {
-	switch m.(type) {
-	case *ipc.ResolveRequest:
+	if _, ok := m.(*ipc.ResolveRequest); ok {
 		r.stats.ResolveDropped.Add(1)
-	case *ipc.Punt:
-		r.stats.PuntDropped.Add(1)
 	}
 }
 
@@ -803,14 +990,62 @@ func (u *upcalls) OnWrongInterface(w hal.WrongInterface) {
 	}
 }
 
-func (u *upcalls) OnPunt(ingress hal.IFLIndex, frame []byte) {
+func (u *upcalls) OnPunt(ingress hal.IFLIndex, trap hal.TrapID, frame []byte) {
+	(*Runtime)(u).host.punt(ingress, trap, frame)
+}
+
+// OnLinkState records the port's state and tells the RE on the control
+// lane; what cannot be sent now (no session, lane full) is sent after the
+// next resync (resendLinks).
+func (u *upcalls) OnLinkState(ls hal.LinkState) {
 	r := (*Runtime)(u)
-	m := &ipc.Punt{Ingress: ingress, Frame: append([]byte(nil), frame...)}
-	if r.send(m) {
-		r.stats.PuntSent.Add(1)
-	} else {
-		r.stats.PuntDropped.Add(1)
+	r.linkMu.Lock()
+	r.links[ls.IFL] = ls.Up
+	r.linkMu.Unlock()
+	r.log.Info("link state", "ifl", ls.IFL, "up", ls.Up)
+	r.sendLinks(&ipc.LinkState{IFL: ls.IFL, Up: ls.Up})
+}
+
+func (r *Runtime) sendLinks(msgs ...ipc.Message) {
+	if len(msgs) == 0 {
+		return
 	}
+	s := r.sess.Load()
+	if s == nil {
+		r.stats.LinkDropped.Add(uint64(len(msgs)))
+		return
+	}
+	if err := s.SendControl(context.Background(), msgs...); err != nil {
+		r.stats.LinkDropped.Add(uint64(len(msgs)))
+		return
+	}
+	r.stats.LinkSent.Add(uint64(len(msgs)))
+}
+
+// resendLinks sends the state of every port the driver reported whose IFL
+// the card still has.
+func (r *Runtime) resendLinks() {
+	r.mu.Lock()
+	r.linkMu.Lock()
+	var msgs []ipc.Message
+	for ifl, up := range r.links {
+		if _, ok := r.shadow.ifls[ifl]; !ok {
+			continue
+		}
+		msgs = append(msgs, &ipc.LinkState{IFL: ifl, Up: up})
+	}
+	r.linkMu.Unlock()
+	r.mu.Unlock()
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].(*ipc.LinkState).IFL < msgs[j].(*ipc.LinkState).IFL })
+	r.sendLinks(msgs...)
+}
+
+// LinkStates returns the ports' operational state as the driver reported
+// it (ports never reported are up).
+func (r *Runtime) LinkStates() map[hal.IFLIndex]bool {
+	r.linkMu.Lock()
+	defer r.linkMu.Unlock()
+	return maps.Clone(r.links)
 }
 
 // IFLByName returns the index of a logical interface known to the card.
@@ -848,8 +1083,29 @@ type egressSink struct {
 type egressCounter struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
+	// control counts the control frames (ARP, PIM, IGMP, link-local
+	// multicast: what the RE injects) apart from forwarded traffic.
+	control atomic.Uint64
 	mu      sync.Mutex
 	last    []byte
+}
+
+// isControl reports whether a frame is host traffic rather than forwarded
+// data: ARP, IPv4 PIM or IGMP, or IPv4 to 224.0.0.0/24.
+func isControl(f []byte) bool {
+	if len(f) < 14 {
+		return false
+	}
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0806:
+		return true
+	case 0x0800:
+		if len(f) < 34 {
+			return false
+		}
+		return f[23] == 2 || f[23] == 103 || (f[30] == 224 && f[31] == 0 && f[32] == 0)
+	}
+	return false
 }
 
 func newEgressSink() *egressSink { return &egressSink{ifls: map[hal.IFLIndex]*egressCounter{}} }
@@ -873,12 +1129,20 @@ func (e *egressSink) counter(ifl hal.IFLIndex) *egressCounter {
 // Output implements hal.Egress.
 func (e *egressSink) Output(ifl hal.IFLIndex, frames [][]byte) {
 	c := e.counter(ifl)
-	var n uint64
+	var n, pkts, ctl uint64
 	for _, f := range frames {
+		if isControl(f) {
+			ctl++
+			continue
+		}
+		pkts++
 		n += uint64(len(f))
 	}
-	c.packets.Add(uint64(len(frames)))
+	c.packets.Add(pkts)
 	c.bytes.Add(n)
+	if ctl > 0 {
+		c.control.Add(ctl)
+	}
 	if len(frames) > 0 && c.mu.TryLock() {
 		c.last = append(c.last[:0], frames[len(frames)-1]...)
 		c.mu.Unlock()
@@ -890,6 +1154,7 @@ type EgressCount struct {
 	IFL     hal.IFLIndex `json:"ifl"`
 	Packets uint64       `json:"packets"`
 	Bytes   uint64       `json:"bytes"`
+	Control uint64       `json:"control-frames"`
 }
 
 func (e *egressSink) snapshot() []EgressCount {
@@ -897,7 +1162,7 @@ func (e *egressSink) snapshot() []EgressCount {
 	defer e.mu.RUnlock()
 	out := make([]EgressCount, 0, len(e.ifls))
 	for idx, c := range e.ifls {
-		out = append(out, EgressCount{IFL: idx, Packets: c.packets.Load(), Bytes: c.bytes.Load()})
+		out = append(out, EgressCount{IFL: idx, Packets: c.packets.Load(), Bytes: c.bytes.Load(), Control: c.control.Load()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IFL < out[j].IFL })
 	return out

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,19 +20,30 @@ import (
 
 // fakeRE accepts FPC registrations and lets the test drive each session.
 type fakeRE struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	mu    sync.Mutex
 	kill  map[*ipc.Session]context.CancelFunc
 	in    chan ipc.Message
 	conns chan *ipc.Session
 	reg   chan *ipc.Register
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	// refuse, when set, answers registrations with its code instead of
+	// accepting them.
+	refuse atomic.Uint32
+	// limits of the RE's sessions (set before the first connection).
+	limits ipc.Limits
+	// keepalive is the sessions' keepalive interval (default 100 ms; set
+	// before the first connection).
+	keepalive time.Duration
+	// hook, when set, sees every message first (on the session's read
+	// goroutine); a message it returns true for is not queued on in.
+	hook atomic.Pointer[func(ipc.Message) bool]
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-func newFakeRE(t *testing.T) *fakeRE {
+func newFakeRE(t testing.TB) *fakeRE {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -58,10 +70,29 @@ func (f *fakeRE) accept() {
 			c.Close()
 			continue
 		}
-		f.reg <- reg
-		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: 100 * time.Millisecond})
+		if code := ipc.AckCode(f.refuse.Load()); code != ipc.AckOK {
+			_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: code, Reason: "refused by the test", Master: ipc.TNPMaster})
+			c.Close()
+			continue
+		}
+		select {
+		case f.reg <- reg:
+		case <-f.ctx.Done():
+			c.Close()
+			return
+		}
+		ka := f.keepalive
+		if ka == 0 {
+			ka = 100 * time.Millisecond
+		}
+		_ = ipc.WriteMessages(c, &ipc.RegisterAck{Error: ipc.AckOK, Master: ipc.TNPMaster, Keepalive: ka})
 		s := ipc.NewSession(c, ipc.SessionConfig{Local: ipc.TNPMaster, Peer: ipc.FPCAddr(hal.Slot(reg.Slot)),
-			KeepaliveInterval: 100 * time.Millisecond, Handler: func(m ipc.Message) { f.in <- m }})
+			KeepaliveInterval: ka, Limits: f.limits, Handler: func(m ipc.Message) {
+				if h := f.hook.Load(); h != nil && (*h)(m) {
+					return
+				}
+				f.in <- m
+			}})
 		ctx, cancel := context.WithCancel(f.ctx)
 		f.mu.Lock()
 		if f.kill == nil {
@@ -71,7 +102,11 @@ func (f *fakeRE) accept() {
 		f.mu.Unlock()
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); defer cancel(); _ = s.Run(ctx) }()
-		f.conns <- s
+		select {
+		case f.conns <- s:
+		case <-f.ctx.Done():
+			return
+		}
 	}
 }
 

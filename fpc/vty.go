@@ -54,6 +54,7 @@ func (r *Runtime) Vty() *cli.Tree {
 			{Name: "ttl", Keyword: "ttl", Help: "IP TTL (default 64)"},
 		})
 	t.Add("test traffic stop", "Stop background streams", r.vtyTrafficStop, nil)
+	r.addHostPathVty(t)
 	if vh, ok := r.drv.(hal.VtyHandler); ok {
 		for _, c := range vh.VtyCommands() {
 			if strings.Contains(c, "<") {
@@ -329,19 +330,35 @@ func (r *Runtime) vtyEgress(_ context.Context, req *cli.Request, w io.Writer) er
 	if req.JSON {
 		return cli.WriteJSON(w, rows)
 	}
+	name := func(x hal.IFLIndex) string {
+		if ifl, err := r.drv.IFL(x); err == nil {
+			return ifl.Name
+		}
+		return "-"
+	}
 	fmt.Fprintf(w, "%-6s %-14s %12s %14s\n", "IFL", "Name", "Packets", "Bytes")
 	for _, x := range rows {
-		name := "-"
-		if ifl, err := r.drv.IFL(x.IFL); err == nil {
-			name = ifl.Name
+		if x.Packets > 0 {
+			fmt.Fprintf(w, "%-6d %-14s %12d %14d\n", x.IFL, name(x.IFL), x.Packets, x.Bytes)
 		}
-		fmt.Fprintf(w, "%-6d %-14s %12d %14d\n", x.IFL, name, x.Packets, x.Bytes)
+	}
+	first := true
+	for _, x := range rows {
+		if x.Control == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "Control frames (ARP, PIM, IGMP, link-local multicast):")
+			first = false
+		}
+		fmt.Fprintf(w, "  %s: %d\n", name(x.IFL), x.Control)
 	}
 	return nil
 }
 
 func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writer) error {
 	st := r.throttle.Stats()
+	hp := r.HostPath()
 	out := map[string]uint64{
 		"resolve-rate":          uint64(r.throttle.Rate()),
 		"requests-sent":         r.stats.ResolveSent.Load(),
@@ -353,8 +370,8 @@ func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writ
 		"outstanding-now":       uint64(r.throttle.Pending()),
 		"wrong-iif-sent":        r.stats.WrongIIFSent.Load(),
 		"wrong-iif-ratelimited": r.stats.WrongIIFLimit.Load(),
-		"punts-sent":            r.stats.PuntSent.Load(),
-		"punts-dropped":         r.stats.PuntDropped.Load(),
+		"punts-sent":            hp.Total.Sent,
+		"punts-dropped":         hp.Total.Dropped,
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, out)
@@ -372,28 +389,45 @@ func (r *Runtime) vtyResolveStats(_ context.Context, req *cli.Request, w io.Writ
 
 func (r *Runtime) vtyIPC(_ context.Context, req *cli.Request, w io.Writer) error {
 	st, up := r.SessionStats()
+	master := r.Master()
 	info := map[string]any{
-		"slot":        r.cfg.Slot,
-		"tnp-address": fmt.Sprintf("%#x", uint32(r.TNPAddr())),
-		"re":          r.cfg.RE,
-		"connected":   up,
-		"connects":    r.connects.Load(),
-		"resyncs":     r.stats.Resyncs.Load(),
-		"swept":       r.stats.Swept.Load(),
-		"ops-applied": r.stats.OpsApplied.Load(),
-		"ops-failed":  r.stats.OpsFailed.Load(),
-		"hit-reports": r.stats.HitReports.Load(),
-		"session":     st,
-		"failing":     r.failedCount(),
-		"failures":    r.failureStats(),
-		"auth":        r.authName(),
+		"slot":           r.cfg.Slot,
+		"tnp-address":    fmt.Sprintf("%#x", uint32(r.TNPAddr())),
+		"re":             r.cfg.RE,
+		"master":         master,
+		"connected":      up,
+		"connects":       r.connects.Load(),
+		"refusals":       r.stats.Refusals.Load(),
+		"resyncs":        r.stats.Resyncs.Load(),
+		"swept":          r.stats.Swept.Load(),
+		"ops-applied":    r.stats.OpsApplied.Load(),
+		"ops-failed":     r.stats.OpsFailed.Load(),
+		"hit-reports":    r.stats.HitReports.Load(),
+		"injected":       r.stats.Injected.Load(),
+		"inject-forward": r.stats.InjectFwd.Load(),
+		"inject-failed":  r.stats.InjectFailed.Load(),
+		"link-sent":      r.stats.LinkSent.Load(),
+		"link-dropped":   r.stats.LinkDropped.Load(),
+		"links":          r.linkRows(),
+		"session":        st,
+		"failing":        r.failedCount(),
+		"failures":       r.failureStats(),
+		"auth":           r.authName(),
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, info)
 	}
 	fmt.Fprintf(w, "FPC %d (TNP %#x) RE %s: %s\n", r.cfg.Slot, uint32(r.TNPAddr()), r.cfg.RE, map[bool]string{true: "connected", false: "disconnected"}[up])
-	fmt.Fprintf(w, "  connects %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
-		r.connects.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
+	if up {
+		fmt.Fprintf(w, "  master RE %s\n", master)
+	}
+	fmt.Fprintf(w, "  connects %d, refusals %d, resyncs %d, swept %d, ops applied %d, ops failed %d, hit reports %d\n",
+		r.connects.Load(), r.stats.Refusals.Load(), r.stats.Resyncs.Load(), r.stats.Swept.Load(), r.stats.OpsApplied.Load(), r.stats.OpsFailed.Load(), r.stats.HitReports.Load())
+	fmt.Fprintf(w, "  injects: sent %d, forwarded %d, failed %d; link state: sent %d, not sent %d\n",
+		r.stats.Injected.Load(), r.stats.InjectFwd.Load(), r.stats.InjectFailed.Load(), r.stats.LinkSent.Load(), r.stats.LinkDropped.Load())
+	for _, l := range r.linkRows() {
+		fmt.Fprintf(w, "  link %s\n", l)
+	}
 	fs := r.failureStats()
 	fmt.Fprintf(w, "  authentication %s; failing objects %d, retried %d (%d applied), failures reported %d, cleared %d, reports not sent %d\n",
 		r.authName(), r.failedCount(), fs.Retried, fs.RetryApplied, fs.Reported, fs.Cleared, fs.ReportDrops)

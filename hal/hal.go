@@ -27,8 +27,13 @@
 // goroutine per FPC). Input may be called concurrently with Apply and with
 // other Input calls on different ingress IFLs; drivers keep their lookup path
 // free of writer locks. Upcalls and Egress are invoked on the goroutine that
-// runs the packet path and must not block: implementations queue into
-// bounded queues and count what they drop.
+// runs the packet path (OnLinkState: the goroutine that saw the change) and
+// must not block: implementations queue into bounded queues and count what
+// they drop.
+//
+// Host path: the RE programs traps (trap.go) that every driver classifies
+// with the shared TrapTable before the lookup; what a trap matches is
+// punted (Upcalls.OnPunt with the trap's id) instead of being forwarded.
 package hal
 
 import (
@@ -101,12 +106,19 @@ const (
 	// IFLEncap is the PIM register encapsulation interface (pe-0/0/0.32769
 	// on the modelled platform): a packet replicated to it is punted to
 	// the host with trap TrapEncap, for the DR to encapsulate it in a PIM
-	// Register. Every card has it; it has no port.
+	// Register. Every card has it; it has no port. It enters an OIL as a
+	// Unicast NH on it (a composite member like any port); the copy is
+	// not rewritten, not transmitted and counted in the IFL's Tx
+	// counters; an encapsulation IFL that is not Up counts PortDown.
+	// Transmit on it is ErrInvalid.
 	IFLEncap IFLKind = 3
 	// IFLDecap is the PIM register decapsulation interface
 	// (pd-0/0/0.32768): the RP injects decapsulated packets as if they
 	// arrived on it (Inject with Forward), so that they follow the (S,G)
 	// or (*,G) route down the tree. Every card has it; it has no port.
+	// Input on it works as on any ingress IFL (traps, lookup, RPF against
+	// the route's RPF IFL, which is then this IFL's index). No next hop
+	// may use it; Transmit on it is ErrInvalid.
 	IFLDecap IFLKind = 4
 )
 
@@ -173,7 +185,8 @@ func (t NHType) String() string {
 }
 
 // NextHop is one next hop. Which fields matter depends on Type:
-//   - Unicast: IFL (a physical IFL).
+//   - Unicast: IFL (a physical IFL, or the encapsulation IFL IFLEncap; an
+//     aggregate never uses a member NH whose IFL is not physical).
 //   - Aggregate: IFL (the aggregate IFL) and Members (unicast NH ids, one per
 //     LAG member, in member order).
 //   - Composite: Members (aggregate or unicast NH ids: the kernel nh-list).
@@ -378,12 +391,12 @@ type IFLCounters struct {
 	// Drops by reason.
 	RPFFail   uint64 // arrived on an interface other than the route's RPF IFL
 	TTLExpiry uint64 // TTL <= 1 on arrival
-	NoRoute   uint64 // no route at all (not even 224/4)
+	NoRoute   uint64 // no route at all (not even 224/4); unicast or ARP no trap matched
 	Discard   uint64 // hit mdiscard/discard
 	Resolve   uint64 // hit the Resolve NH and were punted or dropped
-	Malformed uint64 // not Ethernet+IPv4 or bad header
+	Malformed uint64 // neither Ethernet+IPv4 nor Ethernet+ARP, or a bad header
 	QueueFull uint64 // upcall or egress queue full
-	PortDown  uint64 // egress port down
+	PortDown  uint64 // egress port down (programmed down or operationally down)
 }
 
 // RouteStat is a route's key with its traffic counters and the last time a
@@ -411,16 +424,42 @@ type WrongInterface struct {
 	Group    netip.Addr
 }
 
-// Upcalls is implemented by the FPC runtime. Drivers call these methods on
-// their packet path; implementations must not block (queue into a bounded
-// queue and count drops). Frames passed to OnPunt are owned by the driver
-// and valid only during the call.
+// Upcalls is implemented by the FPC runtime. Drivers call OnResolve,
+// OnWrongInterface and OnPunt on the goroutine that runs their packet path
+// (the caller of Input, or a receive worker), OnLinkState on the goroutine
+// that saw the change (a link monitor, or the caller of
+// LinkSetter.SetLinkState). Implementations must not block: they queue
+// into bounded queues and count what they drop. They may be called
+// concurrently from several goroutines. Frames passed to OnPunt are owned
+// by the driver and valid only during the call.
 type Upcalls interface {
 	OnResolve(ResolveRequest)
 	OnWrongInterface(WrongInterface)
-	// OnPunt hands over a host-inbound control packet (PIM, IGMP, any
-	// packet to 224.0.0.0/24) received on ingress.
-	OnPunt(ingress IFLIndex, frame []byte)
+	// OnPunt hands over a packet that host-path trap trap sent to the
+	// host instead of forwarding it (see TrapTable), received on ingress;
+	// or, with trap TrapEncap, the copy of a multicast packet replicated
+	// to the encapsulation interface (IFLEncap), unchanged as received,
+	// for the DR to encapsulate in a PIM Register (RFC 7761 section
+	// 4.4.1). A packet is punted at most once with TrapEncap, however
+	// many OIL entries reach an encapsulation interface.
+	OnPunt(ingress IFLIndex, trap TrapID, frame []byte)
+	// OnLinkState reports a port's new operational state. Drivers report
+	// changes only (and, for drivers with real ports, the state of a port
+	// when it is bound to an IFL).
+	OnLinkState(LinkState)
+}
+
+// LinkSetter is implemented by drivers whose ports are in memory (swpfe,
+// trio, haltest.Fake): SetLinkState sets the operational state of the
+// physical IFL ifl's port, as a cable pulled or plugged in would. A port
+// that is down transmits nothing: its copies and transmitted frames are
+// counted as PortDown; the aggregate member choice (flow.go) is unchanged
+// until the RE reprograms the IFL. A change is reported through
+// Upcalls.OnLinkState on the caller's goroutine; setting the current
+// state again reports nothing. Unknown IFLs are ErrNotFound, IFLs that are
+// not physical ErrInvalid. A new IFL's port is up.
+type LinkSetter interface {
+	SetLinkState(ifl IFLIndex, up bool) error
 }
 
 // Egress receives forwarded frames for drivers whose ports are not real

@@ -61,7 +61,9 @@ func (k TrapKind) String() string {
 // frames; then, for IPv4, protocol traps, local traps, group traps, in
 // that order; the lowest ID wins within a kind. A packet no trap matches
 // is forwarded (multicast) or dropped (unicast not addressed to the
-// router: counted as NoRoute).
+// router, and ARP for another address: counted as NoRoute). Traps are
+// checked before the route lookup, the RPF check and the TTL check: a
+// trapped packet is punted whatever its TTL or ingress.
 type Trap struct {
 	ID     TrapID
 	Kind   TrapKind

@@ -136,7 +136,11 @@ const (
 	AckSlotInUse AckCode = 1 // another FPC holds the slot
 	AckBadSlot   AckCode = 2 // slot out of range or not configured
 	AckVersion   AckCode = 3 // incompatible protocol
-	AckAuth      AckCode = 4 // authentication failed or required
+	// AckNotMaster: this RE is not the master routing engine (a backup);
+	// the card tries the next RE address it knows.
+	AckNotMaster AckCode = 4
+	// AckAuth: the registration did not prove the shared key.
+	AckAuth AckCode = 5
 )
 
 func (c AckCode) String() string {
@@ -149,6 +153,8 @@ func (c AckCode) String() string {
 		return "bad-slot"
 	case AckVersion:
 		return "version"
+	case AckNotMaster:
+		return "not master"
 	case AckAuth:
 		return "auth"
 	}

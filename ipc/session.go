@@ -20,6 +20,10 @@ var (
 	ErrPeerDead = errors.New("peer dead")
 	// ErrSessionClosed is returned by Send once Run has ended.
 	ErrSessionClosed = errors.New("session closed")
+	// ErrControlFull is wrapped by SendControl when the control lane is
+	// full: the messages are dropped (and counted in ControlDrops), never
+	// queued behind bulk messages.
+	ErrControlFull = errors.New("control queue full")
 )
 
 // Session defaults.
@@ -43,6 +47,20 @@ const (
 	// writer; a peer that floods keepalive requests loses replies (counted
 	// in KeepaliveDrops), never memory.
 	maxPriority = 64
+	// maxControl and maxControlBytes bound the control lane (SendControl:
+	// injected and punted packets, link state): 1024 messages is a second
+	// of the host path's card-wide punt budget at its default rate with
+	// room to spare (the FPC's host path polices before it queues), and 1
+	// MiB holds ~700 full-size Ethernet frames.
+	maxControl      = 1024
+	maxControlBytes = 1 << 20
+	// bulkChunk is how much of the bulk queue the writer writes before it
+	// looks at the control lane again: with 256 KiB (0.1-0.3 ms on
+	// loopback) a control message waits for at most that, or for one
+	// frame if frames are larger, not for the whole queue (16 MiB).
+	bulkChunk = 256 << 10
+	// keepaliveLen is the encoded size of a keepalive: header and body.
+	keepaliveLen = messageHeaderLen + 12
 )
 
 // SessionConfig configures a Session.
@@ -84,8 +102,11 @@ type SessionStats struct {
 	KeepalivesIn            uint64 // requests and replies received
 	KeepalivesOut           uint64 // requests and replies sent
 	KeepaliveDrops          uint64 // keepalives not queued: priority queue full
+	ControlOut              uint64 // control-lane messages written (SendControl)
+	ControlDrops            uint64 // control-lane messages refused: lane full
 	LastRTT                 time.Duration
 	Queued                  int // messages waiting for the writer
+	ControlQueued           int // control-lane messages waiting for the writer
 }
 
 // Session is one established connection between the RE and an FPC, after
@@ -93,7 +114,10 @@ type SessionStats struct {
 //
 // The writer takes the whole send queue at once: messages sent while it
 // is busy accumulate in one frame (up to Limits), so a burst of Sends
-// becomes few large frames. Keepalives bypass the queue and go first.
+// becomes few large frames. Keepalives and the control lane (SendControl)
+// bypass the queue: the writer writes them first, and looks for them again
+// after every bulkChunk bytes of bulk, so that a control message never
+// waits behind more than one chunk (or one frame) of a large download.
 type Session struct {
 	conn   net.Conn
 	cfg    SessionConfig
@@ -110,10 +134,13 @@ type Session struct {
 	queued  int    // messages in out
 	frames  int    // closed frames in out
 	prio    []Keepalive
+	ctrl    []byte // encoded control-lane messages (no frame header)
+	ctrlN   int    // messages in ctrl
 	closed  bool
 	space   chan struct{} // closed (and replaced) when the queue drains
 	waiting bool          // a Send waits on space
 
+	urgent   atomic.Bool // keepalives or control messages wait for the writer
 	started  atomic.Bool
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
 	busy     atomic.Bool  // the reader is in the Handler, not reading
@@ -123,6 +150,7 @@ type Session struct {
 	messagesIn, messagesOut atomic.Uint64
 	bytesIn, bytesOut       atomic.Uint64
 	kaIn, kaOut, kaDrops    atomic.Uint64
+	ctrlOut, ctrlDrops      atomic.Uint64
 	rtt                     atomic.Int64
 }
 
@@ -250,6 +278,50 @@ func (s *Session) Send(ctx context.Context, msgs ...Message) error {
 	return nil
 }
 
+// SendControl queues msgs, in order, on the control lane, which the writer
+// drains ahead of the bulk queue (Send): injected and punted packets and
+// link state, which must not wait behind a download. It never blocks: when
+// the lane is full (maxControl messages or maxControlBytes) nothing is
+// queued and the error wraps ErrControlFull; the messages are counted in
+// ControlDrops. An invalid message fails with ErrInvalidMessage and
+// nothing is queued. Control messages keep their order among themselves,
+// not with respect to bulk messages. After Run has ended SendControl
+// returns ErrSessionClosed.
+func (s *Session) SendControl(ctx context.Context, msgs ...Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.peerErr(ErrSessionClosed)
+	}
+	at := len(s.ctrl)
+	var err error
+	for _, m := range msgs {
+		if s.ctrl, err = appendMessage(s.ctrl, m); err != nil {
+			s.ctrl = s.ctrl[:at]
+			s.mu.Unlock()
+			return s.peerErr(err)
+		}
+	}
+	// The lane goes out as one frame with the queued keepalives: it must
+	// fit the limits too.
+	if s.ctrlN+len(msgs) > min(maxControl, s.lim.MaxMessages-maxPriority) ||
+		len(s.ctrl) > min(maxControlBytes, s.lim.MaxFrameBytes-maxPriority*keepaliveLen) {
+		s.ctrl = s.ctrl[:at]
+		n, queued := len(msgs), s.ctrlN
+		s.mu.Unlock()
+		s.ctrlDrops.Add(uint64(n))
+		return s.peerErr(fmt.Errorf("%w: %d messages queued", ErrControlFull, queued))
+	}
+	s.ctrlN += len(msgs)
+	s.mu.Unlock()
+	s.urgent.Store(true)
+	s.kick()
+	return nil
+}
+
 // SendEncoded queues messages pre-encoded by AppendMessages, in order, with
 // the blocking and error behaviour of Send. raw may be reused as soon as
 // SendEncoded returns. Malformed input (a truncated message) fails with
@@ -321,7 +393,7 @@ func (s *Session) appendRawLocked(m []byte) {
 // Stats returns a snapshot of the counters.
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
-	queued := s.queued
+	queued, ctrlQueued := s.queued, s.ctrlN
 	s.mu.Unlock()
 	return SessionStats{
 		FramesIn:       s.framesIn.Load(),
@@ -333,8 +405,11 @@ func (s *Session) Stats() SessionStats {
 		KeepalivesIn:   s.kaIn.Load(),
 		KeepalivesOut:  s.kaOut.Load(),
 		KeepaliveDrops: s.kaDrops.Load(),
+		ControlOut:     s.ctrlOut.Load(),
+		ControlDrops:   s.ctrlDrops.Load(),
 		LastRTT:        time.Duration(s.rtt.Load()),
 		Queued:         queued,
+		ControlQueued:  ctrlQueued,
 	}
 }
 
@@ -406,26 +481,42 @@ func (s *Session) queueKeepalive(k Keepalive) {
 		s.kaDrops.Add(1)
 		return
 	}
+	s.urgent.Store(true)
 	s.kick()
+}
+
+// takeUrgent hands the keepalives and the control lane to the writer,
+// leaving ctrlSpare as the new control buffer.
+func (s *Session) takeUrgent(prio []Keepalive, ctrlSpare []byte) (_ []Keepalive, ctrl []byte, ctrlN int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takeUrgentLocked(prio, ctrlSpare)
+}
+
+func (s *Session) takeUrgentLocked(prio []Keepalive, ctrlSpare []byte) (_ []Keepalive, ctrl []byte, ctrlN int) {
+	s.urgent.Store(false)
+	prio = append(prio, s.prio...)
+	s.prio = s.prio[:0]
+	ctrl, s.ctrl = s.ctrl, ctrlSpare[:0]
+	ctrlN, s.ctrlN = s.ctrlN, 0
+	return prio, ctrl, ctrlN
 }
 
 // take hands the queue to the writer, leaving spare as the new queue
 // buffer, and wakes blocked senders.
-func (s *Session) take(spare []byte, prio []Keepalive) (out []byte, _ []Keepalive, msgs, frames int) {
+func (s *Session) take(spare []byte) (out []byte, msgs, frames int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeFrameLocked()
 	out, s.out = s.out, spare[:0]
 	msgs, frames = s.queued, s.frames
 	s.queued, s.frames = 0, 0
-	prio = append(prio, s.prio...)
-	s.prio = s.prio[:0]
 	if s.waiting && !s.closed {
 		close(s.space)
 		s.space = make(chan struct{})
 		s.waiting = false
 	}
-	return out, prio, msgs, frames
+	return out, msgs, frames
 }
 
 // closeQueue ends Send for good and wakes blocked senders.
@@ -436,6 +527,7 @@ func (s *Session) closeQueue() {
 		s.closed = true
 		close(s.space)
 		s.out, s.open, s.openN, s.queued, s.frames, s.prio = nil, -1, 0, 0, 0, nil
+		s.ctrl, s.ctrlN = nil, 0
 	}
 }
 
@@ -483,14 +575,43 @@ func (s *Session) runReader(fail context.CancelCauseFunc) {
 	}
 }
 
-// runWriter writes whatever is queued, keepalives first, until ctx is done
-// or a write fails.
+// runWriter writes whatever is queued, keepalives and the control lane
+// first, until ctx is done or a write fails. The bulk queue is written in
+// chunks of whole frames (bulkChunk), and keepalives or control messages
+// queued meanwhile go out between two chunks.
 func (s *Session) runWriter(ctx context.Context, fail context.CancelCauseFunc) {
 	var (
-		spare []byte
-		prio  []Keepalive
-		pbuf  []byte
+		spare, ctrlSpare []byte
+		prio             []Keepalive
+		pbuf             []byte
 	)
+	// writeUrgent writes the keepalives and control messages queued now,
+	// in one frame.
+	writeUrgent := func() error {
+		var ctrl []byte
+		var ctrlN int
+		prio, ctrl, ctrlN = s.takeUrgent(prio[:0], ctrlSpare)
+		ctrlSpare = ctrl
+		if len(prio) == 0 && ctrlN == 0 {
+			return nil
+		}
+		pbuf = append(pbuf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
+		for i := range prio {
+			pbuf, _ = appendMessage(pbuf, &prio[i]) // keepalives always encode
+		}
+		pbuf = append(pbuf, ctrl...)
+		putFrameHeader(pbuf, 0, len(prio)+ctrlN)
+		n, err := s.conn.Write(pbuf)
+		s.bytesOut.Add(uint64(n))
+		if err != nil {
+			return err
+		}
+		s.framesOut.Add(1)
+		s.messagesOut.Add(uint64(len(prio) + ctrlN))
+		s.kaOut.Add(uint64(len(prio)))
+		s.ctrlOut.Add(uint64(ctrlN))
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -498,42 +619,49 @@ func (s *Session) runWriter(ctx context.Context, fail context.CancelCauseFunc) {
 		case <-s.wake:
 		}
 		for {
-			var out []byte
-			var msgs, frames int
-			out, prio, msgs, frames = s.take(spare, prio[:0])
-			if len(out) == 0 && len(prio) == 0 {
-				spare = out
-				break
-			}
-			pbuf = pbuf[:0]
-			if len(prio) > 0 {
-				pbuf = append(pbuf, 0, 0, 0, 0, 0, 0, 0, 0)
-				for i := range prio {
-					pbuf, _ = appendMessage(pbuf, &prio[i]) // keepalives always encode
-				}
-				putFrameHeader(pbuf, 0, len(prio))
-				frames++
-				msgs += len(prio)
-			}
-			bufs := make(net.Buffers, 0, 2)
-			if len(pbuf) > 0 {
-				bufs = append(bufs, pbuf)
-			}
-			if len(out) > 0 {
-				bufs = append(bufs, out)
-			}
-			n, err := bufs.WriteTo(s.conn)
-			s.bytesOut.Add(uint64(n))
-			if err != nil {
+			if err := writeUrgent(); err != nil {
 				fail(s.peerErr(fmt.Errorf("write: %w", err)))
 				return
 			}
+			out, msgs, frames := s.take(spare)
+			if len(out) == 0 {
+				spare = out
+				if s.urgent.Load() {
+					continue
+				}
+				break
+			}
+			for pos := 0; pos < len(out); {
+				end := chunkEnd(out, pos)
+				n, err := s.conn.Write(out[pos:end])
+				s.bytesOut.Add(uint64(n))
+				if err != nil {
+					fail(s.peerErr(fmt.Errorf("write: %w", err)))
+					return
+				}
+				pos = end
+				if pos < len(out) && s.urgent.Load() {
+					if err := writeUrgent(); err != nil {
+						fail(s.peerErr(fmt.Errorf("write: %w", err)))
+						return
+					}
+				}
+			}
 			s.framesOut.Add(uint64(frames))
 			s.messagesOut.Add(uint64(msgs))
-			s.kaOut.Add(uint64(len(prio)))
 			spare = out
 		}
 	}
+}
+
+// chunkEnd returns the end of the whole frames of out starting at pos that
+// make at least bulkChunk bytes (or the end of out).
+func chunkEnd(out []byte, pos int) int {
+	end := pos
+	for end < len(out) && end-pos < bulkChunk {
+		end += frameHeaderLen + int(binary.LittleEndian.Uint32(out[end+4:]))
+	}
+	return min(end, len(out))
 }
 
 // runKeepalive sends a keepalive request every interval and declares the

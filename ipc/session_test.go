@@ -456,7 +456,9 @@ func TestSessionTCP(t *testing.T) {
 func TestSlowHandlerIsNotADeadPeer(t *testing.T) {
 	release := make(chan struct{})
 	handled := make(chan struct{}, 1)
-	fast := ipc.SessionConfig{KeepaliveInterval: time.Millisecond, DeadAfter: 3}
+	// DeadAfter generous: a loaded machine stalls goroutines for milliseconds;
+	// what is tested is that B keeps sending while its reader is held.
+	fast := ipc.SessionConfig{KeepaliveInterval: time.Millisecond, DeadAfter: 200}
 	slow := fast
 	slow.Handler = func(ipc.Message) {
 		handled <- struct{}{}

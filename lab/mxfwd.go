@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mxfwd/mxfwd/cli"
@@ -24,6 +26,13 @@ const (
 )
 
 func reSocket(dir string) string { return filepath.Join(dir, "re.sock") }
+
+// reNSocket is the CLI socket of routing engine id of a redundant node.
+func reNSocket(dir string, id int) string { return filepath.Join(dir, fmt.Sprintf("re%d.sock", id)) }
+
+// redundancyStatement makes a node run two routing engines.
+const redundancyStatement = "set chassis redundancy graceful-switchover"
+
 func fpcSocket(dir string, slot int) string {
 	return filepath.Join(dir, fmt.Sprintf("fpc%d.sock", slot))
 }
@@ -56,6 +65,7 @@ func (l *Lab) prepareMxfwd(ctx context.Context, n *topo.Node, b bins, rec *NodeR
 		// Appended, so that the RE's line numbers are the file's.
 		cfg += "set system host-name " + n.Name + "\n"
 	}
+	rec.Redundant = strings.Contains(cfg, redundancyStatement)
 	path := filepath.Join(rec.Dir, "re.conf")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
@@ -87,15 +97,49 @@ func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 	if rec.HostInterfaces {
 		reArgs = append(reArgs, "--host-interfaces")
 	}
-	re, err := l.startProc(n.Name, "re", reArgs, env, "re.log")
-	if err != nil {
-		return err
-	}
-	sock := reSocket(rec.Dir)
-	if err := waitFor(ctx, "RE CLI", startTimeout, &re, func() bool {
-		return cliOK(ctx, sock, "show version")
-	}); err != nil {
-		return err
+	var sock string
+	if rec.Redundant {
+		// Two routing engines on the same FPC port (only the master
+		// listens: the cards follow the master alias) and one mirror
+		// channel; re1 comes up as the backup and synchronizes.
+		for id := range 2 {
+			args := []string{b.re, "run", "--config", filepath.Join(rec.Dir, "re.conf"), "--listen", reListen,
+				"--cli-socket", reNSocket(rec.Dir, id), "--re-id", strconv.Itoa(id),
+				"--peer-re", filepath.Join(rec.Dir, "mirror.sock"), "--metrics", ""}
+			if rec.HostInterfaces {
+				args = append(args, "--host-interfaces")
+			}
+			role := fmt.Sprintf("re%d", id)
+			re, err := l.startProc(n.Name, role, args, env, role+".log")
+			if err != nil {
+				return err
+			}
+			s := reNSocket(rec.Dir, id)
+			if err := waitFor(ctx, role+" CLI", startTimeout, &re, func() bool { return cliOK(ctx, s, "show version") }); err != nil {
+				return err
+			}
+			if id == 1 {
+				if err := waitFor(ctx, "re1 synchronized with re0", startTimeout, &re, func() bool {
+					var sb strings.Builder
+					_ = cli.Exec(ctx, s, "show system switchover", &sb)
+					return strings.Contains(sb.String(), "Peer state: Steady State")
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		sock = reNSocket(rec.Dir, 0)
+	} else {
+		re, err := l.startProc(n.Name, "re", reArgs, env, "re.log")
+		if err != nil {
+			return err
+		}
+		sock = reSocket(rec.Dir)
+		if err := waitFor(ctx, "RE CLI", startTimeout, &re, func() bool {
+			return cliOK(ctx, sock, "show version")
+		}); err != nil {
+			return err
+		}
 	}
 	for _, slot := range rec.Slots {
 		args := []string{b.fpc, "run", "--slot", strconv.Itoa(slot), "--driver", "afpacket",
@@ -136,15 +180,20 @@ func cliOK(ctx context.Context, sock, command string) bool {
 // the other, stopping at the first that fails), vtysh on an frr node (in
 // one vtysh session, so "configure terminal" carries over).
 func (l *Lab) CLI(ctx context.Context, node string, commands ...string) (string, error) {
+	node, re, _ := strings.Cut(node, "@")
 	n, err := l.Node(node)
 	if err != nil {
 		return "", err
 	}
 	switch n.Kind {
 	case string(topo.KindMxfwd):
+		sock, err := l.reCLISocket(ctx, &n, re)
+		if err != nil {
+			return "", err
+		}
 		var sb strings.Builder
 		for _, c := range commands {
-			if err := cli.Exec(ctx, reSocket(n.Dir), c, &sb); err != nil {
+			if err := cli.Exec(ctx, sock, c, &sb); err != nil {
 				return sb.String(), err
 			}
 		}
@@ -153,6 +202,114 @@ func (l *Lab) CLI(ctx context.Context, node string, commands ...string) (string,
 		return vtyshRun(ctx, n.Dir, commands...)
 	}
 	return "", fmt.Errorf("node %s is a %s node: it has no CLI (use exec)", node, n.Kind)
+}
+
+// reCLISocket is the CLI socket of a node's routing engine: re ("re0",
+// "re1") on a redundant node, else (re "") the master's.
+func (l *Lab) reCLISocket(ctx context.Context, n *NodeRecord, re string) (string, error) {
+	if !n.Redundant {
+		if re != "" && re != "re0" {
+			return "", fmt.Errorf("node %s has one routing engine (re0): no %s", n.Name, re)
+		}
+		return reSocket(n.Dir), nil
+	}
+	switch re {
+	case "re0":
+		return reNSocket(n.Dir, 0), nil
+	case "re1":
+		return reNSocket(n.Dir, 1), nil
+	case "":
+	default:
+		return "", fmt.Errorf("node %s: no routing engine %q (re0, re1)", n.Name, re)
+	}
+	for id := range 2 {
+		var sb strings.Builder
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := cli.Exec(c, reNSocket(n.Dir, id), "show system switchover", &sb)
+		cancel()
+		if err == nil && strings.Contains(sb.String(), fmt.Sprintf("re%d (Master)", id)) {
+			return reNSocket(n.Dir, id), nil
+		}
+	}
+	return "", fmt.Errorf("node %s: no master routing engine answers (use %s@re0 or %s@re1)", n.Name, n.Name, n.Name)
+}
+
+// RESocket is the CLI socket of node's master routing engine, or with
+// "node@re1" of that one.
+func (l *Lab) RESocket(ctx context.Context, node string) (string, error) {
+	node, re, _ := strings.Cut(node, "@")
+	n, err := l.Node(node)
+	if err != nil {
+		return "", err
+	}
+	return l.reCLISocket(ctx, &n, re)
+}
+
+// KillRE sends sig to routing engine re ("re0", "re1") of a redundant
+// node (kill -9 of the master, SIGSTOP of a hung one).
+func (l *Lab) KillRE(node, re string, sig syscall.Signal) error {
+	l.mu.Lock()
+	procs := slices.Clone(l.st.Procs)
+	l.mu.Unlock()
+	for _, p := range procs {
+		if p.Node == node && p.Role == re {
+			if !p.Alive() {
+				return fmt.Errorf("node %s: %s is not running", node, re)
+			}
+			if err := p.Signal(sig); err != nil {
+				return err
+			}
+			if sig == syscall.SIGKILL && !p.Wait(5*time.Second) {
+				return fmt.Errorf("node %s: %s (pid %d) survived SIGKILL", node, re, p.Pid)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("node %s: no process %s", node, re)
+}
+
+// StartRE starts routing engine re of a redundant node again (after a
+// kill), with its original arguments, and waits for its CLI.
+func (l *Lab) StartRE(ctx context.Context, node, re string) error {
+	l.mu.Lock()
+	procs := slices.Clone(l.st.Procs)
+	l.mu.Unlock()
+	var old *ProcRecord
+	for i := range procs {
+		if procs[i].Node == node && procs[i].Role == re {
+			old = &procs[i]
+		}
+	}
+	if old == nil {
+		return fmt.Errorf("node %s: no process %s", node, re)
+	}
+	if old.Alive() {
+		return fmt.Errorf("node %s: %s is running (pid %d)", node, re, old.Pid)
+	}
+	argv := old.Argv
+	if err := l.update(func(s *State) {
+		s.Procs = slices.DeleteFunc(s.Procs, func(p ProcRecord) bool { return p.Node == node && p.Role == re })
+	}); err != nil {
+		return err
+	}
+	env, err := l.Env(node)
+	if err != nil {
+		return err
+	}
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	p, err := l.startProc(node, re, argv, env, re+".log")
+	if err != nil {
+		return err
+	}
+	id := 0
+	if re == "re1" {
+		id = 1
+	}
+	sock := reNSocket(n.Dir, id)
+	return waitFor(ctx, re+" CLI", startTimeout, &p, func() bool { return cliOK(ctx, sock, "show version") })
 }
 
 // Vty runs one command on the vty of an FPC of an mxfwd node.

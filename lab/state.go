@@ -79,6 +79,9 @@ type NodeRecord struct {
 	Ports          []PortRecord `json:"ports,omitempty"`
 	HostInterfaces bool         `json:"host_interfaces,omitempty"`
 	HostIfNote     string       `json:"host_interfaces_note,omitempty"`
+	// Redundant: the configuration asks for graceful switchover; the node
+	// runs two routing engines, re0 and re1 (issue #17).
+	Redundant bool `json:"redundant,omitempty"`
 	// frr
 	Daemons []string `json:"daemons,omitempty"`
 	// every node

@@ -43,9 +43,10 @@ type countingUpcalls struct {
 	resolves, wrong, punts atomic.Uint64
 }
 
-func (u *countingUpcalls) OnResolve(hal.ResolveRequest)        { u.resolves.Add(1) }
-func (u *countingUpcalls) OnWrongInterface(hal.WrongInterface) { u.wrong.Add(1) }
-func (u *countingUpcalls) OnPunt(hal.IFLIndex, []byte)         { u.punts.Add(1) }
+func (u *countingUpcalls) OnResolve(hal.ResolveRequest)            { u.resolves.Add(1) }
+func (u *countingUpcalls) OnWrongInterface(hal.WrongInterface)     { u.wrong.Add(1) }
+func (u *countingUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) { u.punts.Add(1) }
+func (u *countingUpcalls) OnLinkState(hal.LinkState)               {}
 
 // memSetup is a driver programmed with a point's topology.
 type memSetup struct {

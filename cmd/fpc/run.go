@@ -112,7 +112,7 @@ func (a *app) runCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.IntVar(&slot, "slot", 0, "FPC slot number (TNP address 0x10+slot)")
-	f.StringVar(&re, "re", "127.0.0.1:6234", "RE address HOST:PORT")
+	f.StringVar(&re, "re", "127.0.0.1:6234", "RE address HOST:PORT, or both REs' HOST:PORT,HOST:PORT (the card follows the one that accepts it as master)")
 	f.StringVar(&driver, "driver", "swpfe", "PFE driver: "+driverNames())
 	f.StringArrayVar(&ports, "port", nil, "bind a port to a driver resource, e.g. xe-3/1/0=veth31 (repeatable)")
 	f.StringArrayVar(&opts, "opt", nil, "driver option KEY=VALUE (repeatable)")

@@ -49,7 +49,7 @@ func (a *app) cliCmd() *cobra.Command {
 	var cmds []string
 	var timeout time.Duration
 	c := &cobra.Command{
-		Use:   "cli NODE ['COMMAND']",
+		Use:   "cli NODE[@re0|@re1] ['COMMAND']",
 		Short: "Run a command on a node's CLI (the RE's on mxfwd nodes, vtysh on frr nodes); interactive without one",
 		Long: "Run a command on a node's CLI: the RE's CLI on an mxfwd node (words are joined, as `re cli` does), vtysh on an frr node.\n" +
 			"Several vtysh commands in one session: -c 'configure terminal' -c 'ip pim rp 10.0.0.1 224.0.0.0/4'.",
@@ -59,7 +59,8 @@ func (a *app) cliCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := l.Node(args[0])
+			name, _, _ := strings.Cut(args[0], "@")
+			n, err := l.Node(name)
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,15 @@ func (a *app) cliCmd() *cobra.Command {
 				cmds = append([]string{strings.Join(words, " ")}, cmds...)
 			}
 			if len(cmds) == 0 {
-				return interactive(n.Kind, n.Dir)
+				dir := n.Dir
+				if n.Kind == "mxfwd" {
+					sock, err := l.RESocket(context.Background(), args[0])
+					if err != nil {
+						return err
+					}
+					return interactiveRE(sock)
+				}
+				return interactive(n.Kind, dir)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
@@ -83,6 +92,11 @@ func (a *app) cliCmd() *cobra.Command {
 	c.Flags().StringArrayVarP(&cmds, "command", "c", nil, "command (repeatable; frr nodes run them in one vtysh session)")
 	c.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "command timeout")
 	return c
+}
+
+func interactiveRE(sock string) error {
+	host := cli.HostName(context.Background(), sock, "re")
+	return cli.Interactive(context.Background(), sock, "user@"+host+"> ", os.Stdin, os.Stdout)
 }
 
 func interactive(kind, dir string) error {
@@ -139,5 +153,46 @@ func (a *app) vtyCmd() *cobra.Command {
 		},
 	}
 	c.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "command timeout")
+	return c
+}
+
+func (a *app) killCmd() *cobra.Command {
+	var signal string
+	c := &cobra.Command{
+		Use:   "kill NODE re0|re1",
+		Short: "Signal a routing engine of a redundant mxfwd node (default SIGKILL: the master dies, the backup takes over)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.open()
+			if err != nil {
+				return err
+			}
+			sigs := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
+			sig, ok := sigs[strings.TrimPrefix(strings.ToUpper(signal), "SIG")]
+			if !ok {
+				return fmt.Errorf("--signal %q: want KILL, TERM, STOP or CONT", signal)
+			}
+			return l.KillRE(args[0], args[1], sig)
+		},
+	}
+	c.Flags().StringVarP(&signal, "signal", "s", "KILL", "KILL, TERM, STOP or CONT")
+	return c
+}
+
+func (a *app) startCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "start NODE re0|re1",
+		Short: "Start a killed routing engine of a redundant mxfwd node again (it joins the master as its backup)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.open()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return l.StartRE(ctx, args[0], args[1])
+		},
+	}
 	return c
 }

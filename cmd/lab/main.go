@@ -41,7 +41,7 @@ func newRoot(a *app) *cobra.Command {
 	pf.StringVar(&a.binDir, "bin", defaultBinDir(), "directory holding the re and fpc binaries ($MXLAB_BIN)")
 	pf.StringVarP(&a.labName, "lab", "l", "", "lab to act on (default: the only lab that is up)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log each step")
-	root.AddCommand(a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.cliCmd(), a.vtyCmd(),
+	root.AddCommand(a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.cliCmd(), a.vtyCmd(), a.killCmd(), a.startCmd(),
 		a.captureCmd(), a.trafficCmd())
 	return root
 }

@@ -43,8 +43,10 @@
 // Receive: one AF_PACKET socket per port, TPACKET_V3 ring, ETH_P_ALL,
 // PACKET_IGNORE_OUTGOING (our own transmissions are neither looped back nor
 // cloned for this tap), PACKET_MR_ALLMULTI, and a classic BPF filter that
-// passes only IPv4 to 224/4 and IGMP/PIM, so ARP, IPv6 and unicast never
-// cost a ring slot. The filter passes an IPv4 frame to a multicast MAC on
+// passes only IPv4 to 224/4, IGMP/PIM and what the host-path traps want
+// (ARP, IPv4 to the router's addresses: rebuilt when traps change,
+// filter.go), so IPv6 and transit unicast never cost a ring slot. Link
+// state comes from rtnetlink (link.go). The filter passes an IPv4 frame to a multicast MAC on
 // its Ethernet header alone and the worker checks its IP destination
 // (wanted): on veth the IP header of a frame is in a page fragment, and the
 // filter's read of it was the first, cache-missing touch of every frame on

@@ -50,6 +50,8 @@ type Driver struct {
 
 	noPort atomic.Uint64 // frames forwarded to an IFL without a local port
 
+	links *linkMonitor // the ports' operational state (link.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -89,6 +91,7 @@ func newDriver(ctx context.Context, cfg hal.Config) (*Driver, error) {
 		opts:   o,
 		byPhys: make(map[string]*port),
 		ifls:   make(map[hal.IFLIndex]string),
+		links:  newLinkMonitor(),
 	}
 	d.egress.Store(&map[hal.IFLIndex]*binding{})
 	if err := checkPrivileges(netnsPath(o.Netns)); err != nil {
@@ -107,6 +110,10 @@ func newDriver(ctx context.Context, cfg hal.Config) (*Driver, error) {
 	}
 	d.wg.Add(1)
 	go d.runHousekeeping()
+	if err := d.startLinks(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	d.log.Info("afpacket: ports open", "ports", len(d.ports), "netns", o.Netns,
 		"rx_ring_bytes", o.RXBlockSize*o.RXBlocks, "tx_mode", o.TXMode, "batch", o.Batch, "busy_poll", o.BusyPoll, "rx_rt_priority", o.RTPriority)
 	return d, nil
@@ -195,7 +202,7 @@ func (d *Driver) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 		return 0, hal.ErrClosed
 	}
 	n, err := d.core.Apply(ctx, ops)
-	rebind := false
+	rebind, refilter := false, false
 	for i := range ops {
 		switch ops[i].Kind {
 		case hal.OpSetIFL:
@@ -203,10 +210,15 @@ func (d *Driver) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 			rebind = true
 		case hal.OpDelIFL:
 			rebind = true
+		case hal.OpSetTrap, hal.OpDelTrap:
+			refilter = true
 		}
 	}
 	if rebind {
 		d.rebindLocked()
+	}
+	if refilter {
+		d.refilterLocked()
 	}
 	return n, err
 }
@@ -259,6 +271,9 @@ func (d *Driver) rebindLocked() {
 			d.log.Info("afpacket: port bound", "port", p.phys, "interface", p.ifname, "ifl", now, "previous", old)
 		}
 		p.ifl.Store(uint32(now))
+		if old != now {
+			d.reportLink(p)
+		}
 	}
 	d.egress.Store(&next)
 }

@@ -1,6 +1,7 @@
 package afpacket
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,15 +246,38 @@ func testForwarding(t *testing.T, txMode string) {
 		assert.Zero(t, caps[0].tagged("wrongif")+caps[1].tagged("wrongif"), "RPF failures are not forwarded")
 	})
 
-	t.Run("IGMP and PIM are punted", func(t *testing.T) {
+	t.Run("trapped packets are punted from the wire", func(t *testing.T) {
+		apply(t, d, haltest.TrapOps()...)
 		igmp := haltest.BuildFrame(haltest.FrameSpec{Source: srcAddr, Group: netip.MustParseAddr("224.0.0.22"), TTL: 1, Proto: haltest.ProtoIGMP, Payload: 8})
 		pim := haltest.BuildFrame(haltest.FrameSpec{Source: srcAddr, Group: netip.MustParseAddr("224.0.0.13"), TTL: 1, Proto: haltest.ProtoPIM, Payload: 30})
-		sendFrames(t, snd, "snd0", igmp, pim)
-		require.True(t, rec.WaitFor(20*time.Second, func(r *haltest.Recorder) bool { return len(r.Punts()) >= 2 }))
-		punts := rec.Punts()
-		assert.Equal(t, iflIn, punts[0].Ingress)
-		assert.Equal(t, igmp, punts[0].Frame)
-		assert.Equal(t, pim, punts[1].Frame)
+		// ARP and unicast reach the ring only through the trap-built
+		// socket filter.
+		arp := haltest.ARPFrame(1, b.mac(snd, "snd0"), srcAddr, haltest.RouterAddr)
+		ping := haltest.BuildFrame(haltest.FrameSpec{Source: srcAddr, Group: haltest.RouterAddr, DstMAC: b.mac(rtr, "in0"), TTL: 64, Proto: 1, Payload: 16})
+		other := haltest.BuildFrame(haltest.FrameSpec{Source: srcAddr, Group: netip.MustParseAddr("10.128.1.77"), DstMAC: b.mac(rtr, "in0"), TTL: 64, Proto: 1, Payload: 16})
+		sendFrames(t, snd, "snd0", igmp, pim, arp, other, ping)
+		sent := [][]byte{igmp, pim, arp, ping}
+		ours := func() []haltest.Punt {
+			var out []haltest.Punt
+			for _, p := range rec.Punts() {
+				for _, f := range sent {
+					if bytes.Equal(f, p.Frame) {
+						out = append(out, p)
+					}
+				}
+			}
+			return out
+		}
+		require.True(t, rec.WaitFor(20*time.Second, func(*haltest.Recorder) bool { return len(ours()) >= 4 }))
+		punts := ours()
+		for i, want := range []hal.TrapID{haltest.TrapIGMP, haltest.TrapPIM, haltest.TrapARPRouter, haltest.TrapLocalRouter} {
+			assert.Equal(t, iflIn, punts[i].Ingress)
+			assert.Equal(t, sent[i], punts[i].Frame)
+			assert.Equal(t, want, punts[i].Trap)
+		}
+		for _, p := range rec.Punts() {
+			assert.NotEqual(t, other, p.Frame, "unicast to another address is not punted")
+		}
 	})
 
 	t.Run("transmit injects unchanged", func(t *testing.T) {

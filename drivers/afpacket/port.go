@@ -80,7 +80,7 @@ func openPort(phys, ifname string, o options, warn func(msg string, args ...any)
 			p.close()
 		}
 	}()
-	p.rx, err = openRXRing(ifi.Index, rxRingConfig{BlockSize: o.RXBlockSize, BlockNr: o.RXBlocks, RetireTOVms: o.RXTimeoutMS}, rxFilter())
+	p.rx, err = openRXRing(ifi.Index, rxRingConfig{BlockSize: o.RXBlockSize, BlockNr: o.RXBlocks, RetireTOVms: o.RXTimeoutMS}, rxFilter(nil))
 	if err != nil {
 		return p, fmt.Errorf("rx ring: %w", err)
 	}

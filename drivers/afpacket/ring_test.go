@@ -16,7 +16,7 @@ import (
 // TestRXFilter runs the socket filter in x/net/bpf's interpreter.
 func TestRXFilter(t *testing.T) {
 	var raw []bpf.RawInstruction
-	for _, f := range rxFilter() {
+	for _, f := range rxFilter(nil) {
 		raw = append(raw, bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K})
 	}
 	insns, ok := bpf.Disassemble(raw)

@@ -37,9 +37,10 @@ func (c *countingEgress) Output(_ hal.IFLIndex, frames [][]byte) {
 
 type nopUp struct{}
 
-func (nopUp) OnResolve(hal.ResolveRequest)        {}
-func (nopUp) OnWrongInterface(hal.WrongInterface) {}
-func (nopUp) OnPunt(hal.IFLIndex, []byte)         {}
+func (nopUp) OnResolve(hal.ResolveRequest)            {}
+func (nopUp) OnWrongInterface(hal.WrongInterface)     {}
+func (nopUp) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (nopUp) OnLinkState(hal.LinkState)               {}
 
 // benchTopology programs one ingress, fanout physical egress IFLs, a
 // composite over their unicast NHs, an indirect and the (S,G) route.
@@ -107,6 +108,33 @@ func BenchmarkForward(b *testing.B) {
 			pkts := float64(b.N) * batch
 			b.ReportMetric(pkts/sec/1e6, "Mpps")
 			b.ReportMetric(pkts*float64(fanout)/sec/1e6, "Mcopies/s")
+		})
+	}
+}
+
+// BenchmarkForwardTraps is BenchmarkForward with the host-path traps an
+// RE programs (ARP and local for an address, PIM, IGMP, 224.0.0.0/24):
+// data packets are classified by hal.TrapTable before the lookup.
+func BenchmarkForwardTraps(b *testing.B) {
+	const batch, frameLen = 32, 64
+	for _, fanout := range []int{1, 16} {
+		b.Run(fmt.Sprintf("fanout=%d", fanout), func(b *testing.B) {
+			d, frames := benchSetup(b, fanout, frameLen, batch)
+			defer d.Close()
+			if _, err := d.Apply(b.Context(), haltest.TrapOps()); err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Input(benchIngress, frames); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := d.Input(benchIngress, frames); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "Mpps")
 		})
 	}
 }

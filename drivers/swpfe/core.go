@@ -43,9 +43,10 @@ type Core struct {
 	mu sync.RWMutex
 	st state
 
-	ifls atomic.Pointer[iflMap]        // published IFL views
-	sg   sgFIB                         // (S,G) routes
-	pfx  atomic.Pointer[[]prefixRoute] // group prefix routes, longest first
+	ifls  atomic.Pointer[iflMap]        // published IFL views
+	sg    sgFIB                         // (S,G) routes
+	pfx   atomic.Pointer[[]prefixRoute] // group prefix routes, longest first
+	traps atomic.Pointer[hal.TrapTable] // host-path traps (nil: none)
 
 	pool scratchPool // for Forward and Send
 }
@@ -73,9 +74,10 @@ func NewCore(cfg hal.Config) *Core {
 
 type nopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+func (nopUpcalls) OnResolve(hal.ResolveRequest)            {}
+func (nopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
+func (nopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (nopUpcalls) OnLinkState(hal.LinkState)               {}
 
 // Apply implements hal.Driver.Apply. All changes of a batch are resolved
 // into egress plans and published together at its end; routes become
@@ -318,5 +320,45 @@ func (c *Core) Close() error {
 	c.sg.init()
 	c.ifls.Store(&iflMap{})
 	c.pfx.Store(&[]prefixRoute{})
+	c.traps.Store(nil)
 	return nil
+}
+
+// Traps returns the programmed host-path traps, sorted by id.
+func (c *Core) Traps() []hal.Trap { return c.traps.Load().Traps() }
+
+// SetLinkState implements hal.LinkSetter for the ports of a Core: a port
+// that is down keeps its place in the aggregate member choice and its
+// copies and transmitted frames count PortDown. The change is published to
+// the packet path before the upcall reports it.
+func (c *Core) SetLinkState(idx hal.IFLIndex, up bool) error {
+	changed, err := func() (bool, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed.Load() {
+			return false, hal.ErrClosed
+		}
+		o := c.st.ifls[idx]
+		if o == nil {
+			return false, fmt.Errorf("ifl %d: %w", idx, hal.ErrNotFound)
+		}
+		if o.ifl.Kind != hal.IFLPhysical {
+			return false, fmt.Errorf("ifl %d is %s, not a port: %w", idx, o.ifl.Kind, hal.ErrInvalid)
+		}
+		if o.operDown == !up {
+			return false, nil
+		}
+		o.operDown = !up
+		b := c.st.beginBatch()
+		b.iflsChanged = true
+		for id := range o.users {
+			b.markDirty(id)
+		}
+		c.publishLocked(b)
+		return true, nil
+	}()
+	if changed {
+		c.upcalls.OnLinkState(hal.LinkState{IFL: idx, Up: up})
+	}
+	return err
 }

@@ -33,11 +33,45 @@ type diffUniverse struct {
 var (
 	diffPhys = []hal.IFLIndex{1, 2, 3, 4, 7}
 	diffAggs = map[hal.IFLIndex][]hal.IFLIndex{5: {1, 2}, 6: {3, 4}}
-	diffNHs  = []hal.NHID{10, 11, 12, 13, 14, 15, 16, 17, hal.NHResolveID, hal.NHMDiscardID, 20, 21}
+	diffNHs  = []hal.NHID{10, 11, 12, 13, 14, 15, 16, 17, 18, hal.NHResolveID, hal.NHMDiscardID, 20, 21}
 )
+
+// The host path of the universe: pe- (8), pd- (9), the router's address
+// and a neighbour's.
+const (
+	diffEncap hal.IFLIndex = 8
+	diffDecap hal.IFLIndex = 9
+)
+
+var diffAddrs = []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.99")}
+
+func (u *diffUniverse) trap() hal.Trap {
+	r := u.r
+	t := hal.Trap{ID: hal.TrapID(1 + r.IntN(6))}
+	switch r.IntN(4) {
+	case 0:
+		t.Kind, t.Addr = hal.TrapARP, diffAddrs[r.IntN(2)]
+	case 1:
+		t.Kind, t.Addr = hal.TrapLocal, diffAddrs[r.IntN(2)]
+	case 2:
+		t.Kind, t.Proto = hal.TrapProtocol, []uint8{103, 2, 17}[r.IntN(3)]
+	default:
+		t.Kind, t.Prefix = hal.TrapGroup, []netip.Prefix{netip.MustParsePrefix("224.0.0.0/24"), netip.MustParsePrefix("232.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/24")}[r.IntN(3)]
+	}
+	if r.IntN(15) == 0 {
+		t.ID = 0 // invalid
+	}
+	return t
+}
 
 func (u *diffUniverse) ifl() hal.IFL {
 	r := u.r
+	switch r.IntN(8) {
+	case 0:
+		return hal.IFL{Index: diffEncap, Name: "pe-0/0/0.32769", Kind: hal.IFLEncap, Up: r.IntN(4) != 0}
+	case 1:
+		return hal.IFL{Index: diffDecap, Name: "pd-0/0/0.32768", Kind: hal.IFLDecap, Up: true}
+	}
 	if r.IntN(3) == 0 {
 		idx := hal.IFLIndex(5 + r.IntN(2))
 		return hal.IFL{Index: idx, Name: fmt.Sprintf("ae%d.0", idx), Kind: hal.IFLAggregate, Members: diffAggs[idx], Up: true}
@@ -65,7 +99,7 @@ func (u *diffUniverse) nh() hal.NextHop {
 		return hal.NextHop{ID: id, Type: hal.NHMDiscard}
 	}
 	// Each id mostly keeps a role (so that chains form), sometimes not.
-	t := map[hal.NHID]hal.NHType{10: hal.NHUnicast, 11: hal.NHUnicast, 12: hal.NHUnicast, 13: hal.NHUnicast,
+	t := map[hal.NHID]hal.NHType{10: hal.NHUnicast, 11: hal.NHUnicast, 12: hal.NHUnicast, 13: hal.NHUnicast, 18: hal.NHUnicast,
 		14: hal.NHAggregate, 15: hal.NHAggregate, 16: hal.NHComposite, 17: hal.NHComposite,
 		20: hal.NHIndirect, 21: hal.NHIndirect}[id]
 	if r.IntN(10) == 0 {
@@ -75,6 +109,9 @@ func (u *diffUniverse) nh() hal.NextHop {
 	switch t {
 	case hal.NHUnicast:
 		nh.IFL = diffPhys[r.IntN(len(diffPhys))]
+		if id == 18 || r.IntN(10) == 0 {
+			nh.IFL = []hal.IFLIndex{diffEncap, diffDecap}[r.IntN(2)]
+		}
 	case hal.NHAggregate:
 		nh.IFL = hal.IFLIndex(5 + r.IntN(2))
 		for range r.IntN(3) {
@@ -100,11 +137,15 @@ func (u *diffUniverse) key() hal.RouteKey {
 
 func (u *diffUniverse) op() hal.Op {
 	r := u.r
-	switch r.IntN(10) {
+	switch r.IntN(12) {
+	case 10:
+		return hal.Op{Kind: hal.OpSetTrap, Trap: u.trap()}
+	case 11:
+		return hal.Op{Kind: hal.OpDelTrap, Trap: hal.Trap{ID: hal.TrapID(1 + r.IntN(6))}}
 	case 0:
 		return hal.Op{Kind: hal.OpSetIFL, IFL: u.ifl()}
 	case 1:
-		return hal.Op{Kind: hal.OpDelIFL, IFL: hal.IFL{Index: hal.IFLIndex(1 + r.IntN(7))}}
+		return hal.Op{Kind: hal.OpDelIFL, IFL: hal.IFL{Index: hal.IFLIndex(1 + r.IntN(9))}}
 	case 2, 3:
 		return hal.Op{Kind: hal.OpSetNH, NH: u.nh()}
 	case 4:
@@ -112,7 +153,7 @@ func (u *diffUniverse) op() hal.Op {
 	case 5, 6, 7:
 		rt := hal.Route{Key: u.key(), NH: u.nhid(), Flags: hal.RouteFlagsSG}
 		if r.IntN(3) == 0 {
-			rt.RPF = hal.IFLIndex(1 + r.IntN(7))
+			rt.RPF = hal.IFLIndex(1 + r.IntN(9))
 		}
 		return hal.Op{Kind: hal.OpSetRoute, Route: rt}
 	default:
@@ -130,13 +171,21 @@ func (u *diffUniverse) base() []hal.Op {
 	for idx, m := range diffAggs {
 		ops = append(ops, hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: idx, Kind: hal.IFLAggregate, Members: m, Up: true}})
 	}
+	ops = append(ops,
+		hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: diffEncap, Kind: hal.IFLEncap, Up: true}},
+		hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: diffDecap, Kind: hal.IFLDecap, Up: true}},
+		hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: 18, Type: hal.NHUnicast, IFL: diffEncap}},
+		hal.Op{Kind: hal.OpSetTrap, Trap: hal.Trap{ID: 1, Kind: hal.TrapARP, Addr: diffAddrs[0]}},
+		hal.Op{Kind: hal.OpSetTrap, Trap: hal.Trap{ID: 2, Kind: hal.TrapProtocol, Proto: 103}},
+		hal.Op{Kind: hal.OpSetTrap, Trap: hal.Trap{ID: 3, Kind: hal.TrapGroup, Prefix: netip.MustParsePrefix("224.0.0.0/24")}},
+	)
 	nhs := []hal.NextHop{
 		{ID: 10, Type: hal.NHUnicast, IFL: 1}, {ID: 11, Type: hal.NHUnicast, IFL: 2},
 		{ID: 12, Type: hal.NHUnicast, IFL: 3}, {ID: 13, Type: hal.NHUnicast, IFL: 7},
 		{ID: 14, Type: hal.NHAggregate, IFL: 5, Members: []hal.NHID{10, 11}},
 		{ID: 15, Type: hal.NHAggregate, IFL: 6, Members: []hal.NHID{12}},
 		{ID: 16, Type: hal.NHComposite, Members: []hal.NHID{14, 13}},
-		{ID: 17, Type: hal.NHComposite, Members: []hal.NHID{15, 14, 10}},
+		{ID: 17, Type: hal.NHComposite, Members: []hal.NHID{15, 18, 14, 10}},
 		{ID: 20, Type: hal.NHIndirect, Target: 16}, {ID: 21, Type: hal.NHIndirect, Target: 17},
 		{ID: hal.NHResolveID, Type: hal.NHResolve}, {ID: hal.NHMDiscardID, Type: hal.NHMDiscard},
 	}
@@ -157,7 +206,11 @@ func (u *diffUniverse) frame() []byte {
 	s := u.sources[r.IntN(len(u.sources))]
 	g := u.groups[r.IntN(len(u.groups))]
 	ttl := []uint8{0, 1, 2, 64, 64, 64}[r.IntN(6)]
-	switch r.IntN(12) {
+	switch r.IntN(16) {
+	case 12, 13:
+		return haltest.ARPFrame(uint16(1+r.IntN(3)), haltest.IFLMAC(99), s, diffAddrs[r.IntN(2)])
+	case 14, 15:
+		return haltest.BuildFrame(haltest.FrameSpec{Source: s, Group: diffAddrs[r.IntN(2)], TTL: ttl, Proto: []uint8{6, 103, 17}[r.IntN(3)], Payload: 10})
 	case 0:
 		return haltest.BuildFrame(haltest.FrameSpec{Source: s, Group: g, TTL: ttl, Proto: haltest.ProtoPIM, Payload: 10})
 	case 1:
@@ -285,12 +338,21 @@ func runDifferential(t *testing.T, seed uint64) {
 			require.Equal(t, err1 == nil, err2 == nil)
 		}
 
+		// A port's link state, sometimes.
+		if u.r.IntN(4) == 0 {
+			idx, up := hal.IFLIndex(1+u.r.IntN(9)), u.r.IntN(2) == 0
+			e1 := ref.d.(hal.LinkSetter).SetLinkState(idx, up)
+			e2 := sw.d.(hal.LinkSetter).SetLinkState(idx, up)
+			require.Equal(t, errShape(e1), errShape(e2), "step %d link state of %d", step, idx)
+			require.Equal(t, ref.rec.LinkStates(), sw.rec.LinkStates(), "step %d link states", step)
+		}
+
 		// Traffic on a random ingress (including unknown ones).
 		frames := make([][]byte, 1+u.r.IntN(8))
 		for i := range frames {
 			frames[i] = u.frame()
 		}
-		ingress := hal.IFLIndex(1 + u.r.IntN(7))
+		ingress := hal.IFLIndex(1 + u.r.IntN(9))
 		clock.Advance(time.Second)
 		ie1 := ref.d.Input(ingress, frames)
 		ie2 := sw.d.Input(ingress, frames)
@@ -303,7 +365,7 @@ func runDifferential(t *testing.T, seed uint64) {
 		upcalls += len(sw.rec.Punts()) + len(sw.rec.Resolves()) + len(sw.rec.WrongInterfaces())
 		ref.rec.Reset()
 		sw.rec.Reset()
-		for idx := hal.IFLIndex(1); idx <= 7; idx++ {
+		for idx := hal.IFLIndex(1); idx <= 9; idx++ {
 			c1, err1 := ref.d.IFLCounters(idx)
 			c2, err2 := sw.d.IFLCounters(idx)
 			require.Equal(t, c1, c2, "step %d counters of %d", step, idx)

@@ -285,9 +285,10 @@ func (c *iflCounters) add(d hal.IFLCounters) {
 
 // iflView is the immutable published view of an IFL.
 type iflView struct {
-	ifl    hal.IFL
-	ctr    *iflCounters
-	parent hal.IFLIndex // aggregate whose Members hold this IFL, or 0
+	ifl      hal.IFL
+	ctr      *iflCounters
+	parent   hal.IFLIndex // aggregate whose Members hold this IFL, or 0
+	operDown bool         // the port is operationally down (SetLinkState)
 }
 
 // iflMap is an immutable snapshot of all IFLs, replaced as a whole when a

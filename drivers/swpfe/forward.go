@@ -11,12 +11,10 @@ import (
 
 // Frame layout constants (Ethernet II, IPv4: RFC 791 section 3.1).
 const (
-	ethLen      = 14 // destination, source, ethertype
-	ipMinLen    = 20 // IPv4 header without options
-	etherIPv4   = 0x0800
-	protoIGMP   = 2          // RFC 2236
-	protoPIM    = 103        // RFC 7761 section 4.9
-	localGroups = 0xe0000000 // 224.0.0.0/24: link-local groups, never forwarded (RFC 5771)
+	ethLen    = 14 // destination, source, ethertype
+	ipMinLen  = 20 // IPv4 header without options
+	etherIPv4 = 0x0800
+	etherARP  = 0x0806
 )
 
 // arenaSize is the scratch space for output copies of one flush. 256 KiB
@@ -159,7 +157,10 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 	}
 	// The coarse clock: one read per batch stamps every route hit in it.
 	now := c.now().UnixNano()
+	traps := c.traps.Load()
 	var (
+		trapKey uint64 // proto<<32|destination of the last classification, +1<<40
+		trapID  hal.TrapID
 		d       dropCounts
 		rxBytes uint64
 		lastKey uint64
@@ -173,6 +174,15 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		n := len(fr)
 		rxBytes += uint64(n)
 		if n < ethLen+ipMinLen || binary.BigEndian.Uint16(fr[12:14]) != etherIPv4 {
+			if n >= ethLen && binary.BigEndian.Uint16(fr[12:14]) == etherARP {
+				switch c.arp(s, ingress, traps, fr) {
+				case arpMalformed:
+					d.malformed++
+				case arpNotTrapped:
+					d.noRoute++
+				}
+				continue
+			}
 			d.malformed++
 			continue
 		}
@@ -187,9 +197,22 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		proto := ip[9]
 		src := binary.BigEndian.Uint32(ip[12:16])
 		grp := binary.BigEndian.Uint32(ip[16:20])
-		if proto == protoIGMP || proto == protoPIM || grp&0xffffff00 == localGroups {
-			s.punt = append(s.punt[:0], fr...)
-			c.upcalls.OnPunt(ingress, s.punt)
+		// Host-path traps (hal.TrapTable): consecutive frames of a batch
+		// mostly share protocol and destination, so the last answer is
+		// kept.
+		if traps != nil {
+			if k := 1<<40 | uint64(proto)<<32 | uint64(grp); k != trapKey {
+				trapKey = k
+				trapID, _ = traps.MatchIPv4(proto, grp)
+			}
+			if trapID != hal.TrapNone {
+				s.punt = append(s.punt[:0], fr...)
+				c.upcalls.OnPunt(ingress, trapID, s.punt)
+				continue
+			}
+		}
+		if !hal.IsMulticast4(grp) {
+			d.noRoute++ // unicast no trap wants
 			continue
 		}
 		// Consecutive frames of a batch are mostly of the same flow:
@@ -223,11 +246,11 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		if sl := e.slot.Load(); sl != nil {
 			p = sl.plan.Load()
 		}
-		if p == nil || p.act == actDiscard {
-			d.discard++
-			continue
-		}
-		if p.act == actResolve {
+		if p == nil || p.act < actForward {
+			if p == nil || p.act == actDiscard {
+				d.discard++
+				continue
+			}
 			d.resolve++
 			c.upcalls.OnResolve(hal.ResolveRequest{
 				NH: p.nh, Ingress: ingress,
@@ -242,6 +265,13 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 		}
 		if n > maxFrame {
 			n = ethLen + tot
+		}
+		if p.encap != nil {
+			// Register encapsulation at the DR: the packet as received.
+			s.punt = append(s.punt[:0], fr...)
+			c.upcalls.OnPunt(ingress, hal.TrapEncap, s.punt)
+			p.encap.txPackets.Add(1)
+			p.encap.txBytes.Add(uint64(len(fr)))
 		}
 		// The rewrite is the same for every copy but the source MAC.
 		oldWord := uint16(ttl)<<8 | uint16(proto)
@@ -263,6 +293,10 @@ func (c *Core) forward(s *scratch, ingress hal.IFLIndex, frames [][]byte, tx TxF
 				pt = &l.ports[0]
 			default:
 				pt = &l.ports[hal.MemberIndex(j, n)]
+				if pt.down {
+					pt.ctr.portDown.Add(1)
+					continue
+				}
 			}
 			b := s.alloc(n)
 			if b == nil {
@@ -333,6 +367,8 @@ func (c *Core) send(s *scratch, egress hal.IFLIndex, frames [][]byte, tx TxFunc)
 	}
 	out := v
 	switch {
+	case v.ifl.Kind == hal.IFLEncap || v.ifl.Kind == hal.IFLDecap:
+		return fmt.Errorf("transmit on ifl %d (%s): no port: %w", egress, v.ifl.Kind, hal.ErrInvalid)
 	case v.ifl.Kind == hal.IFLAggregate:
 		out = nil
 		for _, mem := range v.ifl.Members {
@@ -346,6 +382,10 @@ func (c *Core) send(s *scratch, egress hal.IFLIndex, frames [][]byte, tx TxFunc)
 	}
 	if out == nil {
 		v.ctr.portDown.Add(uint64(len(frames)))
+		return nil
+	}
+	if out.operDown {
+		out.ctr.portDown.Add(uint64(len(frames)))
 		return nil
 	}
 	pt := port{ifl: out.ifl.Index, ctr: out.ctr}
@@ -368,4 +408,29 @@ func (c *Core) send(s *scratch, egress hal.IFLIndex, frames [][]byte, tx TxFunc)
 		return fmt.Errorf("transmit on ifl %d: %d frames longer than %d bytes: %w", egress, tooLong, maxFrame, hal.ErrInvalid)
 	}
 	return nil
+}
+
+// arp outcomes.
+const (
+	arpPunted = iota
+	arpNotTrapped
+	arpMalformed
+)
+
+// arp handles an ARP frame: punted when an ARP trap wants its target,
+// otherwise dropped (NoRoute: the PFE neither bridges nor answers ARP);
+// Malformed when it is not Ethernet/IPv4 ARP. It returns which (the
+// caller counts; the drop counters stay in its registers).
+func (c *Core) arp(s *scratch, ingress hal.IFLIndex, traps *hal.TrapTable, fr []byte) int {
+	target, ok := hal.ARPTarget(fr)
+	if !ok {
+		return arpMalformed
+	}
+	id, ok := traps.MatchARP(target)
+	if !ok {
+		return arpNotTrapped
+	}
+	s.punt = append(s.punt[:0], fr...)
+	c.upcalls.OnPunt(ingress, id, s.punt)
+	return arpPunted
 }

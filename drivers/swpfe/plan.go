@@ -8,7 +8,7 @@ type action uint8
 const (
 	actDiscard action = iota // MDiscard, Discard (and the zero plan)
 	actResolve               // punt a resolve request (Resolve 983)
-	actForward               // replicate to the legs
+	actForward               // replicate to the legs; every action from here on forwards
 )
 
 // plan is the flattened, immutable result of walking a route's next-hop
@@ -28,6 +28,11 @@ type plan struct {
 	// without an aggregate of two or more Up members): a packet uses
 	// sublist hal.SublistIndex(hal.FlowHash4(S,G), sublists).
 	sublists int
+	// encap is the counters of the encapsulation IFL (pe-) when the OIL
+	// holds one that is Up: the packet is punted once with
+	// hal.TrapEncap, whatever number of entries reach it. An encap IFL
+	// that is down is an ordinary leg without ports (PortDown).
+	encap *iflCounters
 }
 
 // leg is one OIL member: a Unicast NH (one port) or an Aggregate NH (its
@@ -46,6 +51,12 @@ type port struct {
 	ctr    *iflCounters
 	mac    [6]byte
 	hasMAC bool
+	// down: the port is operationally down (hal.LinkSetter); it stays in
+	// the member choice of an aggregate of two or more members and its
+	// copies count PortDown. (A unicast leg or a one-member aggregate
+	// whose port is down has no ports: the packet path checks down only
+	// where it chooses among members.)
+	down bool
 }
 
 // buildPlan resolves o's chain from the writer state. References were
@@ -63,31 +74,41 @@ func (st *state) buildPlan(o *nhObj) *plan {
 	case hal.NHUnicast, hal.NHAggregate:
 		// An nh-list of one entry: an aggregate referenced directly
 		// uses N = its own Up member count.
-		return forwardPlan(nh.ID, []leg{st.buildLeg(nh)})
+		return st.forwardPlan(nh.ID, []hal.NHID{nh.ID})
 	case hal.NHComposite:
-		legs := make([]leg, 0, len(nh.Members))
-		for _, m := range nh.Members {
-			legs = append(legs, st.buildLeg(&st.nhs[m].nh))
-		}
-		return forwardPlan(nh.ID, legs)
+		return st.forwardPlan(nh.ID, nh.Members)
 	}
 	return &plan{act: actDiscard, nh: nh.ID}
 }
 
-// forwardPlan returns the forwarding plan of NH id over legs, with its
-// sublist count.
-func forwardPlan(id hal.NHID, legs []leg) *plan {
+// forwardPlan returns the forwarding plan of NH id over the nh-list
+// members, with its sublist count. Entries on an encapsulation IFL that is
+// Up become the plan's encap, not legs.
+func (st *state) forwardPlan(id hal.NHID, members []hal.NHID) *plan {
+	p := &plan{act: actForward, nh: id}
+	legs := make([]leg, 0, len(members))
+	for _, m := range members {
+		nh := &st.nhs[m].nh
+		if nh.Type == hal.NHUnicast {
+			if o := st.ifls[nh.IFL]; o.ifl.Kind == hal.IFLEncap && o.ifl.Up {
+				p.encap = o.ctr
+				continue
+			}
+		}
+		legs = append(legs, st.buildLeg(nh))
+	}
 	up := make([]int, len(legs))
 	for i := range legs {
 		up[i] = len(legs[i].ports)
 	}
-	return &plan{act: actForward, nh: id, legs: legs, sublists: hal.SublistCount(up)}
+	p.legs, p.sublists = legs, hal.SublistCount(up)
+	return p
 }
 
 func (st *state) buildLeg(nh *hal.NextHop) leg {
 	if nh.Type == hal.NHUnicast {
 		o := st.ifls[nh.IFL]
-		if !o.ifl.Up {
+		if !o.ifl.Up || o.operDown {
 			return leg{down: o.ctr}
 		}
 		return leg{ports: []port{portOf(o)}}
@@ -95,18 +116,24 @@ func (st *state) buildLeg(nh *hal.NextHop) leg {
 	var l leg
 	for _, m := range nh.Members {
 		u := st.nhs[m]
-		if o := st.ifls[u.nh.IFL]; o.ifl.Up {
+		if o := st.ifls[u.nh.IFL]; o.ifl.Up && o.ifl.Kind == hal.IFLPhysical {
 			l.ports = append(l.ports, portOf(o))
 		}
 	}
-	if len(l.ports) == 0 {
+	switch {
+	case len(l.ports) == 0:
 		l.down = st.ifls[nh.IFL].ctr
+	case len(l.ports) == 1 && l.ports[0].down:
+		// One member, operationally down: no choice to keep, so the
+		// packet path needs no per-copy check (the member counts the
+		// drop; the sublist count, at least 1, is unchanged).
+		l.down, l.ports = l.ports[0].ctr, nil
 	}
 	return l
 }
 
 func portOf(o *iflObj) port {
-	p := port{ifl: o.ifl.Index, ctr: o.ctr}
+	p := port{ifl: o.ifl.Index, ctr: o.ctr, down: o.operDown}
 	if len(o.ifl.MAC) == 6 {
 		copy(p.mac[:], o.ifl.MAC)
 		p.hasMAC = true

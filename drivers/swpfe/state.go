@@ -14,18 +14,20 @@ import (
 // objects as programmed plus the reverse references needed to validate
 // deletes and to find which egress plans an NH or IFL change affects.
 type state struct {
-	ifls map[hal.IFLIndex]*iflObj
-	nhs  map[hal.NHID]*nhObj
-	pfx  map[uint64]*routeEntry // group prefix routes by G<<32|plen
+	ifls  map[hal.IFLIndex]*iflObj
+	nhs   map[hal.NHID]*nhObj
+	pfx   map[uint64]*routeEntry // group prefix routes by G<<32|plen
+	traps *hal.TrapTable         // host-path traps as programmed
 
 	nextID  int32   // next dense iflCounters id
 	freeIDs []int32 // ids of deleted IFLs
 }
 
 type iflObj struct {
-	ifl   hal.IFL
-	ctr   *iflCounters
-	users map[hal.NHID]struct{} // Unicast/Aggregate NHs on this IFL
+	ifl      hal.IFL
+	ctr      *iflCounters
+	users    map[hal.NHID]struct{} // Unicast/Aggregate NHs on this IFL
+	operDown bool                  // port operationally down (SetLinkState)
 }
 
 type nhObj struct {
@@ -44,15 +46,17 @@ type nhSlot struct {
 
 // batch collects what a batch changed, for publishLocked.
 type batch struct {
-	dirty       map[hal.NHID]struct{}
-	iflsChanged bool
-	pfxChanged  bool
+	dirty        map[hal.NHID]struct{}
+	iflsChanged  bool
+	pfxChanged   bool
+	trapsChanged bool
 }
 
 func (st *state) init() {
 	st.ifls = map[hal.IFLIndex]*iflObj{}
 	st.nhs = map[hal.NHID]*nhObj{}
 	st.pfx = map[uint64]*routeEntry{}
+	st.traps = nil
 	st.nextID, st.freeIDs = 0, nil
 }
 
@@ -79,6 +83,19 @@ func (c *Core) applyLocked(b *batch, op *hal.Op) error {
 		return c.setRouteLocked(b, &op.Route)
 	case hal.OpDelRoute:
 		return c.delRouteLocked(b, op.Route.Key)
+	case hal.OpSetTrap, hal.OpDelTrap:
+		var t *hal.TrapTable
+		var err error
+		if op.Kind == hal.OpSetTrap {
+			t, err = c.st.traps.Set(op.Trap)
+		} else {
+			t, err = c.st.traps.Delete(op.Trap.ID)
+		}
+		if err != nil {
+			return err
+		}
+		c.st.traps, b.trapsChanged = t, true
+		return nil
 	}
 	return fmt.Errorf("op kind %d: %w", op.Kind, hal.ErrInvalid)
 }
@@ -88,7 +105,9 @@ func (c *Core) setIFLLocked(b *batch, ifl *hal.IFL) error {
 	if ifl.Index == 0 {
 		return fmt.Errorf("ifl index 0: %w", hal.ErrInvalid)
 	}
-	if ifl.Kind != hal.IFLPhysical && ifl.Kind != hal.IFLAggregate {
+	switch ifl.Kind {
+	case hal.IFLPhysical, hal.IFLAggregate, hal.IFLEncap, hal.IFLDecap:
+	default:
 		return fmt.Errorf("ifl %d kind %s: %w", ifl.Index, ifl.Kind, hal.ErrInvalid)
 	}
 	if len(ifl.MAC) != 0 && len(ifl.MAC) != 6 {
@@ -139,13 +158,13 @@ func (c *Core) delIFLLocked(b *batch, idx hal.IFLIndex) error {
 	return nil
 }
 
-func (st *state) needIFL(idx hal.IFLIndex, kind hal.IFLKind) error {
+func (st *state) needIFL(idx hal.IFLIndex, kinds ...hal.IFLKind) error {
 	o := st.ifls[idx]
 	if o == nil {
 		return fmt.Errorf("ifl %d: %w", idx, hal.ErrNotFound)
 	}
-	if o.ifl.Kind != kind {
-		return fmt.Errorf("ifl %d is %s, want %s: %w", idx, o.ifl.Kind, kind, hal.ErrInvalid)
+	if !slices.Contains(kinds, o.ifl.Kind) {
+		return fmt.Errorf("ifl %d is %s, want %s: %w", idx, o.ifl.Kind, kinds[0], hal.ErrInvalid)
 	}
 	return nil
 }
@@ -172,7 +191,7 @@ func (st *state) validateNH(nh *hal.NextHop) error {
 	}
 	switch nh.Type {
 	case hal.NHUnicast:
-		return st.needIFL(nh.IFL, hal.IFLPhysical)
+		return st.needIFL(nh.IFL, hal.IFLPhysical, hal.IFLEncap)
 	case hal.NHAggregate:
 		if err := st.needIFL(nh.IFL, hal.IFLAggregate); err != nil {
 			return err
@@ -395,7 +414,7 @@ func (c *Core) publishLocked(b *batch) {
 	if b.iflsChanged {
 		m := &iflMap{m: make(map[hal.IFLIndex]*iflView, len(st.ifls))}
 		for idx, o := range st.ifls {
-			m.m[idx] = &iflView{ifl: o.ifl, ctr: o.ctr}
+			m.m[idx] = &iflView{ifl: o.ifl, ctr: o.ctr, operDown: o.operDown}
 		}
 		for _, o := range st.ifls {
 			if o.ifl.Kind != hal.IFLAggregate {
@@ -434,6 +453,9 @@ func (c *Core) publishLocked(b *batch) {
 				o.slot.plan.Store(st.buildPlan(o))
 			}
 		}
+	}
+	if b.trapsChanged {
+		c.traps.Store(st.traps)
 	}
 	if b.pfxChanged {
 		l := make([]prefixRoute, 0, len(st.pfx))

@@ -2,8 +2,11 @@
 // default driver and the correctness reference for the others.
 //
 // It forwards Ethernet II + IPv4 multicast frames the way seed 003
-// describes a Trio PFE at the level of the FIB: control traffic (IGMP, PIM,
-// 224.0.0.0/24) is punted; other packets are looked up by exact (S,G) then
+// describes a Trio PFE at the level of the FIB: what a host-path trap
+// matches (hal.TrapTable: ARP and IPv4 for the router's addresses, PIM,
+// IGMP, 224.0.0.0/24 as the RE programs them) is punted with the trap's id,
+// ARP and IPv4 unicast no trap wants are dropped (NoRoute); other packets
+// are looked up by exact (S,G) then
 // longest group prefix (224/4 -> Resolve 983 by default); a route with an
 // RPF IFL drops packets from elsewhere with a wrong-interface upcall; the
 // entry NH decides: Resolve raises a resolve request, (m)discard drops,
@@ -15,7 +18,10 @@
 // update (RFC 1624), its destination MAC set from the group (RFC 1112) and
 // its source MAC to the egress IFL's. Copies go out through hal.Config.Egress in batches per
 // physical egress IFL. Every drop is counted by reason on the ingress IFL
-// (PortDown on the egress IFL).
+// (PortDown on the egress IFL). An OIL entry on the encapsulation
+// interface (pe-) punts the packet once, unchanged, with hal.TrapEncap; the
+// decapsulation interface (pd-) is an ingress like a port. Ports set down
+// with SetLinkState (hal.LinkSetter) count their copies as PortDown.
 //
 // The FIB and packet path live in Core, which drivers with real ports
 // (afpacket) reuse with their own TxFunc; Driver is Core plus cfg.Egress.

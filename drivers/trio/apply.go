@@ -40,6 +40,19 @@ func (d *Driver) applyLocked(op hal.Op) error {
 		return d.setRouteLocked(op.Route)
 	case hal.OpDelRoute:
 		return d.delRouteLocked(op.Route.Key)
+	case hal.OpSetTrap, hal.OpDelTrap:
+		var t *hal.TrapTable
+		var err error
+		if op.Kind == hal.OpSetTrap {
+			t, err = d.traps.Load().Set(op.Trap)
+		} else {
+			t, err = d.traps.Load().Delete(op.Trap.ID)
+		}
+		if err != nil {
+			return err
+		}
+		d.traps.Store(t)
+		return nil
 	}
 	return fmt.Errorf("op kind %d: %w", op.Kind, hal.ErrInvalid)
 }
@@ -58,6 +71,9 @@ func (d *Driver) setIFLLocked(in hal.IFL) error {
 		}
 	case hal.IFLAggregate:
 		// Members need not exist yet; they are linked when they appear.
+	case hal.IFLEncap, hal.IFLDecap:
+		// No port: pe- copies are punted from the ingress PFE, pd- is an
+		// ingress only.
 	default:
 		return fmt.Errorf("ifl %d: kind %d: %w", ifl.Index, ifl.Kind, hal.ErrInvalid)
 	}
@@ -65,7 +81,9 @@ func (d *Driver) setIFLLocked(in hal.IFL) error {
 		return fmt.Errorf("ifl %d: mac %s: %w", ifl.Index, ifl.MAC, hal.ErrInvalid)
 	}
 	e, exists := d.ifls.load(ifl.Index)
+	operDown := false
 	if exists {
+		operDown = e.st.Load().operDown
 		old := e.st.Load().ifl
 		if old.Kind != ifl.Kind && d.iflRefs[ifl.Index] > 0 {
 			return fmt.Errorf("ifl %d: kind change while used by a next hop: %w", ifl.Index, hal.ErrInvalid)
@@ -77,7 +95,7 @@ func (d *Driver) setIFLLocked(in hal.IFL) error {
 		}
 		e = &iflEntry{index: ifl.Index}
 	}
-	st := &iflState{ifl: ifl, parent: d.aggParent[ifl.Index]}
+	st := &iflState{ifl: ifl, parent: d.aggParent[ifl.Index], operDown: operDown}
 	if len(ifl.MAC) == 6 {
 		st.hasMAC = true
 		copy(st.mac[:], ifl.MAC)
@@ -137,6 +155,43 @@ func (d *Driver) delIFLLocked(index hal.IFLIndex) error {
 	return nil
 }
 
+// SetLinkState implements hal.LinkSetter: the port of physical IFL index
+// goes operationally down or up. A down port keeps its place in the
+// sublists (the LAG rule uses the programmed state) and its copies count
+// PortDown on its PFE and IFL.
+func (d *Driver) SetLinkState(index hal.IFLIndex, up bool) error {
+	if d.closed.Load() {
+		return d.errClosed()
+	}
+	changed, err := func() (bool, error) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		e, ok := d.ifls.load(index)
+		if !ok {
+			return false, fmt.Errorf("ifl %d: %w", index, hal.ErrNotFound)
+		}
+		cur := e.st.Load()
+		if cur.ifl.Kind != hal.IFLPhysical {
+			return false, fmt.Errorf("ifl %d is %s, not a port: %w", index, cur.ifl.Kind, hal.ErrInvalid)
+		}
+		if cur.operDown == !up {
+			return false, nil
+		}
+		ns := *cur
+		ns.operDown = !up
+		e.st.Store(&ns)
+		d.recompileForIFLLocked(index)
+		return true, nil
+	}()
+	if changed {
+		d.up.OnLinkState(hal.LinkState{IFL: index, Up: up})
+	}
+	return err
+}
+
+// Traps returns the programmed host-path traps, sorted by id.
+func (d *Driver) Traps() []hal.Trap { return d.traps.Load().Traps() }
+
 // ---- next hops ----
 
 func (d *Driver) setNHLocked(in hal.NextHop) error {
@@ -156,8 +211,8 @@ func (d *Driver) setNHLocked(in hal.NextHop) error {
 		if !ok {
 			return fmt.Errorf("nh %d: ifl %d: %w", id, nh.IFL, hal.ErrNotFound)
 		}
-		if ie.st.Load().ifl.Kind != hal.IFLPhysical {
-			return fmt.Errorf("nh %d: ifl %d is not physical: %w", id, nh.IFL, hal.ErrInvalid)
+		if k := ie.st.Load().ifl.Kind; k != hal.IFLPhysical && k != hal.IFLEncap {
+			return fmt.Errorf("nh %d: ifl %d is %s, not physical: %w", id, nh.IFL, k, hal.ErrInvalid)
 		}
 		refIFL = nh.IFL
 		nh.Members, nh.Target = nil, 0

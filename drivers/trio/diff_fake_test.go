@@ -68,9 +68,24 @@ func TestDifferentialFake(t *testing.T) {
 		frames = append(frames,
 			haltest.BuildFrame(haltest.FrameSpec{Source: netip.MustParseAddr("10.0.0.1"), Group: netip.MustParseAddr("224.0.0.13"), TTL: 1, Proto: haltest.ProtoPIM, Payload: 20}),
 			frames[0][:30], // truncated
+			haltest.ARPFrame(1, haltest.IFLMAC(7), haltest.NeighborAddr, haltest.RouterAddr),
+			haltest.ARPFrame(1, haltest.IFLMAC(7), haltest.NeighborAddr, netip.MustParseAddr("10.128.1.77")),
+			haltest.BuildFrame(haltest.FrameSpec{Source: haltest.NeighborAddr, Group: haltest.RouterAddr, TTL: 64, Proto: 6, Payload: 20}),
+			haltest.BuildFrame(haltest.FrameSpec{Source: haltest.NeighborAddr, Group: netip.MustParseAddr("10.9.9.9"), TTL: 64, Proto: 17, Payload: 20}),
 		)
+		if it%3 != 0 {
+			// The RE's host-path traps on two thirds of the iterations.
+			ops = append(ops, haltest.TrapOps()...)
+		}
 		mustApply(t, d, ops...)
 		mustApply(t, fake, ops...)
+		if len(o.ifls) > 0 && it%4 == 0 {
+			// A port of the OIL goes down (operationally).
+			idx := o.ifls[r.IntN(len(o.ifls))].Index
+			e1, e2 := d.SetLinkState(idx, false), fake.SetLinkState(idx, false)
+			require.Equal(t, e1 == nil, e2 == nil, "link state of %d: %v / %v", idx, e1, e2)
+			require.Equal(t, recF.LinkStates(), recT.LinkStates())
+		}
 		msg := fmt.Sprintf("iteration %d, %d entries", it, len(o.entries))
 		for _, in := range []hal.IFLIndex{o.ingress.Index, other.Index} {
 			require.NoError(t, d.Input(in, frames), msg)

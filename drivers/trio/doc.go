@@ -37,8 +37,10 @@
 // # Packet path
 //
 // Input parses Ethernet+IPv4 (untagged; the header checksum is verified,
-// as the hardware does), punts host-inbound packets (IGMP, PIM,
-// 224.0.0.0/24) through Upcalls.OnPunt, looks up the exact (S,G) route then
+// as the hardware does), punts what a host-path trap matches
+// (hal.TrapTable, on the ingress PFE) through Upcalls.OnPunt with the
+// trap's id, drops ARP and IPv4 unicast no trap wants (NoRoute), looks up
+// the exact (S,G) route then
 // the longest group prefix, checks RPF against Route.RPF (an ingress IFL
 // that is a member of the RPF aggregate passes), counts the route hit,
 // resolves or discards, drops TTL <= 1, then forwards: every entry of the

@@ -21,6 +21,7 @@ var (
 	_ hal.NHDetailer  = (*Driver)(nil)
 	_ hal.VtyHandler  = (*Driver)(nil)
 	_ hal.Tunable     = (*Driver)(nil)
+	_ hal.LinkSetter  = (*Driver)(nil)
 	_ hal.Constructor = New
 )
 
@@ -46,6 +47,7 @@ type Driver struct {
 	sg       *lfTable[sgKey, *routeEntry]
 	prefixes atomic.Pointer[[]*routeEntry] // group-prefix routes, longest first
 	nPrefix  int
+	traps    atomic.Pointer[hal.TrapTable] // host-path traps (nil: none); set under mu
 
 	// Writer-only bookkeeping (guarded by mu).
 	nhByType    map[hal.NHType]int
@@ -72,10 +74,11 @@ type iflEntry struct {
 }
 
 type iflState struct {
-	ifl    hal.IFL
-	mac    [6]byte
-	hasMAC bool
-	parent hal.IFLIndex // aggregate this IFL is a member of (0: none)
+	ifl      hal.IFL
+	mac      [6]byte
+	hasMAC   bool
+	parent   hal.IFLIndex // aggregate this IFL is a member of (0: none)
+	operDown bool         // the port is operationally down (SetLinkState)
 }
 
 // nhEntry is a next hop; its state is replaced atomically on every change

@@ -15,7 +15,10 @@ type compiled struct {
 	id       hal.NHID
 	sublists []sublist
 	fwdPer   int         // #fwd-nhs per sublist (the largest, should they differ)
-	dead     []*iflEntry // aggregates of the nh-list without an Up member
+	dead     []*iflEntry // aggregates of the nh-list without an Up member, encap IFLs not Up
+	// encap is the encapsulation IFL (pe-) of the nh-list when it is Up:
+	// the ingress PFE punts each packet once with hal.TrapEncap.
+	encap *iflEntry
 }
 
 // sublist is one combination of LAG member choices.
@@ -36,6 +39,7 @@ type fwdNH struct {
 	mac    [6]byte
 	hasMAC bool
 	up     bool
+	down   bool // operationally down: copies count PortDown
 }
 
 // local returns the egress of sublist position k (pfes[k]).
@@ -98,6 +102,15 @@ func (d *Driver) compileLocked(id hal.NHID, members []hal.NHID, self *hal.NextHo
 		from := len(backing)
 		switch nh.Type {
 		case hal.NHUnicast:
+			if ie, ok := d.ifls.load(nh.IFL); ok && ie.st.Load().ifl.Kind == hal.IFLEncap {
+				switch {
+				case ie.st.Load().ifl.Up:
+					c.encap = ie
+				case !slices.Contains(c.dead, ie):
+					c.dead = append(c.dead, ie)
+				}
+				break
+			}
 			if f, ok := d.fwdLocked(m, nh); ok {
 				backing = append(backing, f)
 			}
@@ -107,7 +120,7 @@ func (d *Driver) compileLocked(id hal.NHID, members []hal.NHID, self *hal.NextHo
 				if !ok || un.Type != hal.NHUnicast {
 					continue
 				}
-				if f, ok := d.fwdLocked(u, un); ok && f.up {
+				if f, ok := d.fwdLocked(u, un); ok && f.up && f.ifl.st.Load().ifl.Kind == hal.IFLPhysical {
 					backing = append(backing, f)
 				}
 			}
@@ -170,5 +183,5 @@ func (d *Driver) fwdLocked(id hal.NHID, nh hal.NextHop) (fwdNH, bool) {
 		return fwdNH{}, false
 	}
 	st := ie.st.Load()
-	return fwdNH{nh: id, ifl: ie, index: nh.IFL, pfe: st.ifl.PFE, mac: st.mac, hasMAC: st.hasMAC, up: st.ifl.Up}, true
+	return fwdNH{nh: id, ifl: ie, index: nh.IFL, pfe: st.ifl.PFE, mac: st.mac, hasMAC: st.hasMAC, up: st.ifl.Up, down: st.operDown}, true
 }

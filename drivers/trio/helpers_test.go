@@ -258,9 +258,10 @@ func (c *countingEgress) Output(_ hal.IFLIndex, frames [][]byte) {
 // nopUpcalls ignores upcalls.
 type nopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+func (nopUpcalls) OnResolve(hal.ResolveRequest)            {}
+func (nopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
+func (nopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (nopUpcalls) OnLinkState(hal.LinkState)               {}
 
 func sortedIFLs(s []hal.IFLIndex) []hal.IFLIndex {
 	s = slices.Clone(s)

@@ -69,8 +69,6 @@ type pkt struct {
 const (
 	ethHeaderLen = 14
 	ipv4MinLen   = 20
-	protoIGMP    = 2
-	protoPIM     = 103
 )
 
 // parse validates an untagged Ethernet+IPv4 frame. The IPv4 header checksum
@@ -108,12 +106,6 @@ func parse(f []byte) (pkt, bool) {
 	}, true
 }
 
-// hostInbound reports whether the packet is control traffic for the RE:
-// IGMP, PIM, or anything to 224.0.0.0/24.
-func (p pkt) hostInbound() bool {
-	return p.proto == protoIGMP || p.proto == protoPIM || p.g&0xffffff00 == 0xe0000000
-}
-
 // Input processes a batch of frames received on ingress; see the package
 // comment. It returns hal.ErrNotFound for an unknown ingress IFL and
 // hal.ErrClosed after Close; per-packet outcomes are counted, not returned.
@@ -127,12 +119,13 @@ func (d *Driver) Input(ingress hal.IFLIndex, frames [][]byte) error {
 	}
 	ist := ie.st.Load()
 	set := d.set.Load()
+	traps := d.traps.Load()
 	sc := d.scratch.Get().(*scratch)
 	sc.now = 0
 	var rxBytes uint64
 	for _, f := range frames {
 		rxBytes += uint64(len(f))
-		d.classify(sc, set, ie, ist, f)
+		d.classify(sc, set, traps, ie, ist, f)
 	}
 	d.send(sc, set)
 	ie.ctr.rxPackets.Add(uint64(len(frames)))
@@ -143,19 +136,28 @@ func (d *Driver) Input(ingress hal.IFLIndex, frames [][]byte) error {
 
 // classify runs the checks of one frame, raises its upcalls and, when it is
 // to be forwarded, files it under its group.
-func (d *Driver) classify(sc *scratch, set *settings, ie *iflEntry, ist *iflState, f []byte) {
+func (d *Driver) classify(sc *scratch, set *settings, traps *hal.TrapTable, ie *iflEntry, ist *iflState, f []byte) {
 	p, ok := parse(f)
 	h := flowHash(p.s, p.g)
 	root := d.ingressPFE(ist, h)
 	pc := &d.pfe[root]
 	pc.ingress.Add(1)
 	if !ok {
+		if len(f) >= ethHeaderLen && f[12] == 0x08 && f[13] == 0x06 {
+			d.arp(traps, ie, pc, f)
+			return
+		}
 		d.drop(ie, pc, DropMalformed)
 		return
 	}
-	if p.hostInbound() {
+	// Host-path traps, classified on the ingress PFE (hal.TrapTable).
+	if id, ok := traps.MatchIPv4(p.proto, p.g); ok {
 		pc.punts.Add(1)
-		d.up.OnPunt(ie.index, f)
+		d.up.OnPunt(ie.index, id, f)
+		return
+	}
+	if !hal.IsMulticast4(p.g) {
+		d.drop(ie, pc, DropNoRoute) // unicast no trap wants
 		return
 	}
 	re := d.lookup(p.s, p.g)
@@ -190,6 +192,14 @@ func (d *Driver) classify(sc *scratch, set *settings, ie *iflEntry, ist *iflStat
 		return
 	}
 	comp := ns.comp
+	if comp.encap != nil {
+		// Register encapsulation at the DR: the ingress PFE sends the
+		// packet as received to the host, once.
+		pc.punts.Add(1)
+		d.up.OnPunt(ie.index, hal.TrapEncap, f)
+		comp.encap.ctr.txPackets.Add(1)
+		comp.encap.ctr.txBytes.Add(uint64(len(f)))
+	}
 	sub := SublistIndex(h, len(comp.sublists))
 	rev := TreeVariant(h) == 1
 	gi := -1
@@ -369,7 +379,7 @@ func (d *Driver) replicateLocal(sl *sublist, at int, frames, orig [][]byte, byte
 	copies := uint64(0)
 	for k := range local {
 		f := &local[k]
-		if !f.up {
+		if !f.up || f.down {
 			pc.drops[DropPortDown].Add(n)
 			f.ifl.ctr.drops[DropPortDown].Add(n)
 			continue
@@ -407,6 +417,9 @@ func (d *Driver) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 		return fmt.Errorf("egress ifl %d: %w", egress, hal.ErrNotFound)
 	}
 	st := e.st.Load()
+	if st.ifl.Kind == hal.IFLEncap || st.ifl.Kind == hal.IFLDecap {
+		return fmt.Errorf("egress ifl %d (%s): no port: %w", egress, st.ifl.Kind, hal.ErrInvalid)
+	}
 	if st.ifl.Kind == hal.IFLAggregate {
 		var pick *iflEntry
 		for _, m := range st.ifl.Members {
@@ -421,7 +434,7 @@ func (d *Driver) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 		}
 		e, st = pick, pick.st.Load()
 	}
-	if !st.ifl.Up {
+	if !st.ifl.Up || st.operDown {
 		e.ctr.drops[DropPortDown].Add(uint64(len(frames)))
 		return nil
 	}
@@ -433,4 +446,22 @@ func (d *Driver) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 	e.ctr.txPackets.Add(uint64(len(frames)))
 	e.ctr.txBytes.Add(bytes)
 	return nil
+}
+
+// arp handles an ARP frame on the ingress PFE: punted when an ARP trap
+// wants its target, otherwise dropped (NoRoute: the PFE neither bridges nor
+// answers ARP); Malformed when it is not Ethernet/IPv4 ARP.
+func (d *Driver) arp(traps *hal.TrapTable, ie *iflEntry, pc *pfeCounters, f []byte) {
+	target, ok := hal.ARPTarget(f)
+	if !ok {
+		d.drop(ie, pc, DropMalformed)
+		return
+	}
+	id, ok := traps.MatchARP(target)
+	if !ok {
+		d.drop(ie, pc, DropNoRoute)
+		return
+	}
+	pc.punts.Add(1)
+	d.up.OnPunt(ie.index, id, f)
 }

@@ -51,9 +51,16 @@ const FakeName = "fake"
 //   - Deletes: absent is ErrNotFound, still referenced (IFL by a NH, NH by a
 //     NH or a route) is ErrInvalid.
 //
-// Packet path: malformed frames (not Ethernet II + IPv4, bad version, IHL
-// or total length) are counted and dropped; IGMP, PIM and 224.0.0.0/24 are
-// punted; then exact (S,G) lookup, else the longest group prefix; no route
+// Traps (OpSetTrap, OpDelTrap) are validated and classified by
+// hal.TrapTable; deleting an absent trap is ErrNotFound. IFLs of kind
+// IFLEncap and IFLDecap are accepted; a Unicast NH may sit on an
+// encapsulation IFL (not on a decapsulation IFL).
+//
+// Packet path: malformed frames (neither Ethernet II + IPv4 nor ARP, bad
+// version, IHL or total length, ARP that is not Ethernet/IPv4) are counted
+// and dropped; a frame a trap matches is punted with the trap's id; an ARP
+// frame or IPv4 unicast packet no trap matches counts NoRoute; then exact
+// (S,G) lookup, else the longest group prefix; no route
 // counts NoRoute; a nonzero route RPF must equal the ingress or the
 // aggregate the ingress is a member of, else RPFFail + OnWrongInterface;
 // Resolve raises OnResolve, (m)discard drops; forwarding drops TTL <= 1,
@@ -62,7 +69,10 @@ const FakeName = "fake"
 // Up member counts of the nh-list; an aggregate NH referenced directly is
 // an nh-list of one), TTL decremented, checksum updated, destination MAC set
 // from the group and source MAC from the egress IFL when it has one. Egress
-// IFLs that are not Up drop the copy and count PortDown.
+// IFLs that are not Up, or whose port is operationally down
+// (SetLinkState), drop the copy and count PortDown. A copy to an
+// encapsulation IFL is punted (hal.TrapEncap) as received, once per
+// packet, and counted as its Tx.
 type Fake struct {
 	cfg hal.Config
 
@@ -76,6 +86,8 @@ type Fake struct {
 	ops      []hal.Op
 	batches  int
 	inputs   []Punt
+	traps    *hal.TrapTable
+	operDown map[hal.IFLIndex]bool // ports set down with SetLinkState
 	options  map[string]string
 	failOp   func(i int, op hal.Op) error
 	failIn   error
@@ -83,8 +95,9 @@ type Fake struct {
 }
 
 var (
-	_ hal.Driver  = (*Fake)(nil)
-	_ hal.Tunable = (*Fake)(nil)
+	_ hal.Driver     = (*Fake)(nil)
+	_ hal.Tunable    = (*Fake)(nil)
+	_ hal.LinkSetter = (*Fake)(nil)
 )
 
 // NewFake returns an empty Fake. cfg.Logger, cfg.Upcalls and cfg.Now may be
@@ -104,6 +117,7 @@ func NewFake(cfg hal.Config) *Fake {
 		routes:   map[hal.RouteKey]hal.Route{},
 		counters: map[hal.IFLIndex]*hal.IFLCounters{},
 		rstats:   map[hal.RouteKey]*hal.RouteStat{},
+		operDown: map[hal.IFLIndex]bool{},
 		options:  map[string]string{},
 	}
 }
@@ -225,8 +239,60 @@ func (f *Fake) applyLocked(op hal.Op) error {
 		return f.setRouteLocked(op.Route)
 	case hal.OpDelRoute:
 		return f.delRouteLocked(op.Route.Key)
+	case hal.OpSetTrap:
+		t, err := f.traps.Set(op.Trap)
+		if err != nil {
+			return err
+		}
+		f.traps = t
+		return nil
+	case hal.OpDelTrap:
+		t, err := f.traps.Delete(op.Trap.ID)
+		if err != nil {
+			return err
+		}
+		f.traps = t
+		return nil
 	}
 	return fmt.Errorf("op kind %d: %w", op.Kind, hal.ErrInvalid)
+}
+
+// Traps returns the programmed traps, sorted by id.
+func (f *Fake) Traps() []hal.Trap {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.traps.Traps()
+}
+
+// SetLinkState implements hal.LinkSetter.
+func (f *Fake) SetLinkState(idx hal.IFLIndex, up bool) error {
+	changed, err := func() (bool, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.closed {
+			return false, hal.ErrClosed
+		}
+		ifl, ok := f.ifls[idx]
+		if !ok {
+			return false, fmt.Errorf("ifl %d: %w", idx, hal.ErrNotFound)
+		}
+		if ifl.Kind != hal.IFLPhysical {
+			return false, fmt.Errorf("ifl %d is %s, not a port: %w", idx, ifl.Kind, hal.ErrInvalid)
+		}
+		if f.operDown[idx] == !up {
+			return false, nil
+		}
+		if up {
+			delete(f.operDown, idx)
+		} else {
+			f.operDown[idx] = true
+		}
+		return true, nil
+	}()
+	if changed && f.cfg.Upcalls != nil {
+		f.cfg.Upcalls.OnLinkState(hal.LinkState{IFL: idx, Up: up})
+	}
+	return err
 }
 
 func (f *Fake) iflUsedLocked(idx hal.IFLIndex) bool {
@@ -263,7 +329,9 @@ func (f *Fake) setIFLLocked(ifl hal.IFL) error {
 	if ifl.Index == 0 {
 		return fmt.Errorf("ifl index 0: %w", hal.ErrInvalid)
 	}
-	if ifl.Kind != hal.IFLPhysical && ifl.Kind != hal.IFLAggregate {
+	switch ifl.Kind {
+	case hal.IFLPhysical, hal.IFLAggregate, hal.IFLEncap, hal.IFLDecap:
+	default:
 		return fmt.Errorf("ifl %d kind %s: %w", ifl.Index, ifl.Kind, hal.ErrInvalid)
 	}
 	if len(ifl.MAC) != 0 && len(ifl.MAC) != 6 {
@@ -290,16 +358,17 @@ func (f *Fake) delIFLLocked(idx hal.IFLIndex) error {
 	}
 	delete(f.ifls, idx)
 	delete(f.counters, idx)
+	delete(f.operDown, idx)
 	return nil
 }
 
-func (f *Fake) needIFLLocked(idx hal.IFLIndex, kind hal.IFLKind) error {
+func (f *Fake) needIFLLocked(idx hal.IFLIndex, kinds ...hal.IFLKind) error {
 	ifl, ok := f.ifls[idx]
 	if !ok {
 		return fmt.Errorf("ifl %d: %w", idx, hal.ErrNotFound)
 	}
-	if ifl.Kind != kind {
-		return fmt.Errorf("ifl %d is %s, want %s: %w", idx, ifl.Kind, kind, hal.ErrInvalid)
+	if !slices.Contains(kinds, ifl.Kind) {
+		return fmt.Errorf("ifl %d is %s, want %s: %w", idx, ifl.Kind, kinds[0], hal.ErrInvalid)
 	}
 	return nil
 }
@@ -329,7 +398,7 @@ func (f *Fake) setNHLocked(nh hal.NextHop) error {
 	switch {
 	case err != nil:
 	case nh.Type == hal.NHUnicast:
-		err = f.needIFLLocked(nh.IFL, hal.IFLPhysical)
+		err = f.needIFLLocked(nh.IFL, hal.IFLPhysical, hal.IFLEncap)
 	case nh.Type == hal.NHAggregate:
 		err = f.needIFLLocked(nh.IFL, hal.IFLAggregate)
 		for _, m := range nh.Members {

@@ -23,7 +23,7 @@ func (f *Fake) deliver(ev *fakeEvents) {
 	up := f.cfg.Upcalls
 	if up != nil {
 		for _, p := range ev.punts {
-			up.OnPunt(p.Ingress, p.Frame)
+			up.OnPunt(p.Ingress, p.Trap, p.Frame)
 		}
 		for _, r := range ev.resolves {
 			up.OnResolve(r)
@@ -92,14 +92,31 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 	c := f.counters[in.Index]
 	c.RxPackets++
 	c.RxBytes += uint64(len(fr))
+	if len(fr) >= EthHeaderLen && binary.BigEndian.Uint16(fr[12:14]) == 0x0806 {
+		target, ok := hal.ARPTarget(fr)
+		if !ok {
+			c.Malformed++
+			return
+		}
+		if id, ok := f.traps.MatchARP(target); ok {
+			ev.punts = append(ev.punts, Punt{Ingress: in.Index, Trap: id, Frame: slices.Clone(fr)})
+			return
+		}
+		c.NoRoute++
+		return
+	}
 	p, err := ParseFrame(fr)
 	if err != nil {
 		c.Malformed++
 		return
 	}
 	g4 := p.Group.As4()
-	if p.Proto == ProtoIGMP || p.Proto == ProtoPIM || (g4[0] == 224 && g4[1] == 0 && g4[2] == 0) {
-		ev.punts = append(ev.punts, Punt{Ingress: in.Index, Frame: slices.Clone(fr)})
+	if id, ok := f.traps.MatchIPv4(p.Proto, binary.BigEndian.Uint32(g4[:])); ok {
+		ev.punts = append(ev.punts, Punt{Ingress: in.Index, Trap: id, Frame: slices.Clone(fr)})
+		return
+	}
+	if !p.Group.IsMulticast() {
+		c.NoRoute++
 		return
 	}
 	r, ok := f.lookupLocked(p.Source, p.Group)
@@ -149,21 +166,34 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 			continue
 		}
 		for _, m := range leg.Members {
-			if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up {
+			if ifl := f.ifls[f.nhs[m].IFL]; ifl.Up && ifl.Kind == hal.IFLPhysical {
 				ups[i] = append(ups[i], ifl.Index)
 			}
 		}
 		counts[i] = len(ups[i])
 	}
 	sublists := hal.SublistCount(counts)
+	encapped := false
 	for i, leg := range legs {
 		var port hal.IFLIndex
 		switch leg.Type {
 		case hal.NHUnicast:
-			if f.ifls[leg.IFL].Up {
-				port = leg.IFL
-			} else {
+			ifl := f.ifls[leg.IFL]
+			switch {
+			case !ifl.Up:
 				f.counters[leg.IFL].PortDown++
+			case ifl.Kind == hal.IFLEncap:
+				// The DR's register encapsulation: the packet as
+				// received goes to the host, once.
+				if !encapped {
+					encapped = true
+					ev.punts = append(ev.punts, Punt{Ingress: in.Index, Trap: hal.TrapEncap, Frame: slices.Clone(fr)})
+					oc := f.counters[leg.IFL]
+					oc.TxPackets++
+					oc.TxBytes += uint64(len(fr))
+				}
+			default:
+				port = leg.IFL
 			}
 		case hal.NHAggregate:
 			up := ups[i]
@@ -178,6 +208,10 @@ func (f *Fake) forwardLocked(in hal.IFL, fr []byte, now time.Time, ev *fakeEvent
 			}
 		}
 		if port == 0 {
+			continue
+		}
+		if f.operDown[port] {
+			f.counters[port].PortDown++
 			continue
 		}
 		out := slices.Clone(fr)
@@ -221,6 +255,9 @@ func (f *Fake) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 		if !ok {
 			return fmt.Errorf("transmit on ifl %d: %w", egress, hal.ErrNotFound)
 		}
+		if ifl.Kind == hal.IFLEncap || ifl.Kind == hal.IFLDecap {
+			return fmt.Errorf("transmit on ifl %d (%s): no port: %w", egress, ifl.Kind, hal.ErrInvalid)
+		}
 		port := hal.IFLIndex(0)
 		if ifl.Kind == hal.IFLPhysical && ifl.Up {
 			port = egress
@@ -235,6 +272,10 @@ func (f *Fake) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 		}
 		if port == 0 {
 			f.counters[egress].PortDown += uint64(len(frames))
+			return nil
+		}
+		if f.operDown[port] {
+			f.counters[port].PortDown += uint64(len(frames))
 			return nil
 		}
 		oc := f.counters[port]

@@ -232,3 +232,28 @@ func MustParse(b []byte) Parsed {
 	}
 	return p
 }
+
+// ARPFrame builds an Ethernet II frame carrying an Ethernet/IPv4 ARP
+// message (RFC 826) with operation op (1 request, 2 reply) from
+// senderMAC/sender asking for (or answering about) target: broadcast for a
+// request, to the sender itself for a reply (a test needs no real peer).
+func ARPFrame(op uint16, senderMAC net.HardwareAddr, sender, target netip.Addr) []byte {
+	b := make([]byte, EthHeaderLen+28)
+	if op == 1 {
+		copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	} else {
+		copy(b[0:6], senderMAC)
+	}
+	copy(b[6:12], senderMAC)
+	binary.BigEndian.PutUint16(b[12:14], 0x0806)
+	a := b[EthHeaderLen:]
+	binary.BigEndian.PutUint16(a[0:2], 1)      // Ethernet
+	binary.BigEndian.PutUint16(a[2:4], 0x0800) // IPv4
+	a[4], a[5] = 6, 4
+	binary.BigEndian.PutUint16(a[6:8], op)
+	copy(a[8:14], senderMAC)
+	s, t := sender.As4(), target.As4()
+	copy(a[14:18], s[:])
+	copy(a[24:28], t[:])
+	return b
+}

@@ -23,6 +23,7 @@ type Output struct {
 // Punt is one frame a driver handed to Upcalls.OnPunt.
 type Punt struct {
 	Ingress hal.IFLIndex
+	Trap    hal.TrapID
 	Frame   []byte // a private copy
 }
 
@@ -38,6 +39,7 @@ type Recorder struct {
 	punts    []Punt
 	resolves []hal.ResolveRequest
 	wrongIfs []hal.WrongInterface
+	links    []hal.LinkState
 	dropped  int
 }
 
@@ -82,15 +84,34 @@ func (r *Recorder) OnWrongInterface(w hal.WrongInterface) {
 }
 
 // OnPunt implements hal.Upcalls; it copies frame.
-func (r *Recorder) OnPunt(ingress hal.IFLIndex, frame []byte) {
+func (r *Recorder) OnPunt(ingress hal.IFLIndex, trap hal.TrapID, frame []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.punts) >= r.limit {
 		r.dropped++
 		return
 	}
-	r.punts = append(r.punts, Punt{Ingress: ingress, Frame: slices.Clone(frame)})
+	r.punts = append(r.punts, Punt{Ingress: ingress, Trap: trap, Frame: slices.Clone(frame)})
 	r.notifyLocked()
+}
+
+// OnLinkState implements hal.Upcalls.
+func (r *Recorder) OnLinkState(ls hal.LinkState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.links) >= r.limit {
+		r.dropped++
+		return
+	}
+	r.links = append(r.links, ls)
+	r.notifyLocked()
+}
+
+// LinkStates returns the recorded link state reports in arrival order.
+func (r *Recorder) LinkStates() []hal.LinkState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.links)
 }
 
 // Output implements hal.Egress; it copies every frame.
@@ -159,7 +180,7 @@ func (r *Recorder) Dropped() int {
 func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.outputs, r.punts, r.resolves, r.wrongIfs, r.dropped = nil, nil, nil, nil, 0
+	r.outputs, r.punts, r.resolves, r.wrongIfs, r.links, r.dropped = nil, nil, nil, nil, nil, 0
 	r.notifyLocked()
 }
 

@@ -245,6 +245,9 @@ func delNH(id hal.NHID) hal.Op       { return hal.Op{Kind: hal.OpDelNH, NH: hal.
 func setRoute(r hal.Route) hal.Op    { return hal.Op{Kind: hal.OpSetRoute, Route: r} }
 func delRoute(k hal.RouteKey) hal.Op { return hal.Op{Kind: hal.OpDelRoute, Route: hal.Route{Key: k}} }
 func delIFL(i hal.IFLIndex) hal.Op   { return hal.Op{Kind: hal.OpDelIFL, IFL: hal.IFL{Index: i}} }
+func setIFL(i hal.IFL) hal.Op        { return hal.Op{Kind: hal.OpSetIFL, IFL: i} }
+func setTrap(t hal.Trap) hal.Op      { return hal.Op{Kind: hal.OpSetTrap, Trap: t} }
+func delTrap(id hal.TrapID) hal.Op   { return hal.Op{Kind: hal.OpDelTrap, Trap: hal.Trap{ID: id}} }
 
 // RunWith runs the conformance suite: every subtest builds a fresh driver
 // with newDriver, so subtests are independent. The suite never asserts
@@ -283,6 +286,7 @@ func RunWith(t *testing.T, newDriver NewDriverFunc, opts Options) {
 		t.Run("transmit sends unchanged", func(t *testing.T) { testTransmit(t, mk(t)) })
 		t.Run("concurrent apply and input", func(t *testing.T) { testConcurrent(t, mk(t)) })
 	})
+	t.Run("host path", func(t *testing.T) { runHostPath(t, mk) })
 	t.Run("close", func(t *testing.T) { testClose(t, mk(t)) })
 	t.Run("no goroutine leak", func(t *testing.T) { testLeak(t, newDriver, opts) })
 }

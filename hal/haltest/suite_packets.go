@@ -184,6 +184,7 @@ func testTTL(t *testing.T, e *env) {
 
 func testPunt(t *testing.T, e *env) {
 	e.topology()
+	e.apply(TrapOps()...)
 	frames := [][]byte{
 		BuildFrame(FrameSpec{Source: Source, Group: netip.MustParseAddr("224.0.0.13"), TTL: 1, Proto: ProtoPIM, Payload: 30}),
 		BuildFrame(FrameSpec{Source: Source, Group: netip.MustParseAddr("224.0.0.22"), TTL: 1, Proto: ProtoIGMP, Payload: 8}),
@@ -196,8 +197,10 @@ func testPunt(t *testing.T, e *env) {
 	require.True(t, ok, "OnPunt raised for every control frame")
 	punts := e.rec.Punts()
 	require.Len(t, punts, len(frames))
+	traps := []hal.TrapID{TrapPIM, TrapIGMP, TrapPIM, TrapIGMP, TrapLinkLocal}
 	for i, p := range punts {
 		assert.Equal(t, IFLOther, p.Ingress)
+		assert.Equal(t, traps[i], p.Trap, "punt %d's trap", i)
 		assert.Equal(t, frames[i], p.Frame, "punt %d is the frame as received", i)
 	}
 	assert.Empty(t, e.rec.WrongInterfaces(), "punts skip the RPF check")

@@ -20,6 +20,8 @@ const (
 	IFLDown     hal.IFLIndex = 410 // xe-2/0/0.0, a plain downstream port
 	IFLAEDead   hal.IFLIndex = 334 // ae92.0, its only member IFLDead is not Up
 	IFLDead     hal.IFLIndex = 420 // xe-2/1/0.0, administratively down
+	IFLEncap    hal.IFLIndex = 500 // pe-0/0/0.32769, register encapsulation (host path only)
+	IFLDecap    hal.IFLIndex = 501 // pd-0/0/0.32768, register decapsulation (host path only)
 
 	NHMember1  hal.NHID = 1378    // Unicast IFLMember1
 	NHMember2  hal.NHID = 1387    // Unicast IFLMember2
@@ -27,7 +29,46 @@ const (
 	NHAE       hal.NHID = 1048583 // Aggregate IFLAE {NHMember1, NHMember2}
 	NHComp     hal.NHID = 1173    // Composite {NHAE, NHDown}
 	NHIndirect hal.NHID = 1048590 // Indirect -> NHComp
+	NHEncap    hal.NHID = 1400    // Unicast IFLEncap (host path only)
 )
+
+// The host-path traps of the conformance suite (TrapOps): the router's
+// address on the upstream interface, PIM, IGMP and link-local multicast,
+// as the RE programs them.
+const (
+	TrapARPRouter   hal.TrapID = 1 // ARP for RouterAddr
+	TrapLocalRouter hal.TrapID = 2 // IPv4 to RouterAddr
+	TrapPIM         hal.TrapID = 3 // IP protocol 103
+	TrapIGMP        hal.TrapID = 4 // IP protocol 2
+	TrapLinkLocal   hal.TrapID = 5 // 224.0.0.0/24
+)
+
+// RouterAddr is the router's address in the host-path cases; NeighborAddr
+// a neighbour's on the same subnet.
+var (
+	RouterAddr   = netip.MustParseAddr("10.128.1.1")
+	NeighborAddr = netip.MustParseAddr("10.128.1.2")
+)
+
+// Traps returns the traps of TrapOps.
+func Traps() []hal.Trap {
+	return []hal.Trap{
+		{ID: TrapARPRouter, Kind: hal.TrapARP, Addr: RouterAddr},
+		{ID: TrapLocalRouter, Kind: hal.TrapLocal, Addr: RouterAddr},
+		{ID: TrapPIM, Kind: hal.TrapProtocol, Proto: ProtoPIM},
+		{ID: TrapIGMP, Kind: hal.TrapProtocol, Proto: ProtoIGMP},
+		{ID: TrapLinkLocal, Kind: hal.TrapGroup, Prefix: netip.MustParsePrefix("224.0.0.0/24")},
+	}
+}
+
+// TrapOps returns the operations that program Traps.
+func TrapOps() []hal.Op {
+	var ops []hal.Op
+	for _, t := range Traps() {
+		ops = append(ops, hal.Op{Kind: hal.OpSetTrap, Trap: t})
+	}
+	return ops
+}
 
 // Flow addresses of the topology.
 var (

@@ -87,19 +87,23 @@ func (f *Fake) Advance(d time.Duration) time.Time {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
 	now := f.now
-	var due []*fakeTimer
+	// The deadlines are read under the lock: a fired timer may be Reset
+	// by its owner as soon as the lock is released.
+	type firing struct {
+		c  chan time.Time
+		at time.Time
+	}
+	var due []firing
 	keep := f.timers[:0]
 	for _, t := range f.timers {
 		if !t.at.After(now) {
-			due = append(due, t)
+			due = append(due, firing{t.c, t.at})
+			t.active = false
 		} else {
 			keep = append(keep, t)
 		}
 	}
 	f.timers = keep
-	for _, t := range due {
-		t.active = false
-	}
 	f.mu.Unlock()
 	sort.SliceStable(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, t := range due {

@@ -14,9 +14,10 @@ import (
 // nopUpcalls drops upcalls (the tree benchmark never raises any).
 type nopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+func (nopUpcalls) OnResolve(hal.ResolveRequest)            {}
+func (nopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
+func (nopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (nopUpcalls) OnLinkState(hal.LinkState)               {}
 
 func macOf(idx hal.IFLIndex) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x6d, 0x78, byte(idx >> 16), byte(idx >> 8), byte(idx)}

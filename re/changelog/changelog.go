@@ -50,6 +50,17 @@ type Entry struct {
 	N     int           // messages in Msgs
 	Msgs  []byte        // encoded by ipc.AppendMessages
 	Delta *kernel.Delta // the kernel's state change, when deltas are on
+	// Record is a mirror record for a backup RE (non-stop routing): a
+	// protocol's input or state, ordered with the kernel's deltas.
+	Record *Record
+}
+
+// Record is a non-stop-routing mirror record: the client it belongs to
+// (re/nsr data id) and its encoded payload. Only a backup RE's follower
+// reads it; the cards' feeders skip it.
+type Record struct {
+	Client uint16
+	Data   []byte
 }
 
 // Stats are the log's counters.
@@ -101,20 +112,38 @@ func New(maxMsgs, maxBytes int) *Log {
 // never blocks. Entries past the bound are dropped, oldest first, and the
 // cursors that still needed them are told (ErrLagged).
 func (l *Log) Append(n int, msgs []byte, delta *kernel.Delta) uint64 {
+	return l.append(Entry{N: n, Msgs: msgs, Delta: delta})
+}
+
+// AppendRecord adds a mirror record (it counts towards the byte bound).
+func (l *Log) AppendRecord(client uint16, data []byte) uint64 {
+	return l.append(Entry{Record: &Record{Client: client, Data: data}})
+}
+
+func (e *Entry) size() int {
+	n := len(e.Msgs)
+	if e.Record != nil {
+		n += len(e.Record.Data)
+	}
+	return n
+}
+
+func (l *Log) append(e Entry) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seq := l.head
-	l.entries = append(l.entries, Entry{Seq: seq, Mark: l.mark, N: n, Msgs: msgs, Delta: delta})
+	e.Seq, e.Mark = seq, l.mark
+	l.entries = append(l.entries, e)
 	l.head++
-	l.mark += uint64(n)
-	l.msgs += n
-	l.bytes += len(msgs)
+	l.mark += uint64(e.N)
+	l.msgs += e.N
+	l.bytes += e.size()
 	l.appended++
 	dropped := 0
 	for len(l.entries)-dropped > 1 && (l.msgs > l.maxMsgs || l.bytes > l.maxBytes) {
 		e := &l.entries[dropped]
 		l.msgs -= e.N
-		l.bytes -= len(e.Msgs)
+		l.bytes -= e.size()
 		l.first = e.Seq + 1
 		*e = Entry{}
 		dropped++
@@ -154,6 +183,23 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	return Stats{Head: l.head, First: l.first, Total: l.mark, Messages: l.msgs, Bytes: l.bytes, Appended: l.appended,
 		Trimmed: l.trimmed, Lagged: l.lagged, Cursors: len(l.cursors), MaxMsgs: l.maxMsgs, MaxBytes: l.maxBytes}
+}
+
+// CursorInfo is one open cursor.
+type CursorInfo struct {
+	Name     string `json:"name"`
+	Position uint64 `json:"position"`
+}
+
+// Cursors lists the open cursors.
+func (l *Log) Cursors() []CursorInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]CursorInfo, 0, len(l.cursors))
+	for c := range l.cursors {
+		out = append(out, CursorInfo{Name: c.name, Position: c.pos})
+	}
+	return out
 }
 
 // Cursor is one consumer's position in the log.

@@ -151,3 +151,28 @@ func BenchmarkAppendFollow(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+func TestRecordsAreOrderedAndBounded(t *testing.T) {
+	l := New(100, 64)
+	c, err := l.Follow("backup", l.Head())
+	require.NoError(t, err)
+	defer c.Close()
+	l.Append(1, []byte("a"), nil)
+	l.AppendRecord(17, []byte("pim input"))
+	l.Append(1, []byte("b"), nil)
+	es, err := c.Next(context.Background())
+	require.NoError(t, err)
+	require.Len(t, es, 3)
+	require.Nil(t, es[0].Record)
+	require.EqualValues(t, 17, es[1].Record.Client)
+	require.Equal(t, "pim input", string(es[1].Record.Data))
+	require.Zero(t, es[1].N, "a record carries no card message")
+	require.EqualValues(t, 1, es[2].Mark, "records do not count as messages")
+
+	// Records count towards the byte bound.
+	l.AppendRecord(17, make([]byte, 60))
+	l.AppendRecord(17, make([]byte, 60))
+	st := l.Stats()
+	require.LessOrEqual(t, st.Bytes, 64+60)
+	require.Positive(t, st.Trimmed)
+}

@@ -36,7 +36,10 @@ var ErrInvalid = errors.New("invalid configuration")
 type Config struct {
 	// Source names where the configuration was read from (the file), for
 	// error messages; it is not configuration.
-	Source   string `json:"-"`
+	Source string `json:"-"`
+	// Text is the configuration as read (what a master sends its backup
+	// routing engine, which parses the same statements).
+	Text     string `json:"-"`
 	HostName string
 	// Interfaces by device name ("xe-3/1/0", "ae91").
 	Interfaces map[string]*Interface
@@ -50,6 +53,7 @@ type Config struct {
 	NonstopRouting   bool
 	AutonomousSystem uint32
 	Chassis          Chassis
+	Policies         map[string]*PolicyStatement
 	// Replication is forwarding-options multicast-replication: "" (default),
 	// "ingress" or "local-latency-fairness".
 	Replication string
@@ -107,42 +111,15 @@ type Unit struct {
 	NHIndex uint32
 }
 
-// PIM configuration.
-type PIM struct {
-	Interfaces []string
-	RPStatic   []netip.Addr
-}
-
-// IGMP configuration.
-type IGMP struct {
-	Interfaces []string
-	Static     []StaticJoin
-}
-
-// StaticJoin is `set protocols igmp interface IFL static group G source S`.
-type StaticJoin struct {
-	Interface string
-	Group     netip.Addr
-	Source    netip.Addr
-	Line      int
-}
-
-// MSDP configuration.
-type MSDP struct {
-	Peers []MSDPPeer
-}
-
-// MSDPPeer is one configured peer.
-type MSDPPeer struct {
-	Address      netip.Addr
-	LocalAddress netip.Addr
-}
-
 // Chassis configuration.
 type Chassis struct {
 	// NetworkServices is "enhanced-ip" or "".
 	NetworkServices string
 	FPCs            map[int]*FPC
+	// GracefulSwitchover is `set chassis redundancy graceful-switchover`
+	// (GRES: the backup RE keeps the kernel's state; with
+	// routing-options nonstop-routing, the protocols' too).
+	GracefulSwitchover bool
 }
 
 // FPC is per-slot chassis configuration.
@@ -185,8 +162,11 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	n := 0
+	var text strings.Builder
 	for sc.Scan() {
 		n++
+		text.WriteString(sc.Text())
+		text.WriteByte('\n')
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -201,6 +181,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	c.Text = text.String()
 	return c, nil
 }
 
@@ -211,7 +192,7 @@ func bad(format string, a ...any) error {
 var (
 	rePhys = regexp.MustCompile(`^(xe|ge|et)-(\d+)/(\d+)/(\d+)$`)
 	reAE   = regexp.MustCompile(`^ae(\d+)$`)
-	reIFL  = regexp.MustCompile(`^((?:xe|ge|et)-\d+/\d+/\d+|ae\d+)\.(\d+)$`)
+	reIFL  = regexp.MustCompile(`^((?:xe|ge|et)-\d+/\d+/\d+|ae\d+|lo0)\.(\d+)$`)
 )
 
 // ParsePort splits a physical port name "xe-3/1/0" into FPC, PIC, port.
@@ -253,8 +234,10 @@ func (c *Config) Apply(line string, lineNo int) error {
 		return c.applyForwardingOptions(w[1:])
 	case "chassis":
 		return c.applyChassis(w[1:])
+	case "policy-options":
+		return c.applyPolicy(w[1:])
 	}
-	return bad("unknown statement 'set %s' (expected one of: chassis, forwarding-options, interfaces, protocols, routing-options, system)", w[0])
+	return bad("unknown statement 'set %s' (expected one of: chassis, forwarding-options, interfaces, policy-options, protocols, routing-options, system)", w[0])
 }
 
 func expect(w []string, n int, what string) error {
@@ -279,8 +262,8 @@ func (c *Config) applySystem(w []string) error {
 }
 
 func (c *Config) iface(name string, line int) (*Interface, error) {
-	if !rePhys.MatchString(name) && !reAE.MatchString(name) {
-		return nil, bad("invalid interface name %q (expected xe-FPC/PIC/PORT, ge-…, et-… or aeN)", name)
+	if !rePhys.MatchString(name) && !reAE.MatchString(name) && name != "lo0" {
+		return nil, bad("invalid interface name %q (expected xe-FPC/PIC/PORT, ge-…, et-…, aeN or lo0)", name)
 	}
 	i := c.Interfaces[name]
 	if i == nil {
@@ -314,6 +297,9 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 	i, err := c.iface(w[0], line)
 	if err != nil {
 		return err
+	}
+	if i.Name == "lo0" && w[1] != "unit" {
+		return bad("lo0 takes only 'unit <n> family inet address <address/32>'")
 	}
 	switch w[1] {
 	case "gigether-options":
@@ -370,6 +356,9 @@ func (c *Config) applyInterfaces(w []string, line int) error {
 			if err != nil || !p.Addr().Is4() {
 				return bad("invalid IPv4 address %q", rest[3])
 			}
+			if i.Name == "lo0" && p.Bits() != 32 {
+				return bad("lo0 address %s: a loopback address is a /32", p)
+			}
 			u.Address = p
 			return nil
 		case "ifl-index", "nh-index":
@@ -424,81 +413,11 @@ func (c *Config) applyProtocols(w []string, line int) error {
 	}
 	switch w[0] {
 	case "pim":
-		switch {
-		case len(w) >= 2 && w[1] == "interface":
-			if err := expect(w[2:], 1, "interface <name>"); err != nil {
-				return err
-			}
-			if err := c.ifl(w[2]); err != nil {
-				return err
-			}
-			c.PIM.Interfaces = appendUniq(c.PIM.Interfaces, w[2])
-			return nil
-		case len(w) >= 3 && w[1] == "rp" && w[2] == "static":
-			if err := expect(w[3:], 2, "rp static address <address>"); err != nil {
-				return err
-			}
-			if w[3] != "address" {
-				return bad("expecting 'rp static address <address>'")
-			}
-			a, err := addr(w[4], "RP address")
-			if err != nil {
-				return err
-			}
-			c.PIM.RPStatic = append(c.PIM.RPStatic, a)
-			return nil
-		}
-		return bad("unknown pim statement %q (expected interface, rp static address)", strings.Join(w[1:], " "))
+		return c.applyPIM(w[1:], line)
 	case "igmp":
-		if len(w) < 3 || w[1] != "interface" {
-			return bad("expecting 'igmp interface <name> [static group <group> source <source>]'")
-		}
-		if err := c.ifl(w[2]); err != nil {
-			return err
-		}
-		if len(w) == 3 {
-			c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
-			return nil
-		}
-		if len(w) != 8 || w[3] != "static" || w[4] != "group" || w[6] != "source" {
-			return bad("expecting 'igmp interface %s static group <group> source <source>'", w[2])
-		}
-		g, err := addr(w[5], "group")
-		if err != nil {
-			return err
-		}
-		if !g.IsMulticast() {
-			return bad("group %s is not a multicast address", g)
-		}
-		s, err := addr(w[7], "source")
-		if err != nil {
-			return err
-		}
-		if s.IsMulticast() || s.IsUnspecified() {
-			return bad("source %s is not a unicast address", s)
-		}
-		c.IGMP.Interfaces = appendUniq(c.IGMP.Interfaces, w[2])
-		c.IGMP.Static = append(c.IGMP.Static, StaticJoin{Interface: w[2], Group: g, Source: s, Line: line})
-		return nil
+		return c.applyIGMP(w[1:], line)
 	case "msdp":
-		if len(w) < 3 || w[1] != "peer" {
-			return bad("expecting 'msdp peer <address> local-address <address>'")
-		}
-		p, err := addr(w[2], "peer address")
-		if err != nil {
-			return err
-		}
-		peer := MSDPPeer{Address: p}
-		if len(w) > 3 {
-			if len(w) != 5 || w[3] != "local-address" {
-				return bad("expecting 'msdp peer %s local-address <address>'", w[2])
-			}
-			if peer.LocalAddress, err = addr(w[4], "local address"); err != nil {
-				return err
-			}
-		}
-		c.MSDP.Peers = append(c.MSDP.Peers, peer)
-		return nil
+		return c.applyMSDP(w[1:], line)
 	}
 	return bad("unknown protocol %q (expected igmp, msdp, pim)", w[0])
 }
@@ -669,6 +588,12 @@ var cardTypes = map[string]bool{"MPC1": true, "MPC2": true, "MPC3": true, "MPC4"
 
 func (c *Config) applyChassis(w []string) error {
 	switch {
+	case len(w) >= 1 && w[0] == "redundancy":
+		if len(w) != 2 || w[1] != "graceful-switchover" {
+			return bad("unknown redundancy statement %q (expected redundancy graceful-switchover)", strings.Join(w, " "))
+		}
+		c.Chassis.GracefulSwitchover = true
+		return nil
 	case len(w) >= 1 && w[0] == "network-services":
 		if err := expect(w[1:], 1, "network-services enhanced-ip"); err != nil {
 			return err
@@ -714,7 +639,7 @@ func (c *Config) applyChassis(w []string) error {
 		}
 		return bad("unknown fpc statement %q (expected type, pic)", w[2])
 	}
-	return bad("unknown chassis statement %q (expected fpc, network-services)", strings.Join(w, " "))
+	return bad("unknown chassis statement %q (expected fpc, network-services, redundancy graceful-switchover)", strings.Join(w, " "))
 }
 
 // Validate checks cross-statement consistency.
@@ -738,6 +663,12 @@ func (c *Config) Validate() error {
 		if c.UnitOf(s.Interface) == nil {
 			return fmt.Errorf("line %d: %w: static join on %s: interface not configured", s.Line, ErrInvalid, s.Interface)
 		}
+	}
+	if err := c.validateMulticast(); err != nil {
+		return err
+	}
+	if err := c.validateMSDP(); err != nil {
+		return err
 	}
 	return c.validateStatic(names)
 }
@@ -816,10 +747,39 @@ var Grammar = []string{
 	"set interfaces <xe-F/P/N|aeN> unit <n> nh-index <n>         (hidden: pin the unicast/aggregate NH id)",
 	"set interfaces <xe-F/P/N> gigether-options 802.3ad <aeN>",
 	"set interfaces <name> mtu <bytes>",
-	"set protocols pim interface <ifl>",
-	"set protocols pim rp static address <address>",
-	"set protocols igmp interface <ifl> [static group <group> source <source>]",
-	"set protocols msdp peer <address> [local-address <address>]",
+	"set interfaces lo0 unit <n> family inet address <address/32>   (the router's loopback: RP, MSDP and router addresses)",
+	"set protocols pim interface <ifl> [priority <n>] [hello-interval <s>] [mode sparse]",
+	"set protocols pim rp static address <address> [group-ranges <prefix>]",
+	"set protocols pim rp local address <address> [group-ranges <prefix>]",
+	"set protocols pim rp bootstrap family inet priority <0..255>",
+	"set protocols pim spt-threshold infinity",
+	"set protocols pim ssm-groups <prefix>                     (232.0.0.0/8 by default)",
+	"set protocols pim graceful-insertion-removal maintenance [start <0..86400 s>] [stop <1..86400 s>]   (in maintenance: announce a removal window, 10/300 s by default)",
+	"set protocols pim graceful-insertion-removal insertion-window <0..86400 s>   (leaving maintenance: start 0, stop N; 300 by default)",
+	"set protocols pim graceful-insertion-removal tlv-type <2..32767>             (the GIR TLV's PFM type; 32766 by default)",
+	"set protocols pim graceful-insertion-removal announce-interval <10..3600 s>  (60 by default)",
+	"set protocols pim graceful-insertion-removal announce-copies <1..10>         (copies of a new announcement, 1 s apart; 3 by default)",
+	"set protocols pim graceful-insertion-removal advertise-sources               (list our sources in the TLV)",
+	"set protocols pim graceful-insertion-removal originator-address <address>   (our PFMs' originator; lo0's or the first PIM interface's by default)",
+	"set protocols pim graceful-insertion-removal boundary <ifl>                  (an administrative boundary for PFM, both ways)",
+	"set protocols pim graceful-insertion-removal max-message-rate <1..60>        (PFMs we originate a minute; 6 by default, RFC 8364)",
+	"set protocols pim graceful-insertion-removal min-message-gap <100..60000 ms> (between them; 1000 by default, RFC 8364)",
+	"set protocols igmp interface <ifl> [version 2|3]",
+	"set protocols igmp interface <ifl> static group <group> [source <source>]",
+	"set protocols msdp [local-address <a>] [authentication-key <k>] [import|export <policy>]",
+	"set protocols msdp peer <address> [local-address <a>] [authentication-key <k>] [default-peer] [import|export <policy>]",
+	"set protocols msdp peer <address> active-source-limit maximum <n> [threshold <n>] [log-warning <%>] [log-interval <s>]",
+	"set protocols msdp group <name> mode mesh-group|standard",
+	"set protocols msdp group <name> peer <address> [local-address <a>] ...",
+	"set protocols msdp keep-alive <10..60> | hold-time <15..150> | sa-hold-time <75..300>",
+	"set protocols msdp active-source-limit maximum <n> [threshold <n>] [log-warning <%>] [log-interval <s>]",
+	"set protocols msdp local-source <source> group <group>",
+	"set protocols msdp traceoptions flag source-active|keepalive|packets|normal|state|nsr-synchronization|all",
+	"set protocols msdp nonstop-routing-disable                (hidden: no MSDP socket replication)",
+	"set protocols msdp server [address <a>] [accept-rps <prefix>]   (seed 001: the MSDP server)",
+	"set protocols msdp group-specific-peering [local-address <a>]  (seed 001: an RP peering with the MSDP server)",
+	"set policy-options policy-statement <name> term <t> from route-filter|source-address-filter|rp-address-filter <prefix> exact|orlonger|longer|upto /n|prefix-length-range /a-/b",
+	"set policy-options policy-statement <name> term <t> then accept|reject|next term",
 	"set routing-options multicast forwarding-cache timeout <1..720 minutes>",
 	"set routing-options nonstop-routing",
 	"set routing-options autonomous-system <as>",
@@ -828,6 +788,7 @@ var Grammar = []string{
 	"set forwarding-options multicast resolve-rate <100..1000>",
 	"set forwarding-options multicast-replication ingress|local-latency-fairness",
 	"set chassis network-services enhanced-ip",
+	"set chassis redundancy graceful-switchover",
 	"set chassis fpc <slot> type MPC1|MPC2|MPC3|MPC4|16x10GE|DPCE",
 	"set chassis fpc <slot> pic <pic> no-mcast-replication",
 }
@@ -871,25 +832,8 @@ func (c *Config) Statements() []string {
 			}
 		}
 	}
-	for _, i := range c.PIM.Interfaces {
-		add("set protocols pim interface %s", i)
-	}
-	for _, a := range c.PIM.RPStatic {
-		add("set protocols pim rp static address %s", a)
-	}
-	for _, i := range c.IGMP.Interfaces {
-		add("set protocols igmp interface %s", i)
-	}
-	for _, j := range c.IGMP.Static {
-		add("set protocols igmp interface %s static group %s source %s", j.Interface, j.Group, j.Source)
-	}
-	for _, p := range c.MSDP.Peers {
-		if p.LocalAddress.IsValid() {
-			add("set protocols msdp peer %s local-address %s", p.Address, p.LocalAddress)
-		} else {
-			add("set protocols msdp peer %s", p.Address)
-		}
-	}
+	c.multicastStatements(add)
+	c.msdpStatements(add)
 	if c.CacheTimeout != DefaultCacheTimeout {
 		add("set routing-options multicast forwarding-cache timeout %d", int(c.CacheTimeout/time.Minute))
 	}
@@ -926,6 +870,9 @@ func (c *Config) Statements() []string {
 	}
 	if c.Chassis.NetworkServices != "" {
 		add("set chassis network-services %s", c.Chassis.NetworkServices)
+	}
+	if c.Chassis.GracefulSwitchover {
+		add("set chassis redundancy graceful-switchover")
 	}
 	slots := make([]int, 0, len(c.Chassis.FPCs))
 	for s := range c.Chassis.FPCs {

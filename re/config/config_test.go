@@ -206,3 +206,109 @@ func TestStaticRouteErrors(t *testing.T) {
 		require.Contains(t, err.Error(), tc.want)
 	}
 }
+
+func TestMulticastStatements(t *testing.T) {
+	text := `set interfaces lo0 unit 0 family inet address 10.255.0.1/32
+set interfaces ae91 unit 0 family inet address 10.128.2.1/24
+set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24
+set protocols pim interface ae91.0 priority 10 hello-interval 10 mode sparse
+set protocols pim interface xe-3/0/0.0
+set protocols pim rp static address 10.255.0.9 group-ranges 239.0.0.0/8
+set protocols pim rp static address 10.255.0.9 group-ranges 238.0.0.0/8
+set protocols pim rp local address 10.255.0.1 group-ranges 225.0.0.0/8
+set protocols pim rp bootstrap family inet priority 200
+set protocols pim spt-threshold infinity
+set protocols pim ssm-groups 233.0.0.0/8
+set protocols igmp interface ae91.0 version 2
+set protocols igmp interface ae91.0 static group 239.1.1.1
+set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
+`
+	c, err := Parse("m.conf", strings.NewReader(text))
+	require.NoError(t, err)
+	pi, ok := c.PIM.Interface("ae91.0")
+	require.True(t, ok)
+	require.Equal(t, uint32(10), pi.Priority)
+	require.Equal(t, 10, pi.HelloInterval)
+	require.Len(t, c.PIM.RPStatic, 1)
+	require.Len(t, c.PIM.RPStatic[0].GroupRanges, 2)
+	require.Equal(t, netip.MustParseAddr("10.255.0.1"), c.PIM.RPLocal.Address)
+	require.Equal(t, 200, c.PIM.Bootstrap.Priority)
+	require.True(t, c.PIM.SPTThresholdInfinity)
+	require.Len(t, c.IGMP.Static, 2)
+	require.False(t, c.IGMP.Static[0].Source.IsValid(), "(*,G)")
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.255.0.1/32")}, c.LoopbackAddresses())
+	// Rendered back, the statements parse to the same configuration.
+	again, err := Parse("again.conf", strings.NewReader(strings.Join(c.Statements(), "\n")+"\n"))
+	require.NoError(t, err)
+	require.Equal(t, c.Statements(), again.Statements())
+
+	for stmt, want := range map[string]string{
+		"set protocols pim interface ae91.0 mode dense":                        "sparse only",
+		"set protocols pim rp local address 10.9.9.9":                          "already 10.255.0.1",
+		"set protocols pim rp static address 10.1.1.1 group-ranges 10.0.0.0/8": "invalid group range",
+		"set protocols pim interface ae7.0":                                    "interface not configured",
+		"set interfaces lo0 unit 0 family inet address 10.1.1.1/24":            "a loopback address is a /32",
+		"set protocols igmp interface ae91.0 version 4":                        "version 2|3",
+		"set protocols pim rp bootstrap family inet6 priority 1":               "inet only",
+	} {
+		_, err := Parse("bad.conf", strings.NewReader(text+stmt+"\n"))
+		require.ErrorContains(t, err, want, stmt)
+	}
+	_, err = Parse("bad.conf", strings.NewReader("set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24\nset protocols pim rp local address 10.9.9.9\n"))
+	require.ErrorContains(t, err, "not one of this router's addresses")
+}
+
+func TestMSDPStatements(t *testing.T) {
+	text := `set interfaces lo0 unit 0 family inet address 10.255.0.1/32
+set interfaces xe-3/0/0 unit 0 family inet address 10.0.0.1/24
+set protocols msdp local-address 10.255.0.1
+set protocols msdp keep-alive 30
+set protocols msdp hold-time 90
+set protocols msdp sa-hold-time 150
+set protocols msdp active-source-limit maximum 20000 threshold 15000 log-warning 80 log-interval 60
+set protocols msdp peer 10.255.0.2 authentication-key s3cret
+set protocols msdp peer 10.255.0.2 default-peer
+set protocols msdp peer 10.255.0.2 active-source-limit maximum 500
+set protocols msdp peer 10.255.0.2 import only-239
+set protocols msdp group mesh1 mode mesh-group
+set protocols msdp group mesh1 peer 10.255.0.3
+set protocols msdp group mesh1 peer 10.255.0.4 local-address 10.255.0.1
+set protocols msdp local-source 10.0.0.9 group 239.9.9.9
+set protocols msdp traceoptions flag nsr-synchronization
+set protocols msdp nonstop-routing-disable
+set protocols msdp server address 10.255.0.1
+set protocols msdp server accept-rps 10.255.0.0/16
+set protocols msdp group-specific-peering local-address 10.255.0.1
+set policy-options policy-statement only-239 term a from route-filter 239.0.0.0/8 orlonger
+set policy-options policy-statement only-239 term a from source-address-filter 10.0.0.0/8 prefix-length-range /16-/32
+set policy-options policy-statement only-239 term a from rp-address-filter 10.255.0.0/16 upto /32
+set policy-options policy-statement only-239 term a then accept
+set policy-options policy-statement only-239 term b then reject
+`
+	c, err := Parse("m.conf", strings.NewReader(text))
+	require.NoError(t, err)
+	m := c.MSDP
+	require.True(t, m.Enabled())
+	require.Equal(t, 30, m.KeepAlive)
+	require.Len(t, m.Peers, 3)
+	require.True(t, m.Peers[0].DefaultPeer)
+	require.Equal(t, "mesh1", m.Peers[1].Group)
+	require.True(t, m.Groups[0].MeshGroup)
+	require.Equal(t, 500, m.Peers[0].ActiveSourceLimit.Maximum)
+	require.Len(t, c.Policies["only-239"].Terms, 2)
+	require.Equal(t, 16, c.Policies["only-239"].Terms[0].Source[0].Min)
+	again, err := Parse("again.conf", strings.NewReader(strings.Join(c.Statements(), "\n")+"\n"))
+	require.NoError(t, err)
+	require.Equal(t, c.Statements(), again.Statements())
+	for stmt, want := range map[string]string{
+		"set protocols msdp keep-alive 5":                                               "range 10..60",
+		"set protocols msdp peer 10.1.1.1 import nope":                                  `policy "nope" is not defined`,
+		"set protocols msdp group mesh2 peer 10.255.0.3":                                "already in group mesh1",
+		"set protocols msdp peer 10.1.1.1 active-source-limit maximum 5 threshold 9":    "above maximum",
+		"set protocols msdp traceoptions flag bogus":                                    "unknown traceoptions flag",
+		"set policy-options policy-statement p term a from route-filter 239.0.0.0/8 up": "unknown match type",
+	} {
+		_, err := Parse("bad.conf", strings.NewReader(text+stmt+"\n"))
+		require.ErrorContains(t, err, want, stmt)
+	}
+}

@@ -43,10 +43,13 @@ const (
 	InWrongInterface
 	InHit
 	InPunt
+	// InCall runs Input.Call on the loop: events of a protocol's own
+	// transport (MSDP's sockets) queued behind the cards' inputs.
+	InCall
 	numInputKinds
 )
 
-var inputNames = [numInputKinds]string{"resolve", "wrong-interface", "hit", "punt"}
+var inputNames = [numInputKinds]string{"resolve", "wrong-interface", "hit", "punt", "call"}
 
 func (k InputKind) String() string {
 	if k < numInputKinds {
@@ -63,6 +66,7 @@ type Input struct {
 	Wrong   hal.WrongInterface // InWrongInterface
 	Hit     Hit                // InHit
 	Punt    Punt               // InPunt
+	Call    func()             // InCall
 	at      int64              // enqueue time, clock ns
 }
 
@@ -77,6 +81,7 @@ type Hit struct {
 // Input).
 type Punt struct {
 	Ingress hal.IFLIndex
+	Trap    hal.TrapID
 	Frame   []byte
 }
 
@@ -101,6 +106,11 @@ type Config struct {
 // (PostWait) instead of losing cache refreshes.
 const DefaultQueue = 1 << 16
 
+// prioQueue bounds the priority path (PostPriority): keepalive and
+// hold-timer accounting of protocol sessions, a few per peer per second;
+// 4096 is seconds of it for a thousand peers.
+const prioQueue = 4096
+
 // drainBatch is how many queued inputs the loop takes per wake-up before
 // it hands the kernel's events to the protocols and looks at its timers
 // again: large enough to amortise the event hand-off, small enough (~0.3
@@ -116,6 +126,7 @@ type Engine struct {
 	punt  func(hal.Slot, Punt)
 	in    chan Input
 	calls chan call
+	prio  chan func()
 	stop  chan struct{}
 
 	subMu sync.Mutex
@@ -151,7 +162,7 @@ func New(cfg Config) *Engine {
 	}
 	return &Engine{
 		kern: cfg.Kernel, clk: cfg.Clock, log: cfg.Logger, tick: cfg.TickInterval, punt: cfg.OnPunt,
-		in: make(chan Input, cfg.Queue), calls: make(chan call, 64), stop: make(chan struct{}),
+		in: make(chan Input, cfg.Queue), calls: make(chan call, 64), prio: make(chan func(), prioQueue), stop: make(chan struct{}),
 	}
 }
 
@@ -213,6 +224,33 @@ func (e *Engine) Do(ctx context.Context, fn func() error) error {
 	}
 }
 
+// PostCall queues fn to run on the loop without waiting for it (a session
+// reader reporting link state); false when the call queue is full.
+func (e *Engine) PostCall(fn func() error) bool {
+	c := call{fn: fn, done: make(chan error, 1), at: e.clk.Now().UnixNano()}
+	select {
+	case e.calls <- c:
+		return true
+	default:
+		e.stats.callsDropped.Add(1)
+		return false
+	}
+}
+
+// PostPriority runs fn on the loop ahead of every other queued input (a
+// protocol's keepalive and hold-timer accounting, which bulk work must not
+// delay), waiting for room or for ctx.
+func (e *Engine) PostPriority(ctx context.Context, fn func()) error {
+	select {
+	case e.prio <- fn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stop:
+		return ErrStopped
+	}
+}
+
 // Subscribe adds a handler for kernel events; it runs on the loop with
 // the events of one step, in order, and must not keep the slice.
 func (e *Engine) Subscribe(fn func([]kernel.Event)) {
@@ -262,6 +300,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	wake := e.clk.NewTimer(-1)
 	defer wake.Stop()
 	for {
+		e.runPriority()
 		e.runDue()
 		e.deliver()
 		if len(e.timers) > 0 {
@@ -285,6 +324,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case c := <-e.calls:
 			e.stats.wait(waitCall, e.clk.Now().UnixNano()-c.at)
 			c.done <- e.safeCall(c.fn)
+		case fn := <-e.prio:
+			e.stats.prio.Add(1)
+			_ = e.safeCall(func() error { fn(); return nil })
 		}
 		wake.Stop()
 	}
@@ -303,6 +345,19 @@ func (e *Engine) safeCall(fn func() error) (err error) {
 	return fn()
 }
 
+// runPriority runs what is queued on the priority path.
+func (e *Engine) runPriority() {
+	for {
+		select {
+		case fn := <-e.prio:
+			e.stats.prio.Add(1)
+			_ = e.safeCall(func() error { fn(); return nil })
+		default:
+			return
+		}
+	}
+}
+
 func (e *Engine) runDue() {
 	now := e.clk.Now()
 	for len(e.timers) > 0 && !e.timers[0].at.After(now) {
@@ -319,7 +374,7 @@ func (e *Engine) runDue() {
 func (e *Engine) handle(in Input) {
 	e.stats.wait(waitInput, e.clk.Now().UnixNano()-in.at)
 	e.stats.handled[in.Kind].Add(1)
-	if e.kern == nil {
+	if e.kern == nil && in.Kind != InCall {
 		return
 	}
 	switch in.Kind {
@@ -330,6 +385,10 @@ func (e *Engine) handle(in Input) {
 		e.kern.WrongInterface(in.Slot, w.Ingress, w.Expected, w.Source, w.Group)
 	case InHit:
 		e.kern.Traffic(in.Hit.Key, in.Hit.Packets, in.Hit.Bytes)
+	case InCall:
+		if in.Call != nil {
+			_ = e.safeCall(func() error { in.Call(); return nil })
+		}
 	case InPunt:
 		if e.punt == nil {
 			e.stats.puntsDropped.Add(1)
@@ -406,6 +465,8 @@ type counters struct {
 	timers       atomic.Uint64
 	panics       atomic.Uint64
 	puntsDropped atomic.Uint64
+	callsDropped atomic.Uint64
+	prio         atomic.Uint64
 	waits        [numWaits][waitBuckets]atomic.Uint64
 	maxWait      [numWaits]atomic.Int64
 }
@@ -450,6 +511,8 @@ type Stats struct {
 	Timers       uint64               `json:"timers-run"`
 	Panics       uint64               `json:"panics"`
 	PuntsDropped uint64               `json:"punts-dropped"`
+	CallsDropped uint64               `json:"calls-dropped"`
+	Priority     uint64               `json:"priority-run"`
 	Wait         map[string]WaitStats `json:"queue-wait"`
 }
 
@@ -458,7 +521,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Queued: map[string]uint64{}, Dropped: map[string]uint64{}, Handled: map[string]uint64{},
 		QueueDepth: len(e.in), QueueCap: cap(e.in), Events: e.stats.events.Load(), Timers: e.stats.timers.Load(),
-		Panics: e.stats.panics.Load(), PuntsDropped: e.stats.puntsDropped.Load(), Wait: map[string]WaitStats{},
+		Panics: e.stats.panics.Load(), PuntsDropped: e.stats.puntsDropped.Load(), CallsDropped: e.stats.callsDropped.Load(), Priority: e.stats.prio.Load(), Wait: map[string]WaitStats{},
 	}
 	for k := InputKind(0); k < numInputKinds; k++ {
 		s.Queued[k.String()] = e.stats.queued[k].Load()

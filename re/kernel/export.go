@@ -24,6 +24,7 @@ type State struct {
 	SmallPool    PoolState
 	KernelPool   PoolState
 	Interfaces   []InterfaceRecord
+	Traps        []hal.Trap
 	OILs         []OILRecord
 	Stars        []StarRecord
 	Entries      []EntryRecord
@@ -38,12 +39,13 @@ type PoolState struct {
 
 // InterfaceRecord is one interface with its allocated identity.
 type InterfaceRecord struct {
-	Spec  Interface // as configured (Index and NH may be 0 = allocated)
-	Index hal.IFLIndex
-	NH    hal.NHID
-	IFL   hal.IFL     // as downloaded
-	NHObj hal.NextHop // as downloaded
-	Stats IfStats
+	Spec     Interface // as configured (Index and NH may be 0 = allocated)
+	Index    hal.IFLIndex
+	NH       hal.NHID
+	IFL      hal.IFL     // as downloaded
+	NHObj    hal.NextHop // as downloaded
+	Stats    IfStats
+	LinkDown bool
 }
 
 // OILRecord is one multicast NH (one distinct OIL), by interface index.
@@ -73,6 +75,7 @@ type EntryRecord struct {
 	Cached, Discard bool
 	Owner           Owner
 	RPF             hal.IFLIndex
+	AnyRPF          bool `json:",omitempty"` // the route has no RPF check (Contribution.AnyRPF)
 	Composite       hal.NHID
 	Indirect        hal.NHID
 	OIL             hal.NHID
@@ -103,7 +106,7 @@ func (k *Kernel) entryRecordLocked(st *sgState) EntryRecord {
 	r := EntryRecord{
 		Source: st.key.source(), Group: st.key.group(),
 		Contributions: exportContribs(st.contribs),
-		Cached:        st.cached, Discard: st.discard, Owner: st.owner, RPF: st.rpf,
+		Cached:        st.cached, Discard: st.discard, Owner: st.owner, RPF: st.rpf, AnyRPF: st.anyRPF,
 		Composite: st.comp, Indirect: st.indr,
 		Created: st.created, Active: st.active, Packets: st.packets, Bytes: st.bytes,
 		WrongIIF: st.wrongIIF, LastTraffic: st.lastTraffic, DiscardSlot: st.dslot,
@@ -121,7 +124,7 @@ func (k *Kernel) starRecordLocked(gs *groupState) StarRecord {
 func (k *Kernel) interfaceRecordsLocked() []InterfaceRecord {
 	out := make([]InterfaceRecord, 0, len(k.ifList))
 	for _, f := range k.ifList {
-		out = append(out, InterfaceRecord{Spec: f.spec, Index: f.index, NH: f.nh, IFL: f.ifl, NHObj: f.nhObj, Stats: f.stats})
+		out = append(out, InterfaceRecord{Spec: f.spec, Index: f.index, NH: f.nh, IFL: f.ifl, NHObj: f.nhObj, Stats: f.stats, LinkDown: f.linkDown})
 	}
 	return out
 }
@@ -149,6 +152,7 @@ func (k *Kernel) exportLocked() *State {
 		SmallPool:    PoolState{Next: k.small.next, Wrapped: k.small.wrapped},
 		KernelPool:   PoolState{Next: k.big.next, Wrapped: k.big.wrapped},
 		Interfaces:   k.interfaceRecordsLocked(),
+		Traps:        k.trapListLocked(),
 		Unattributed: k.unattributed,
 	}
 	for _, o := range sortedOILs(k.oils) {
@@ -197,22 +201,26 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 	for _, r := range ifs {
 		nhOf[r.Index] = r.NH
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	// Ports (physical, pe-, pd-) before aggregates.
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg {
 				put(hal.Op{Kind: hal.OpSetIFL, IFL: r.IFL})
 			}
 		}
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg && r.NHObj.ID != 0 {
 				put(hal.Op{Kind: hal.OpSetNH, NH: r.NHObj})
 			}
 		}
 	}
 	for _, nh := range defaultNHs() {
 		put(hal.Op{Kind: hal.OpSetNH, NH: nh})
+	}
+	for _, t := range s.Traps {
+		put(hal.Op{Kind: hal.OpSetTrap, Trap: t})
 	}
 	members := make(map[hal.NHID][]hal.NHID, len(s.OILs))
 	for _, o := range s.OILs {
@@ -242,6 +250,8 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 		r := hal.Route{Key: hal.SG(e.Source, e.Group), RPF: e.RPF, NH: e.Indirect, Flags: hal.RouteFlagsSG}
 		if e.Discard {
 			r.NH, r.Flags = hal.NHMDiscardID, hal.RouteFlagsMDiscard
+		} else if e.AnyRPF {
+			r.RPF = 0
 		}
 		put(hal.Op{Kind: hal.OpSetRoute, Route: r})
 	}
@@ -262,6 +272,31 @@ func (k *Kernel) Import(s *State) error {
 	if len(k.ifList) > 0 || len(k.sgs) > 0 || len(k.oils) > 0 {
 		return fmt.Errorf("import: kernel already holds state: %w", hal.ErrExists)
 	}
+	return k.importLocked(s)
+}
+
+// Replace replaces whatever state the kernel holds with s: a backup RE
+// taking over swaps the state it built from its own configuration for the
+// one mirrored from the master, so that every next-hop id is the master's.
+// Like Import it emits no download and no journal line (the cards are
+// resynced from a snapshot); pending events and uncommitted downloads of
+// the replaced state are dropped. On error the kernel is unchanged.
+func (k *Kernel) Replace(s *State) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.importLocked(s); err != nil {
+		return err
+	}
+	k.pending = k.pending[:0]
+	k.events = k.events[:0]
+	t := &k.track
+	clear(t.sgs)
+	clear(t.stars)
+	t.oilsAdd, t.oilsDel, t.ifaces, t.traps, t.timeout = nil, nil, false, false, false
+	return nil
+}
+
+func (k *Kernel) importLocked(s *State) error {
 	// Build everything on the side, then swap it in.
 	n := &Kernel{
 		ifByName: make(map[string]*iface), ifByIndex: make(map[hal.IFLIndex]*iface),
@@ -291,7 +326,7 @@ func (k *Kernel) Import(s *State) error {
 			return fmt.Errorf("import: interface %s (index %d) twice: %w", name, r.Index, hal.ErrExists)
 		}
 		f := &iface{name: name, index: r.Index, nh: r.NH, kind: kind, pfe: pfe, spec: r.Spec,
-			ifl: r.IFL, nhObj: r.NHObj, stats: r.Stats, protocol: r.Spec.Protocol}
+			ifl: r.IFL, nhObj: r.NHObj, stats: r.Stats, protocol: r.Spec.Protocol, linkDown: r.LinkDown}
 		if f.protocol == "" {
 			f.protocol = "PIM"
 		}
@@ -347,6 +382,7 @@ func (k *Kernel) Import(s *State) error {
 			c := contrib{owner: oc.Owner}
 			if oc.RPF != "" {
 				c.rpf = normIFL(oc.RPF)
+				c.any = oc.AnyRPF
 			}
 			if len(oc.Exclude) > 0 && e.IsStar() {
 				return nil, fmt.Errorf("import: %v %s: exclude on a (*,G) entry: %w", e, oc.Owner, hal.ErrInvalid)
@@ -385,7 +421,7 @@ func (k *Kernel) Import(s *State) error {
 		}
 		st := n.newSGLocked(key)
 		st.contribs = cs
-		st.cached, st.discard, st.owner, st.rpf = r.Cached, r.Discard, r.Owner, r.RPF
+		st.cached, st.discard, st.owner, st.rpf, st.anyRPF = r.Cached, r.Discard, r.Owner, r.RPF, r.AnyRPF
 		st.created, st.active, st.packets, st.bytes, st.wrongIIF, st.lastTraffic =
 			r.Created, r.Active, r.Packets, r.Bytes, r.WrongIIF, r.LastTraffic
 		if st.cached && !st.discard {
@@ -415,7 +451,15 @@ func (k *Kernel) Import(s *State) error {
 			return fmt.Errorf("import: OIL %d is used by no route: %w", o.id, hal.ErrInvalid)
 		}
 	}
+	traps := make(map[hal.TrapID]hal.Trap, len(s.Traps))
+	for _, t := range s.Traps {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		traps[t.ID] = t
+	}
 	// Swap in.
+	k.traps = traps
 	k.ifByName, k.ifByIndex, k.ifList = n.ifByName, n.ifByIndex, n.ifList
 	k.sgs, k.groups, k.oils, k.dsSets = n.sgs, n.groups, n.oils, n.dsSets
 	k.nForward, k.nDiscard = n.nForward, n.nDiscard
@@ -464,8 +508,9 @@ type Delta struct {
 	SmallPool    PoolState
 	KernelPool   PoolState
 	// Interfaces is the whole interface table when it changed (nil:
-	// unchanged).
+	// unchanged); Traps likewise.
 	Interfaces   []InterfaceRecord
+	Traps        []hal.Trap
 	OILs         []OILRecord // created
 	DeletedOILs  []hal.NHID
 	Stars        []StarRecord // upserted; no Contributions: deleted
@@ -489,11 +534,12 @@ type trackState struct {
 	oilsAdd []*oilNH
 	oilsDel []hal.NHID
 	ifaces  bool
+	traps   bool
 	timeout bool
 }
 
 func (t *trackState) dirty() bool {
-	return len(t.sgs) > 0 || len(t.stars) > 0 || len(t.oilsAdd) > 0 || len(t.oilsDel) > 0 || t.ifaces || t.timeout
+	return len(t.sgs) > 0 || len(t.stars) > 0 || len(t.oilsAdd) > 0 || len(t.oilsDel) > 0 || t.ifaces || t.traps || t.timeout
 }
 
 // markLocked records that st changed.
@@ -537,6 +583,12 @@ func (k *Kernel) deltaLocked() {
 	if t.ifaces {
 		d.Interfaces = k.interfaceRecordsLocked()
 	}
+	if t.traps {
+		d.Traps = k.trapListLocked()
+		if d.Traps == nil {
+			d.Traps = []hal.Trap{}
+		}
+	}
 	for _, o := range t.oilsAdd {
 		d.OILs = append(d.OILs, oilRecord(o))
 	}
@@ -559,7 +611,7 @@ func (k *Kernel) deltaLocked() {
 	slices.SortFunc(d.Deleted, compareEntry)
 	clear(t.sgs)
 	clear(t.stars)
-	t.oilsAdd, t.oilsDel, t.ifaces, t.timeout = nil, nil, false, false
+	t.oilsAdd, t.oilsDel, t.ifaces, t.traps, t.timeout = nil, nil, false, false, false
 	if ds, ok := k.sink.(DeltaSink); ok {
 		ds.Delta(d)
 	}
@@ -609,6 +661,12 @@ func (m *Mirror) Apply(d *Delta) {
 	m.s.SmallPool, m.s.KernelPool, m.s.Unattributed = d.SmallPool, d.KernelPool, d.Unattributed
 	if d.Interfaces != nil {
 		m.s.Interfaces = slices.Clone(d.Interfaces)
+	}
+	if d.Traps != nil {
+		m.s.Traps = slices.Clone(d.Traps)
+		if len(m.s.Traps) == 0 {
+			m.s.Traps = nil
+		}
 	}
 	for _, id := range d.DeletedOILs {
 		if i, ok := m.oils[id]; ok {

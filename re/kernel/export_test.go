@@ -77,8 +77,18 @@ func randomOps(t *testing.T, f *fixture, rng *rand.Rand, steps int) {
 			k.Traffic(hal.SG(s, g), uint64(1+rng.IntN(100)), 1000)
 		case op < 78:
 			k.WrongInterface(1, ifIndexOf(t, k, "ae90.0"), 0, s, g)
-		case op < 93:
+		case op < 88:
 			k.Expire(f.clock.Advance(time.Duration(1+rng.IntN(8)) * time.Second))
+		case op < 90:
+			var traps []hal.Trap
+			for id := range rng.IntN(4) {
+				traps = append(traps, hal.Trap{ID: hal.TrapID(id + 1), Kind: hal.TrapProtocol, Proto: uint8(rng.IntN(3) + 100)})
+			}
+			require.NoError(t, k.SetTraps(traps))
+		case op < 93:
+			idx := ifIndexOf(t, k, []string{"xe-3/1/0.0", "xe-3/3/1.0", "xe-5/1/0.0"}[rng.IntN(3)])
+			_, err := k.SetLinkState(idx, rng.IntN(2) == 0)
+			require.NoError(t, err)
 		case op < 95:
 			k.ClearCache()
 		default:
@@ -179,6 +189,29 @@ func TestImportRejectsInconsistentState(t *testing.T) {
 	require.Error(t, k3.Import(good), "a kernel with state refuses an import")
 }
 
+func TestReplaceSwapsAWholeState(t *testing.T) {
+	f := newFixture(t, Config{CacheTimeout: 30 * time.Second})
+	randomOps(t, f, rand.New(rand.NewPCG(11, 3)), 400)
+	exp := f.k.Export()
+
+	// A backup's kernel built from its own configuration, with state of
+	// its own, takes the master's.
+	g := newFixture(t, Config{CacheTimeout: 30 * time.Second})
+	randomOps(t, g, rand.New(rand.NewPCG(12, 3)), 100)
+	require.NoError(t, g.k.Replace(exp))
+	require.Equal(t, f.k.Snapshot(), g.k.Snapshot(), "identical snapshot")
+	require.Equal(t, exp, g.k.Export(), "identical export")
+	require.Empty(t, g.k.TakeEvents(nil), "the replaced state's events are gone")
+
+	bad := f.k.Export()
+	if len(bad.Entries) > 0 {
+		bad.Entries[0].Contributions = []OwnerContribution{{Owner: 99}}
+		before := g.k.Export()
+		require.Error(t, g.k.Replace(bad))
+		require.Equal(t, before, g.k.Export(), "unchanged on error")
+	}
+}
+
 func TestDeltasKeepAMirrorEqual(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -214,5 +247,38 @@ func TestDeltasKeepAMirrorEqual(t *testing.T) {
 			}
 			require.Positive(t, sink.deltas)
 		})
+	}
+}
+
+// The register interfaces are ports every card has: their IFLs and NHs
+// are downloaded (incrementally and in a snapshot), so that a route with
+// pe- in its OIL is complete on the card.
+func TestRegisterInterfacesAreDownloaded(t *testing.T) {
+	f := newFixture(t, Config{})
+	ifs := append(seedInterfaces(), Interface{Name: "pe-0/0/0.32769"}, Interface{Name: "pd-0/0/0.32768"})
+	_, err := f.k.SetInterfaces(ifs)
+	require.NoError(t, err)
+	kinds := map[hal.IFLKind]bool{}
+	for _, op := range f.sink.take() {
+		if op.Kind == hal.OpSetIFL {
+			kinds[op.IFL.Kind] = true
+		}
+	}
+	require.True(t, kinds[hal.IFLEncap] && kinds[hal.IFLDecap], "pe- and pd- downloaded: %v", kinds)
+	// A registering DR's route: data in on a port, out to pe- (the
+	// recording sink's model refuses a route whose NHs it lacks).
+	s, g := netip.MustParseAddr("10.40.1.2"), netip.MustParseAddr("239.2.2.2")
+	require.NoError(t, f.k.SetContribution(OwnerPIM, SGEntry(s, g), Contribution{RPF: "xe-5/0/0.0", Downstream: []string{"pe-0/0/0.32769"}}))
+	f.k.Resolve(3, hal.ResolveRequest{NH: hal.NHResolveID, Ingress: ifIndexOf(t, f.k, "xe-5/0/0.0"), Source: s, Group: g})
+	f.sink.take()
+	m := newPFEModel()
+	require.NoError(t, m.apply(f.k.Snapshot()), "a card fed the snapshot has every object the route needs")
+	r, ok := m.routes[hal.SG(s, g)]
+	require.True(t, ok)
+	require.NotEqual(t, hal.NHMDiscardID, r.NH)
+	for _, st := range f.k.Interfaces() {
+		if st.Name == "pe-0/0/0.32769" || st.Name == "pd-0/0/0.32768" {
+			require.True(t, st.Up, "%s is up", st.Name)
+		}
 	}
 }

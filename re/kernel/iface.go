@@ -59,6 +59,9 @@ type InterfaceState struct {
 	Members   []string     `json:"members,omitempty"`
 	MAC       string       `json:"mac"`
 	Up        bool         `json:"up"`
+	Admin     bool         `json:"admin-up"`
+	Link      bool         `json:"link-up"`
+	Addr      netip.Prefix `json:"address,omitzero"`
 }
 
 // iface is a configured IFL with its next hop and statistics.
@@ -77,13 +80,34 @@ type iface struct {
 	ifl   hal.IFL     // as downloaded
 	nhObj hal.NextHop // as downloaded
 	stats IfStats
+
+	// linkDown is the port's operational state as the line card reports
+	// it (physical units only).
+	linkDown bool
 }
 
 func (f *iface) isMember() bool { return f.parent != nil }
 
+// up reports whether f can carry traffic: administratively enabled and,
+// for a port, link up; an aggregate is up while one member is.
+func (f *iface) up() bool {
+	if f.spec.Disabled {
+		return false
+	}
+	if f.kind == hal.IFLAggregate && len(f.members) > 0 {
+		for _, m := range f.members {
+			if m.up() {
+				return true
+			}
+		}
+		return false
+	}
+	return !f.linkDown
+}
+
 // leafNHs returns the forwarding (unicast) NHs behind f.
 func (f *iface) leafNHs() []hal.NHID {
-	if f.kind == hal.IFLPhysical {
+	if f.kind != hal.IFLAggregate {
 		return []hal.NHID{f.nh}
 	}
 	out := make([]hal.NHID, 0, len(f.members))
@@ -124,8 +148,13 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 	if !ok {
 		return "", 0, 0, bad
 	}
+	kind := hal.IFLPhysical
 	switch media {
 	case "xe", "ge", "et", "fe", "xle", "mge":
+	case "pe":
+		kind = hal.IFLEncap
+	case "pd":
+		kind = hal.IFLDecap
 	default:
 		return "", 0, 0, bad
 	}
@@ -148,7 +177,7 @@ func parseIFLName(name string) (string, hal.IFLKind, hal.PFEID, error) {
 	if n[1] > 3 {
 		return "", 0, 0, fmt.Errorf("interface %q: PIC %d > 3: %w", name, n[1], hal.ErrInvalid)
 	}
-	return norm, hal.IFLPhysical, hal.PFEOf(n[0], n[1]), nil
+	return norm, kind, hal.PFEOf(n[0], n[1]), nil
 }
 
 // lagName returns the aggregate IFL a member unit belongs to: lag is "aeN"
@@ -334,8 +363,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	// (aggregates first).
 	for _, pass := range []func(f *iface){
 		func(f *iface) {
-			k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
-			k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			if f.nhObj.ID != 0 { // pd- has none on the cards
+				k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
+				k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			}
 			k.small.free(f.nh)
 			k.big.free(f.nh)
 		},
@@ -346,9 +377,11 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			delete(k.ifByName, f.name)
 		},
 	} {
-		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical} {
+		// Aggregates before their members; the register interfaces
+		// (pe-, pd-) are ports without a LAG.
+		for _, agg := range []bool{true, false} {
 			for _, f := range removed {
-				if f.kind == kind {
+				if (f.kind == hal.IFLAggregate) == agg {
 					pass(f)
 				}
 			}
@@ -421,8 +454,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			a.members = append(a.members, f)
 		}
 	}
+	// Ports (physical, and the register interfaces pe-/pd-, which every
+	// card has) before the aggregates made of them.
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -432,7 +467,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		}
 	}
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -470,7 +505,7 @@ func (k *Kernel) desiredIFL(f *iface) hal.IFL {
 		PFE:   f.pfe,
 		MTU:   f.spec.MTU,
 		Addr:  f.spec.Addr,
-		Up:    !f.spec.Disabled,
+		Up:    f.up(),
 		MAC:   f.spec.MAC,
 	}
 	if ifl.MTU == 0 {
@@ -496,12 +531,20 @@ func (k *Kernel) desiredIFL(f *iface) hal.IFL {
 
 // desiredNH is the hal NH of f.
 func (k *Kernel) desiredNH(f *iface) hal.NextHop {
-	if f.kind == hal.IFLPhysical {
+	if f.kind != hal.IFLAggregate {
 		return hal.NextHop{ID: f.nh, Type: hal.NHUnicast, IFL: f.index}
 	}
-	ms := make([]hal.NHID, len(f.members))
-	for i, m := range f.members {
-		ms[i] = m.nh
+	ms := make([]hal.NHID, 0, len(f.members))
+	for _, m := range f.members {
+		if m.up() {
+			ms = append(ms, m.nh)
+		}
+	}
+	if len(ms) == 0 {
+		// A down aggregate leaves every OIL; keep its NH complete.
+		for _, m := range f.members {
+			ms = append(ms, m.nh)
+		}
 	}
 	return hal.NextHop{ID: f.nh, Type: hal.NHAggregate, IFL: f.index, Members: ms}
 }
@@ -538,6 +581,11 @@ func (k *Kernel) downloadIFLLocked(f *iface, now time.Time) {
 }
 
 func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
+	if f.kind == hal.IFLDecap {
+		// Nothing is sent out of pd-: it is an ingress only (its NH id
+		// stays reserved for it).
+		return
+	}
 	nh := k.desiredNH(f)
 	if f.nhObj.ID != 0 && nhEqual(nh, f.nhObj) {
 		return
@@ -551,6 +599,52 @@ func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
 	k.journal.add(jrec{at: now, what: jNH, verb: verb, nhType: nh.Type, id: nh.ID, ifidx: f.index})
 }
 
+// SetLinkState records the operational state of the port of IFL index
+// (reported by its line card). A port that goes down leaves every OIL and
+// stops being an RPF interface (its entries are resynced, make before
+// break); its aggregate drops it from the member list and goes down with
+// its last member. When it comes back the entries with join state are
+// installed again. It reports whether the state changed.
+func (k *Kernel) SetLinkState(index hal.IFLIndex, up bool) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByIndex[index]
+	if f == nil {
+		return false, fmt.Errorf("link state of IFL %d: %w", index, ErrUnknownInterface)
+	}
+	if f.kind == hal.IFLAggregate {
+		return false, fmt.Errorf("link state of %s: an aggregate's state follows its members: %w", f.name, hal.ErrInvalid)
+	}
+	if f.linkDown == !up {
+		return false, nil
+	}
+	now := k.now()
+	f.linkDown = !up
+	k.track.ifaces = true
+	k.downloadIFLLocked(f, now)
+	if p := f.parent; p != nil {
+		k.downloadIFLLocked(p, now)
+		k.downloadNHLocked(p, now)
+	}
+	name := f.name
+	if f.parent != nil {
+		name = f.parent.name
+	}
+	k.eventLocked(Event{Kind: EventInterface, Interface: f.name, Up: up})
+	for _, st := range k.sortedEntriesLocked(netip.Addr{}) {
+		switch {
+		case st.cached && !st.discard:
+			k.resyncLocked(st, now)
+			k.dropIfEmptyLocked(st)
+		case up && !st.cached && len(st.contribs) > 0:
+			k.installLocked(st, now)
+		}
+	}
+	k.log.Info("interface link state", "interface", name, "up", up)
+	k.flushLocked()
+	return true, nil
+}
+
 // Interfaces returns the interface table in index order.
 func (k *Kernel) Interfaces() []InterfaceState {
 	k.mu.Lock()
@@ -559,7 +653,7 @@ func (k *Kernel) Interfaces() []InterfaceState {
 	for _, f := range k.ifList {
 		s := InterfaceState{
 			Name: f.name, Index: f.index, NH: f.nh, Kind: f.kind.String(), PFE: f.pfe,
-			MAC: f.ifl.MAC.String(), Up: f.ifl.Up,
+			MAC: f.ifl.MAC.String(), Up: f.ifl.Up, Admin: !f.spec.Disabled, Link: !f.linkDown, Addr: f.spec.Addr,
 		}
 		if f.parent != nil {
 			s.Aggregate = f.parent.name
@@ -598,4 +692,78 @@ func (k *Kernel) ingressOf(idx hal.IFLIndex) *iface {
 		return f.parent
 	}
 	return f
+}
+
+// InjectTarget chooses where a frame sent out of the interface name
+// leaves: the interface itself for a port, or for an aggregate the up
+// member that the flow rule (hal/flow.go) picks for hash. It returns the
+// port's IFL index and hosting PFE (its slot is PFE/4).
+func (k *Kernel) InjectTarget(name string, hash uint32) (hal.IFLIndex, hal.PFEID, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, err := k.ifaceOf(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if f.kind != hal.IFLAggregate {
+		if !f.up() {
+			return 0, 0, fmt.Errorf("interface %s is down: %w", f.name, hal.ErrInvalid)
+		}
+		return f.index, f.pfe, nil
+	}
+	var ups []*iface
+	for _, m := range f.members {
+		if m.up() {
+			ups = append(ups, m)
+		}
+	}
+	if len(ups) == 0 {
+		return 0, 0, fmt.Errorf("aggregate %s has no member up: %w", f.name, hal.ErrInvalid)
+	}
+	m := ups[hal.MemberIndex(hal.SublistIndex(hash, len(ups)), len(ups))]
+	return m.index, m.pfe, nil
+}
+
+// InterfaceByName returns the configured spelling of name and, for a LAG
+// member, its aggregate's name.
+func (k *Kernel) InterfaceByName(name string) (canonical, logical string, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByName[name]
+	if f == nil {
+		if n, _, _, err := parseIFLName(name); err == nil {
+			f = k.ifByName[n]
+		}
+	}
+	if f == nil {
+		return "", "", false
+	}
+	if f.parent != nil {
+		return f.name, f.parent.name, true
+	}
+	return f.name, f.name, true
+}
+
+// InterfaceUp reports whether the interface can carry traffic (admin up,
+// link up; an aggregate while a member is).
+func (k *Kernel) InterfaceUp(name string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByName[name]
+	return f != nil && f.up()
+}
+
+// InterfaceByIndex returns the name of IFL index and, for a LAG member,
+// its aggregate's name (the interface protocols see).
+func (k *Kernel) InterfaceByIndex(index hal.IFLIndex) (name, logical string, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := k.ifByIndex[index]
+	if f == nil {
+		return "", "", false
+	}
+	if f.parent != nil {
+		return f.name, f.parent.name, true
+	}
+	return f.name, f.name, true
 }

@@ -122,6 +122,7 @@ type Kernel struct {
 
 	sgs    map[sgKey]*sgState
 	groups map[uint32]*groupState
+	traps  map[hal.TrapID]hal.Trap
 	oils   map[string]*oilNH
 	dsSets map[string]*dsSet
 	wheel  wheel
@@ -164,6 +165,7 @@ func New(cfg Config) *Kernel {
 		ifByIndex: make(map[hal.IFLIndex]*iface),
 		sgs:       make(map[sgKey]*sgState),
 		groups:    make(map[uint32]*groupState),
+		traps:     make(map[hal.TrapID]hal.Trap),
 		oils:      make(map[string]*oilNH),
 		dsSets:    make(map[string]*dsSet),
 	}

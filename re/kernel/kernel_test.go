@@ -276,8 +276,8 @@ func TestSetInterfaces(t *testing.T) {
 		require.NoError(t, m.apply(got))
 		assert.Equal(t, got[len(got)-len(ops):], ops)
 		ifs := k.Interfaces()
-		assert.Equal(t, InterfaceState{Name: "xe-5/0/0.0", Index: 300, NH: 1000, Kind: "physical", PFE: 20, MAC: "02:05:86:00:01:2c", Up: true}, ifs[0])
-		assert.Equal(t, InterfaceState{Name: "ae91.0", Index: 332, NH: 1048583, Kind: "aggregate", Members: []string{"xe-3/1/0.0", "xe-3/3/1.0"}, MAC: "02:05:86:00:01:4c", Up: true}, ifs[3])
+		assert.Equal(t, InterfaceState{Name: "xe-5/0/0.0", Index: 300, NH: 1000, Kind: "physical", PFE: 20, MAC: "02:05:86:00:01:2c", Up: true, Admin: true, Link: true}, ifs[0])
+		assert.Equal(t, InterfaceState{Name: "ae91.0", Index: 332, NH: 1048583, Kind: "aggregate", Members: []string{"xe-3/1/0.0", "xe-3/3/1.0"}, MAC: "02:05:86:00:01:4c", Up: true, Admin: true, Link: true}, ifs[3])
 		assert.Equal(t, "ae91.0", ifs[6].Aggregate)
 		assert.Equal(t, "02:05:86:00:01:4c", ifs[6].MAC, "members use the aggregate's MAC")
 		// Same config again: nothing to download.

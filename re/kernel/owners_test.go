@@ -498,3 +498,81 @@ func checkOwnersAgainstRef(t *testing.T, f *fixture, ref *ownModel, what string)
 	}
 	f.checkSnapshot(t)
 }
+
+func TestLinkState(t *testing.T) {
+	f := newFixture(t, Config{})
+	k := f.k
+	require.NoError(t, k.SetContribution(OwnerPIM, SGEntry(seedS, seedG), Contribution{RPF: "ae90.0", Downstream: []string{"ae91.0", "xe-5/0/0.0"}}))
+	oil := func() string {
+		r, ok := route(t, k, seedS, seedG)
+		if !ok {
+			return "none"
+		}
+		return strings.Join(r.Downstream, " ")
+	}
+	require.Equal(t, "xe-5/0/0.0 ae91.0", oil())
+	ae91NH := func() []hal.NHID {
+		for _, op := range k.Snapshot() {
+			if op.Kind == hal.OpSetNH && op.NH.ID == 1048583 {
+				return op.NH.Members
+			}
+		}
+		return nil
+	}
+	// One member of ae91 down: the aggregate carries on with the other.
+	changed, err := k.SetLinkState(ifIndexOf(t, k, "xe-3/1/0.0"), false)
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Equal(t, []hal.NHID{1387}, ae91NH())
+	require.Equal(t, "xe-5/0/0.0 ae91.0", oil())
+	// The last member down: ae91 leaves the OIL (make before break).
+	_, err = k.SetLinkState(ifIndexOf(t, k, "xe-3/3/1.0"), false)
+	require.NoError(t, err)
+	require.Equal(t, "xe-5/0/0.0", oil())
+	// A port that is in no aggregate.
+	_, err = k.SetLinkState(ifIndexOf(t, k, "xe-5/0/0.0"), false)
+	require.NoError(t, err)
+	require.Equal(t, "none", oil(), "no usable downstream left")
+	// The upstream down: nothing installs; back up: the joined entry returns.
+	_, err = k.SetLinkState(ifIndexOf(t, k, "xe-5/0/0.0"), true)
+	require.NoError(t, err)
+	require.Equal(t, "xe-5/0/0.0", oil())
+	_, err = k.SetLinkState(ifIndexOf(t, k, "xe-3/1/0.0"), true)
+	require.NoError(t, err)
+	require.Equal(t, "xe-5/0/0.0 ae91.0", oil())
+	require.Equal(t, []hal.NHID{1378}, ae91NH())
+	changed, err = k.SetLinkState(ifIndexOf(t, k, "xe-3/1/0.0"), true)
+	require.NoError(t, err)
+	require.False(t, changed)
+	_, err = k.SetLinkState(ifIndexOf(t, k, "ae91.0"), false)
+	require.ErrorIs(t, err, hal.ErrInvalid, "an aggregate's state follows its members")
+	var ups []bool
+	for _, ev := range k.TakeEvents(nil) {
+		if ev.Kind == EventInterface {
+			ups = append(ups, ev.Up)
+		}
+	}
+	require.Equal(t, []bool{false, false, false, true, true}, ups)
+	f.checkSnapshot(t)
+}
+
+func TestTraps(t *testing.T) {
+	f := newFixture(t, Config{})
+	k := f.k
+	pim := hal.Trap{ID: 1, Kind: hal.TrapProtocol, Proto: 103}
+	arp := hal.Trap{ID: 16, Kind: hal.TrapARP, Addr: netip.MustParseAddr("10.128.2.1")}
+	require.NoError(t, k.SetTraps([]hal.Trap{arp, pim}))
+	require.Equal(t, []hal.OpKind{hal.OpSetTrap, hal.OpSetTrap}, opKinds(f.sink.take()))
+	require.Equal(t, []hal.Trap{pim, arp}, k.Traps())
+	require.NoError(t, k.SetTraps([]hal.Trap{pim, arp}))
+	require.Empty(t, f.sink.take(), "unchanged: nothing downloaded")
+	arp.Addr = netip.MustParseAddr("10.128.2.9")
+	require.NoError(t, k.SetTraps([]hal.Trap{arp}))
+	ops := f.sink.take()
+	require.Equal(t, []hal.OpKind{hal.OpDelTrap, hal.OpSetTrap}, opKinds(ops))
+	require.Equal(t, arp, ops[1].Trap)
+	require.Error(t, k.SetTraps([]hal.Trap{arp, arp}), "duplicate id")
+	require.Error(t, k.SetTraps([]hal.Trap{{ID: 2, Kind: hal.TrapLocal}}), "no address")
+	require.Equal(t, []hal.Trap{arp}, k.Traps(), "a bad list changes nothing")
+	f.checkSnapshot(t)
+}

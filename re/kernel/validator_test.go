@@ -21,6 +21,7 @@ type pfeModel struct {
 	ifls   map[hal.IFLIndex]hal.IFL
 	nhs    map[hal.NHID]hal.NextHop
 	routes map[hal.RouteKey]hal.Route
+	traps  map[hal.TrapID]hal.Trap
 }
 
 func newPFEModel() *pfeModel {
@@ -28,6 +29,7 @@ func newPFEModel() *pfeModel {
 		ifls:   make(map[hal.IFLIndex]hal.IFL),
 		nhs:    make(map[hal.NHID]hal.NextHop),
 		routes: make(map[hal.RouteKey]hal.Route),
+		traps:  make(map[hal.TrapID]hal.Trap),
 	}
 }
 
@@ -90,7 +92,7 @@ func (m *pfeModel) applyOne(op hal.Op) error {
 		}
 		switch nh.Type {
 		case hal.NHUnicast:
-			if f, ok := m.ifls[nh.IFL]; !ok || f.Kind != hal.IFLPhysical {
+			if f, ok := m.ifls[nh.IFL]; !ok || (f.Kind != hal.IFLPhysical && f.Kind != hal.IFLEncap) {
 				return fmt.Errorf("ifl %d: %w", nh.IFL, hal.ErrNotFound)
 			}
 		case hal.NHAggregate:
@@ -149,6 +151,16 @@ func (m *pfeModel) applyOne(op hal.Op) error {
 			return fmt.Errorf("route %s: %w", op.Route.Key, hal.ErrNotFound)
 		}
 		delete(m.routes, op.Route.Key)
+	case hal.OpSetTrap:
+		if err := op.Trap.Validate(); err != nil {
+			return err
+		}
+		m.traps[op.Trap.ID] = op.Trap
+	case hal.OpDelTrap:
+		if _, ok := m.traps[op.Trap.ID]; !ok {
+			return fmt.Errorf("trap %d: %w", op.Trap.ID, hal.ErrNotFound)
+		}
+		delete(m.traps, op.Trap.ID)
 	default:
 		return hal.ErrInvalid
 	}
@@ -158,7 +170,7 @@ func (m *pfeModel) applyOne(op hal.Op) error {
 func (m *pfeModel) equal(o *pfeModel) bool {
 	return maps.EqualFunc(m.ifls, o.ifls, iflEqual) &&
 		maps.EqualFunc(m.nhs, o.nhs, nhEqual) &&
-		maps.Equal(m.routes, o.routes)
+		maps.Equal(m.routes, o.routes) && maps.Equal(m.traps, o.traps)
 }
 
 // recSink validates every download against a pfeModel and records them.

@@ -216,6 +216,8 @@ func (e *Engine) Handle(now time.Time, ev Event) []Action {
 		e.setGraceful(ev.Active)
 	case ClearJoin:
 		e.clearJoin(ev.Group)
+	case RemoteSource:
+		e.remoteSource(ev)
 	default:
 		e.stats.UnknownEvents++
 	}

@@ -238,6 +238,17 @@ type GracefulWindow struct {
 	Active bool `json:"active"`
 }
 
+// RemoteSource: MSDP learned that Source is active for Group in another
+// domain (an SA, RFC 3618 §3). At the RP for Group it starts (or restarts)
+// the (S,G) Keepalive Timer, so that JoinDesired(S,G) holds while the
+// (*,G) state has receivers and this RP joins the source tree; each SA
+// refresh restarts it, and without refreshes it runs out. Elsewhere it is
+// ignored.
+type RemoteSource struct {
+	Source netip.Addr `json:"source"`
+	Group  netip.Addr `json:"group"`
+}
+
 // ClearJoin is `clear pim join [G]`: drops the downstream join state of the
 // matching entries (an invalid Group clears all).
 type ClearJoin struct {
@@ -260,4 +271,5 @@ func (RecvRegisterStop) isEvent() {}
 func (RecvBootstrap) isEvent()    {}
 func (RecvCRPAdv) isEvent()       {}
 func (GracefulWindow) isEvent()   {}
+func (RemoteSource) isEvent()     {}
 func (ClearJoin) isEvent()        {}

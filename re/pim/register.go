@@ -173,3 +173,20 @@ func (e *Engine) sendRegisterStop(src, dst, s, g netip.Addr) {
 	e.emit(SendRegisterStop{Src: src, Dst: dst, Msg: RegisterStop{Group: g, Source: s}})
 	e.stats.Tx.RegisterStop++
 }
+
+// remoteSource handles an MSDP-learned active source (RemoteSource): only
+// the RP for the group acts on it.
+func (e *Engine) remoteSource(ev RemoteSource) {
+	if !validGroup(ev.Group) || !ev.Source.IsValid() || ev.Source.IsMulticast() || e.isSSM(ev.Group) {
+		return
+	}
+	c, ok := e.rps.Lookup(ev.Group, e.now)
+	if !ok || !e.isMyAddr(c.RP) {
+		return
+	}
+	s := e.sgOrCreate(ev.Source, ev.Group)
+	s.kat = e.now + e.t.ka
+	e.stats.RemoteSources++
+	e.touchSG(s)
+	e.schedule(&s.node)
+}

@@ -197,6 +197,20 @@ func TestRegisterRP(t *testing.T) {
 		require.False(t, f.e.sgRoute(f.sg(fxK)).Decap)
 		require.Empty(t, of[SendRegisterStop](acts))
 	})
+	t.Run("RP: an MSDP-learned source with (*,G) receivers -> KAT started, Join(S,G) towards S", func(t *testing.T) {
+		f := newFx(t, rpMod)
+		rpStar(f)
+		acts := f.do(RemoteSource{Source: fxS, Group: fxG})
+		require.Equal(t, f.ns()+210*sec, f.sg(fxK).kat)
+		require.Equal(t, []string{"if1->10.1.0.2 J (10.9.1.1,239.1.1.1)"}, jpEntries(acts))
+		require.EqualValues(t, 1, f.e.Stats().RemoteSources)
+	})
+	t.Run("not the RP: an MSDP-learned source is ignored", func(t *testing.T) {
+		f := newFx(t, nil)
+		acts := f.do(RemoteSource{Source: fxS, Group: fxG})
+		require.Empty(t, acts)
+		require.Nil(t, f.sg(fxK))
+	})
 	t.Run("RP: Register for an SSM group -> Register-Stop", func(t *testing.T) {
 		f := newFx(t, rpMod)
 		acts := f.do(RecvRegister{Src: dr, Dst: me, Msg: Register{Source: fxS, Group: fxSSM}})

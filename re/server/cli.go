@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/rib"
 )
 
 // Version is printed by `show version`.
@@ -49,8 +51,15 @@ func (s *Server) CLI() *cli.Tree {
 		cli.Option{Name: "extensive", Help: "Display extensive output"})
 	t.Add("show multicast statistics", "Show multicast statistics", s.cliMcastStats, nil)
 	t.Add("show route table", "Show a routing table", s.cliRouteTable,
-		[]cli.Arg{{Name: "table", Help: "Table name (inet.1)", Required: true}},
+		[]cli.Arg{{Name: "table", Help: "Table name (inet.0, inet.1, inet.4)", Required: true}},
 		cli.Option{Name: "detail", Help: "Display detailed output"})
+	t.Add("show route", "Show the active route to a destination in inet.0", s.cliRoute,
+		[]cli.Arg{{Name: "destination", Help: "IPv4 address or prefix", Required: true}},
+		cli.Option{Name: "detail", Help: "Display detailed output"})
+	s.addPIMCommands(t)
+	s.addMSDPCommands(t)
+	s.addNSRCommands(t)
+	t.Add("show interfaces terse", "Show the interfaces: admin and link state, address", s.cliInterfacesTerse, nil)
 	t.Add("clear multicast forwarding-cache", "Clear the multicast forwarding cache", s.cliClearCache, nil)
 	t.Add("monitor kernel", "Show the kernel's route and next-hop changes (rtsockmon -t)", s.cliJournal,
 		[]cli.Arg{{Name: "count", Keyword: "count", Help: "Last N lines"}})
@@ -85,8 +94,22 @@ func (s *Server) cliTNP(_ context.Context, req *cli.Request, w io.Writer) error 
 	row := func(name string, a ipc.TNPAddr, mac string, e int) {
 		fmt.Fprintf(w, "%-10s%18s %s em0  1500 %d 0 3\n", name, fmt.Sprintf("%#x", uint32(a)), mac, e)
 	}
-	row("master", ipc.TNPMaster, "02:01:00:00:00:04", 0)
-	row("re0", ipc.TNPAddr(0x4), "02:01:00:00:00:04", 0)
+	// The master alias follows mastership; with a paired routing
+	// engine both reN rows are shown.
+	st, paired := s.nsrStatus()
+	master := st.REID
+	if paired && st.Role != "Master" && st.PeerPID != 0 {
+		master = st.PeerRE
+	}
+	row("master", ipc.TNPMaster, reMAC(master), 0)
+	res := []int{st.REID}
+	if paired && st.PeerPID != 0 {
+		res = append(res, st.PeerRE)
+		slices.Sort(res)
+	}
+	for _, id := range res {
+		row(fmt.Sprintf("re%d", id), reTNP(id), reMAC(id), 0)
+	}
 	for _, f := range fpcs {
 		row(fmt.Sprintf("fpc%d", f.Slot), ipc.FPCAddr(f.Slot), f.MAC, 4)
 	}
@@ -140,14 +163,86 @@ func (s *Server) cliMcastStats(_ context.Context, req *cli.Request, w io.Writer)
 	return s.kern.ShowStatistics(w)
 }
 
-func (s *Server) cliRouteTable(_ context.Context, req *cli.Request, w io.Writer) error {
-	if t := req.Arg("table"); t != "inet.1" {
-		return fmt.Errorf("routing table %q not found (this RE has inet.1)", t)
+func (s *Server) cliRouteTable(ctx context.Context, req *cli.Request, w io.Writer) error {
+	switch t := req.Arg("table"); t {
+	case "inet.0":
+		var tbl rib.Table
+		if err := s.eng.Do(ctx, func() error { tbl = s.rt.rib.Table(s.clk.Now()); return nil }); err != nil {
+			return err
+		}
+		if req.JSON {
+			return cli.WriteJSON(w, tbl)
+		}
+		return rib.RenderTable(w, tbl, req.Flag("detail"))
+	case "inet.4":
+		return s.cliInet4(ctx, req, w)
+	case "inet.1":
+	default:
+		return fmt.Errorf("routing table %q not found (this RE has inet.0, inet.1 and inet.4)", t)
 	}
 	if req.JSON {
 		return cli.WriteJSON(w, s.kern.RouteTable())
 	}
 	return s.kern.ShowRouteTable(w, req.Flag("detail"))
+}
+
+// cliRoute answers `show route DEST` from inet.0: the longest match for
+// an address, the destinations inside a prefix.
+func (s *Server) cliRoute(ctx context.Context, req *cli.Request, w io.Writer) error {
+	d := req.Arg("destination")
+	p, err := netip.ParsePrefix(d)
+	if err != nil {
+		a, aerr := netip.ParseAddr(d)
+		if aerr != nil || !a.Is4() {
+			return fmt.Errorf("invalid destination %q: expected an IPv4 address or prefix", d)
+		}
+		p = netip.PrefixFrom(a, 32)
+	}
+	var tbl rib.Table
+	if err := s.eng.Do(ctx, func() error { tbl = s.rt.rib.Show(p, s.clk.Now()); return nil }); err != nil {
+		return err
+	}
+	if req.JSON {
+		return cli.WriteJSON(w, tbl)
+	}
+	return rib.RenderTable(w, tbl, req.Flag("detail"))
+}
+
+// cliInterfacesTerse lists the interfaces as `show interfaces terse`
+// does: admin and link state, protocol and address.
+func (s *Server) cliInterfacesTerse(_ context.Context, req *cli.Request, w io.Writer) error {
+	ifs := s.kern.Interfaces()
+	sort.SliceStable(ifs, func(i, j int) bool { return ifaceOrder(ifs[i].Name) < ifaceOrder(ifs[j].Name) })
+	if req.JSON {
+		return cli.WriteJSON(w, ifs)
+	}
+	updown := func(b bool) string {
+		if b {
+			return "up"
+		}
+		return "down"
+	}
+	fmt.Fprintf(w, "%-24s%-6s%-5s%-6s%s\n", "Interface", "Admin", "Link", "Proto", "Local")
+	for _, f := range ifs {
+		proto, local := "", ""
+		if f.Addr.IsValid() {
+			proto, local = "inet", f.Addr.String()
+		}
+		if f.Aggregate != "" {
+			proto, local = "aenet", "--> "+f.Aggregate
+		}
+		fmt.Fprintf(w, "%-24s%-6s%-5s%-6s%s\n", f.Name, updown(f.Admin), updown(f.Link && f.Up), proto, local)
+	}
+	return nil
+}
+
+// ifaceOrder sorts interfaces as Junos lists them: by name, physical
+// ports before aggregates.
+func ifaceOrder(name string) string {
+	if strings.HasPrefix(name, "ae") {
+		return "~" + name
+	}
+	return name
 }
 
 func (s *Server) cliClearCache(ctx context.Context, _ *cli.Request, w io.Writer) error {
@@ -193,12 +288,6 @@ func (s *Server) parseJoin(req *cli.Request) (kernel.Join, error) {
 		return kernel.Join{}, fmt.Errorf("invalid interface %q: expected NAME.UNIT, e.g. ae91.0", ifl)
 	}
 	up := req.Arg("upstream")
-	if up == "" {
-		up = s.Config().UpstreamFor(src)
-		if up == "" {
-			return kernel.Join{}, fmt.Errorf("no upstream interface for source %s: no interface subnet contains it (give 'upstream IFL')", src)
-		}
-	}
 	return kernel.Join{Source: src, Group: grp, Upstream: up, Downstream: []string{ifl}, Protocol: kernel.OwnerCLI.String()}, nil
 }
 
@@ -209,7 +298,17 @@ func (s *Server) cliJoin(ctx context.Context, req *cli.Request, w io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := s.eng.Do(ctx, func() error { return s.kern.Join(j) }); err != nil {
+	err = s.eng.Do(ctx, func() error {
+		if j.Upstream == "" {
+			res, ok := s.rt.rib.RPF(j.Source)
+			if !ok {
+				return fmt.Errorf("no upstream interface for source %s: no route to it in inet.0 (give 'upstream IFL')", j.Source)
+			}
+			j.Upstream = res.Interface
+		}
+		return s.kern.Join(j)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Joined (%s,%s) upstream %s downstream %s\n", j.Source, j.Group, j.Upstream, j.Downstream[0])

@@ -32,9 +32,9 @@ import (
 
 var testKey = []byte("mxhd-test-key-0123456789abcdef")
 
-// startServerWith starts an RE on the seed configuration with opts
+// startHardened starts an RE on the seed configuration with opts
 // adjusted by set.
-func startServerWith(t *testing.T, set func(*Options)) *Server {
+func startHardened(t *testing.T, set func(*Options)) *Server {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "re.conf")
 	require.NoError(t, os.WriteFile(path, []byte(seedConfig(t)), 0o644))
@@ -111,7 +111,7 @@ func floodFrame(t *testing.T, from, n int) []byte {
 // the other cards still get their joins and their own mdiscard entries.
 func TestResolveFloodFromAHostileCardStaysWithinItsBounds(t *testing.T) {
 	const perSlot = 500
-	s := startServerWith(t, func(o *Options) {
+	s := startHardened(t, func(o *Options) {
 		o.AuthKey = testKey
 		o.ResolveLimit = 20_000
 		o.DiscardLimitPerSlot = perSlot
@@ -178,7 +178,7 @@ func TestResolveFloodFromAHostileCardStaysWithinItsBounds(t *testing.T) {
 // Registrations without the key, or with a wrong one, are refused; a card
 // with the key registers.
 func TestUnauthenticatedRegistrationsAreRefused(t *testing.T) {
-	s := startServerWith(t, func(o *Options) { o.AuthKey = testKey })
+	s := startHardened(t, func(o *Options) { o.AuthKey = testKey })
 	_, err := rawCard(t, s.Addr(), 3, nil)
 	require.ErrorIs(t, err, ipc.ErrAuth)
 	assert.Contains(t, err.Error(), "requires authentication")
@@ -198,7 +198,7 @@ func TestUnauthenticatedRegistrationsAreRefused(t *testing.T) {
 // 8 bytes: the RE allocates nothing near it, for any number of such
 // connections.
 func TestOversizePreRegistrationHeaderIsNotAllocated(t *testing.T) {
-	s := startServerWith(t, nil)
+	s := startHardened(t, nil)
 	var hdr [8]byte
 	binary.LittleEndian.PutUint32(hdr[0:], 1)
 	binary.LittleEndian.PutUint32(hdr[4:], 4<<20)
@@ -225,7 +225,7 @@ func TestOversizePreRegistrationHeaderIsNotAllocated(t *testing.T) {
 // Connections that do not register are bounded, per address and in
 // total; the excess is closed at once and counted.
 func TestUnregisteredConnectionsAreBounded(t *testing.T) {
-	s := startServerWith(t, func(o *Options) {
+	s := startHardened(t, func(o *Options) {
 		o.MaxUnregisteredPerAddr = 4
 		o.RegisterTimeout = time.Hour // they would wait for ever
 	})
@@ -255,7 +255,7 @@ func TestUnregisteredConnectionsAreBounded(t *testing.T) {
 // proves its identity again and replaces it. A squatter without the key is
 // refused, and without authentication a held slot stays held.
 func TestAuthenticatedReRegistrationReplacesAHalfOpenSession(t *testing.T) {
-	s := startServerWith(t, func(o *Options) {
+	s := startHardened(t, func(o *Options) {
 		o.AuthKey = testKey
 		o.KeepaliveInterval = time.Hour // dead-peer detection would take hours
 	})
@@ -285,7 +285,7 @@ func TestAuthenticatedReRegistrationReplacesAHalfOpenSession(t *testing.T) {
 }
 
 func TestUnauthenticatedSlotInUseIsRefused(t *testing.T) {
-	s := startServerWith(t, nil)
+	s := startHardened(t, nil)
 	_, err := rawCard(t, s.Addr(), 3, nil)
 	require.NoError(t, err)
 	_, err = rawCard(t, s.Addr(), 3, nil)
@@ -297,7 +297,7 @@ func TestUnauthenticatedSlotInUseIsRefused(t *testing.T) {
 // Counters are accepted for the card's own interfaces only: a report of
 // random interface indexes does not grow the RE.
 func TestCountersOnlyForTheCardsInterfaces(t *testing.T) {
-	s := startServerWith(t, nil)
+	s := startHardened(t, nil)
 	c, err := rawCard(t, s.Addr(), 4, nil)
 	require.NoError(t, err)
 	msgs := []ipc.Message{&ipc.IFLCounters{IFL: 395, RxPackets: 1}} // xe-3/1/0.0: card 3's
@@ -341,7 +341,7 @@ func TestCountersOnlyForTheCardsInterfaces(t *testing.T) {
 // not per message.
 func TestUnexpectedMessagesAreRateLimitedInTheLog(t *testing.T) {
 	var logBuf syncBuffer
-	s := startServerWith(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logBuf, nil)) })
+	s := startHardened(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logBuf, nil)) })
 	c, err := rawCard(t, s.Addr(), 6, nil)
 	require.NoError(t, err)
 	msgs := make([]ipc.Message, 5000)
@@ -385,7 +385,7 @@ func (s *syncBuffer) String() string {
 // The RE's CLI cuts off clients that stop reading a large table, and its
 // renderers stop.
 func TestCLINonReadersAreCutOff(t *testing.T) {
-	s := startServerWith(t, nil)
+	s := startHardened(t, nil)
 	require.NoError(t, s.Engine().Do(context.Background(), func() error { return s.Kernel().JoinBatch(manyJoins(20_000)) }))
 	path := filepath.Join(t.TempDir(), "re.sock")
 	cs, err := cli.Listen(path, s.CLI(), nil, cli.ServerConfig{WriteTimeout: 300 * time.Millisecond, MaxConcurrent: 4})
@@ -421,7 +421,7 @@ func TestTableFullIsReportedPerRouteAndRetried(t *testing.T) {
 	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	const timeout = 60 * time.Second
-	s := startServerWith(t, func(o *Options) { o.Clock, o.CacheTimeout, o.TickInterval = clk, timeout, time.Second })
+	s := startHardened(t, func(o *Options) { o.Clock, o.CacheTimeout, o.TickInterval = clk, timeout, time.Second })
 	// Room for 224/4, the 3 static joins and 4 more.
 	f4 := startCard(t, fpc.Config{Slot: 4, RE: s.Addr(), DriverName: "trio", NewDriver: trio.New, Options: map[string]string{"routes": "8"}})
 	f3 := startCard(t, fpc.Config{Slot: 3, RE: s.Addr()})

@@ -10,6 +10,9 @@ import (
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	msdphost "github.com/mxfwd/mxfwd/re/msdp/host"
+	"github.com/mxfwd/mxfwd/re/pim/host"
+	"github.com/mxfwd/mxfwd/re/rib"
 )
 
 // Plan is a configuration checked against everything that can make it fail
@@ -42,18 +45,28 @@ func Check(c *config.Config) (*Plan, error) {
 	if err := scratch.SetCacheTimeout(c.CacheTimeout); err != nil {
 		return nil, fmt.Errorf("%s: forwarding-cache timeout: %w", c.Source, err)
 	}
-	p.Static = map[kernel.Entry]kernel.Contribution{}
-	for _, j := range c.IGMP.Static {
-		up := c.UpstreamFor(j.Source)
-		if up == "" {
-			return nil, fmt.Errorf("%s: static join (%s,%s) on %s: no interface has a subnet containing source %s (the upstream interface)", where(j.Line), j.Source, j.Group, j.Interface, j.Source)
+	// The static joins' upstream comes from the unicast RIB (connected
+	// subnets and static routes of this configuration).
+	r := rib.New(rib.Options{LocalAS: c.AutonomousSystem})
+	if _, err := r.ApplyConfig(c, time.Time{}); err != nil {
+		return nil, fmt.Errorf("%s: routing-options: %w", c.Source, err)
+	}
+	if err := checkStatics(c, r, where); err != nil {
+		return nil, err
+	}
+	if c.MSDP.Enabled() {
+		if _, err := msdphost.Config(c); err != nil {
+			return nil, fmt.Errorf("%s: msdp: %w", c.Source, err)
 		}
+	}
+	static, _ := staticContributions(c.IGMP.Static, r)
+	p.Static = static
+	for _, j := range c.IGMP.Static {
 		e := kernel.SGEntry(j.Source, j.Group)
-		ct := p.Static[e]
-		ct.RPF = up
-		ct.Downstream = append(ct.Downstream, j.Interface)
-		p.Static[e] = ct
-		if err := scratch.SetContribution(kernel.OwnerStatic, e, ct); err != nil {
+		if !j.Source.IsValid() {
+			e = kernel.StarG(j.Group)
+		}
+		if err := scratch.SetContribution(kernel.OwnerStatic, e, static[e]); err != nil {
 			return nil, fmt.Errorf("%s: static join (%s,%s) on %s: %w", where(j.Line), j.Source, j.Group, j.Interface, err)
 		}
 	}
@@ -63,13 +76,12 @@ func Check(c *config.Config) (*Plan, error) {
 // interfacesFromConfig turns the configuration's interfaces into kernel
 // interfaces: every unit of a port that is not a LAG member, every unit of
 // an aggregate, and unit 0 of each LAG member (the forwarding NHs).
-func interfacesFromConfig(c *config.Config) []kernel.Interface {
+func interfacesFromConfig(c *config.Config) (out []kernel.Interface) {
 	names := make([]string, 0, len(c.Interfaces))
 	for n := range c.Interfaces {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []kernel.Interface
 	add := func(dev string, u *config.Unit, lag string) {
 		ki := kernel.Interface{Name: fmt.Sprintf("%s.%d", dev, u.Number), LAG: lag}
 		ki.Index = hal.IFLIndex(u.Index)
@@ -83,7 +95,7 @@ func interfacesFromConfig(c *config.Config) []kernel.Interface {
 	// Aggregates first, so members can reference them.
 	for _, n := range names {
 		i := c.Interfaces[n]
-		if i.LAG != "" || len(i.Units) == 0 {
+		if i.LAG != "" || len(i.Units) == 0 || n == "lo0" {
 			continue
 		}
 		if _, _, _, ok := config.ParsePort(n); ok {
@@ -93,6 +105,12 @@ func interfacesFromConfig(c *config.Config) []kernel.Interface {
 			add(n, u, "")
 		}
 	}
+	defer func() {
+		if c.PIM.Enabled() {
+			// The register interfaces (every card has them).
+			out = append(out, kernel.Interface{Name: host.EncapInterface}, kernel.Interface{Name: host.DecapInterface})
+		}
+	}()
 	for _, n := range names {
 		i := c.Interfaces[n]
 		if _, _, _, ok := config.ParsePort(n); !ok {

@@ -41,6 +41,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -54,6 +56,11 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/engine"
 	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/msdp"
+	msdphost "github.com/mxfwd/mxfwd/re/msdp/host"
+	"github.com/mxfwd/mxfwd/re/nsr"
+	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
+	"github.com/mxfwd/mxfwd/re/pktio"
 )
 
 // DefaultListen is where the RE serves FPCs: loopback unless told otherwise.
@@ -82,6 +89,17 @@ type Options struct {
 	// LogMessages and LogBytes bound the change log (0: the defaults of
 	// re/changelog): how far a card may fall behind before it is dropped.
 	LogMessages, LogBytes int
+	// MSDPPort overrides MSDP's TCP port (tests; 639 when zero).
+	MSDPPort int
+	// HostInterfaces mirrors every interface as a TAP device in the RE's
+	// network namespace (root), so that the host's IP stack owns the
+	// router's addresses.
+	HostInterfaces bool
+	// NSR pairs this routing engine with another (non-stop routing, issue
+	// #17): the node has decided the role (Start); Standby says it is the
+	// backup. nil runs alone.
+	NSR     *nsr.Node
+	Standby bool
 
 	// AuthKey is the shared key cards prove at registration (nil: none;
 	// at least ipc.MinKeyLen bytes).
@@ -117,6 +135,11 @@ type Server struct {
 	kern *kernel.Kernel
 	eng  *engine.Engine
 	clog *changelog.Log
+	rt   *routing // loop-owned
+	pkt  *pktio.Dispatcher
+	host *pktio.HostInterfaces // nil unless Options.HostInterfaces
+	mc   *pimhost.Host         // PIM and IGMP
+	msdp *msdphost.Host
 
 	cfgMu sync.Mutex
 	cfg   *config.Config
@@ -128,6 +151,11 @@ type Server struct {
 
 	fpcMu sync.Mutex
 	fpcs  map[hal.Slot]*fpcConn
+
+	nsr *nsrState // nil without non-stop routing
+
+	runCtx  context.Context
+	fpcStop context.CancelFunc // ends FPC service (a handing-over master)
 
 	// rlog rate-limits what peers make the RE log: one line per address
 	// or slot and reason per minute, with the count suppressed.
@@ -153,6 +181,10 @@ type serverStats struct {
 	DownloadOps    atomic.Uint64
 	DownloadErrors atomic.Uint64
 	Lagged         atomic.Uint64
+	Injects        atomic.Uint64
+	InjectErrors   atomic.Uint64
+	PuntsUnknown   atomic.Uint64
+	LinkStates     atomic.Uint64
 	// Hardening counters.
 	Unregistered     atomic.Uint64 // connections refused at the unregistered bounds
 	HandshakeFailed  atomic.Uint64 // dropped before registering (timeout, malformed, TLS)
@@ -265,12 +297,23 @@ func New(opt Options) (*Server, error) {
 	if opt.CacheTimeout > 0 {
 		timeout = opt.CacheTimeout
 	}
+	if opt.NSR != nil {
+		s.nsr = &nsrState{node: opt.NSR, becameMaster: make(chan struct{})}
+		s.nsr.b.taps = map[string]*os.File{}
+		s.nsr.b.shadows = map[msdp.ConnID]msdp.ConnID{}
+		s.nsr.b.applyQ = make(chan func(), 4096)
+		if !opt.Standby {
+			s.nsr.setMaster()
+		}
+	}
 	s.kern = kernel.New(kernel.Config{
 		Logger:       opt.Logger.With("component", "kernel"),
 		Now:          opt.Clock.Now,
 		CacheTimeout: timeout,
 		Sink:         (*logSink)(s),
 		LocalAS:      opt.Config.AutonomousSystem,
+		// The backup routing engine follows the kernel's deltas.
+		Deltas: opt.NSR != nil,
 
 		DiscardLimitPerSlot: opt.DiscardLimitPerSlot,
 		DiscardLimit:        opt.DiscardLimit,
@@ -280,7 +323,48 @@ func New(opt Options) (*Server, error) {
 		Clock:        opt.Clock,
 		Logger:       opt.Logger.With("component", "engine"),
 		TickInterval: opt.TickInterval,
+		OnPunt:       s.onPunt,
 	})
+	s.pkt = pktio.NewDispatcher((*pktTransport)(s), opt.Logger.With("component", "pktio"), opt.Clock.Now)
+	if opt.HostInterfaces {
+		if err := checkHostNames(opt.Config); err != nil {
+			return nil, err
+		}
+		h, err := pktio.NewHostInterfaces(s.pkt, (*pktTransport)(s), opt.Logger.With("component", "host-interfaces"))
+		if err != nil {
+			return nil, err
+		}
+		// A backup uses the master's devices (handed over at takeover).
+		h.SetStandby(opt.Standby)
+		s.host = h
+	}
+	s.rt = newRouting(opt.Config.AutonomousSystem)
+	s.eng.Subscribe(s.onKernelEvents)
+	s.mc = pimhost.New(pimhost.Env{
+		Kernel: s.kern, Engine: s.eng, Packets: s.pkt, RIB: s.rt.rib, Logger: opt.Logger.With("component", "pim"),
+		MSDP: (*msdpBridge)(s),
+		Inject: func(ifl string, frame []byte, forward bool) error {
+			return s.Inject(context.Background(), ifl, frame, forward)
+		},
+	})
+	if s.nsr != nil {
+		// The backup replays the master's PIM and IGMP; the master
+		// records its inputs for a backup.
+		s.mc.SetReplica(opt.Standby)
+		s.mc.SetRecorder((*pimRecorder)(s))
+	}
+	pimW := s.rt.watcher("pim", s.mc.RIBChanged)
+	_ = s.rt.rib.WatchRoutes(pimW, netip.MustParsePrefix("0.0.0.0/0"))
+	s.eng.Subscribe(s.mc.KernelEvents)
+	menv := msdphost.Env{Engine: s.eng, RIB: s.rt.rib, PIM: s.mc, Logger: opt.Logger.With("component", "msdp"), Port: opt.MSDPPort}
+	if s.nsr != nil {
+		menv.Standby = opt.Standby
+		menv.Mirror = (*msdpMirror)(s)
+		menv.ConnDown = s.msdpConnDown
+	}
+	s.msdp = msdphost.New(menv)
+	msdpW := s.rt.watcher("msdp", s.msdp.RIBChanged)
+	_ = s.rt.rib.WatchRoutes(msdpW, netip.MustParsePrefix("0.0.0.0/0"))
 	// Not running yet: commit directly (nothing else touches the kernel).
 	if err := s.commit(plan); err != nil {
 		return nil, err
@@ -317,6 +401,11 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // starts). The live interface table is checked first, so a plan that
 // cannot apply changes nothing.
 func (s *Server) commit(p *Plan) error {
+	if s.nsr != nil && !s.standby() {
+		// The backup commits the same statements, in change-log order
+		// (before PIM's configure input that follows).
+		s.clog.AppendRecord(uint16(clientConfig), []byte(p.Config.Text))
+	}
 	if err := s.kern.CheckInterfaces(p.Interfaces); err != nil {
 		return fmt.Errorf("%s: interfaces: %w", p.Config.Source, err)
 	}
@@ -337,8 +426,22 @@ func (s *Server) commit(p *Plan) error {
 			return fmt.Errorf("forwarding-cache timeout: %w", err)
 		}
 	}
-	if err := s.kern.ReplaceOwner(kernel.OwnerStatic, p.Static); err != nil {
-		s.log.Error("configuration: static joins applied in part", "err", err)
+	if err := s.kern.SetTraps(trapsFor(p.Interfaces)); err != nil {
+		s.log.Error("configuration: host-path traps", "err", err)
+	}
+	s.syncHost()
+	cs, err := s.rt.rib.ApplyConfig(p.Config, s.clk.Now())
+	if err != nil {
+		s.log.Error("configuration: unicast routes applied in part", "err", err)
+	}
+	s.dispatchRIB(cs)
+	s.rt.statics = p.Config.IGMP.Static
+	s.applyStatics()
+	if err := s.mc.Configure(p.Config); err != nil {
+		s.log.Error("configuration: multicast protocols", "err", err)
+	}
+	if err := s.msdp.Configure(p.Config); err != nil {
+		s.log.Error("configuration: msdp", "err", err)
 	}
 	s.setOptions(p.Options)
 	s.cfgMu.Lock()
@@ -377,26 +480,122 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.eng.Do(ctx, func() error { return s.commit(p) })
+	if err := s.eng.Do(ctx, func() error { return s.commit(p) }); err != nil {
+		return err
+	}
+	if s.runCtx != nil {
+		return s.startImport(s.runCtx, c.RIBImport)
+	}
+	return nil
 }
 
-// Run listens for FPCs and runs the owner loop until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.opt.Listen)
-	if err != nil {
-		return fmt.Errorf("re: listen for FPCs on %s: %w", s.opt.Listen, err)
+// onKernelEvents runs on the loop with the kernel's events: link state
+// reaches the RIB.
+func (s *Server) onKernelEvents(evs []kernel.Event) {
+	host := false
+	for _, ev := range evs {
+		if ev.Kind != kernel.EventInterface {
+			continue
+		}
+		host = true
+		name := ev.Interface
+		if _, logical, ok := s.kern.InterfaceByName(name); ok {
+			name = logical
+		}
+		cs, err := s.rt.rib.SetInterfaceUp(name, s.kern.InterfaceUp(name), s.clk.Now())
+		if err == nil {
+			s.dispatchRIB(cs)
+		}
 	}
-	s.addr.Store(ln.Addr().String())
-	s.log.Info("listening for FPCs", "addr", ln.Addr().String())
+	if host {
+		s.syncHost()
+	}
+}
+
+// Run listens for FPCs and runs the owner loop until ctx is done. With
+// non-stop routing it also runs the pairing: a backup serves no card until
+// it takes over, and a master that hands over returns nsr.ErrHandedOver.
+func (s *Server) Run(ctx context.Context) error {
+	var ln net.Listener
+	if !s.standby() {
+		var err error
+		if ln, err = s.listenFPCs(); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	wg.Go(func() {
 		if err := s.eng.Run(ctx); err != nil {
 			s.log.Error("owner loop stopped", "err", err)
 		}
 	})
+	s.runCtx = ctx
+	if s.host != nil {
+		defer s.host.Close()
+	}
+	if err := s.startImport(ctx, s.Config().RIBImport); err != nil {
+		s.log.Error("rib-import kernel not started", "err", err)
+	}
+	defer func() { _ = s.startImport(ctx, config.RIBImport{}) }()
+	if err := s.msdp.Start(ctx); err != nil {
+		s.log.Error("msdp transport not started", "err", err)
+	}
+	fpcCtx, fpcStop := context.WithCancel(ctx)
+	s.fpcStop = fpcStop
 	close(s.ready)
+	errc := make(chan error, 2)
+	if s.nsr != nil {
+		wg.Go(func() { s.runApplier(ctx) })
+		wg.Go(func() {
+			err := s.nsr.node.Run(ctx, s.nsrClients(), s)
+			if err != nil {
+				errc <- err
+			}
+		})
+	}
+	wg.Go(func() {
+		if ln == nil {
+			select {
+			case <-s.nsr.becameMaster:
+			case <-ctx.Done():
+				return
+			}
+			var err error
+			if ln, err = s.listenFPCs(); err != nil {
+				errc <- err
+				return
+			}
+		}
+		if err := s.serveFPCs(fpcCtx, ln); err != nil {
+			errc <- err
+		}
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func (s *Server) listenFPCs() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("re: listen for FPCs on %s: %w", s.opt.Listen, err)
+	}
+	s.addr.Store(ln.Addr().String())
+	s.log.Info("listening for FPCs", "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// serveFPCs accepts FPCs on ln until ctx ends.
+func (s *Server) serveFPCs(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -405,8 +604,6 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			cancel()
-			wg.Wait()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -705,7 +902,21 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 		f.cntMu.Unlock()
 	case *ipc.Punt:
 		s.stats.Punts.Add(1)
-		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Frame: v.Frame}})
+		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Trap: v.Trap, Frame: v.Frame}})
+	case *ipc.LinkState:
+		s.stats.LinkStates.Add(1)
+		if !s.hosts(f.slot, v.IFL) {
+			s.stats.CountersRefused.Add(1)
+			s.rlog.Warn(f.keyCounters, "FPC reports the state of an interface it does not host: ignored", "slot", f.slot, "ifl", v.IFL)
+			return
+		}
+		idx, up := v.IFL, v.Up
+		_ = s.eng.PostCall(func() error {
+			if _, err := s.kern.SetLinkState(idx, up); err != nil {
+				s.rlog.Warn(fmt.Sprintf("slot %d/link state", f.slot), "link state from FPC", "slot", f.slot, "ifl", idx, "err", err)
+			}
+			return nil
+		})
 	case *ipc.ApplyError:
 		s.stats.ApplyErrors.Add(1)
 		f.fails.record(v)

@@ -155,7 +155,7 @@ func TestStaticJoinWithoutUpstreamIsRefused(t *testing.T) {
 	cfg, err := config.Parse("t", strings.NewReader("set interfaces ae91 unit 0 family inet address 10.1.1.1/24\nset protocols igmp interface ae91.0 static group 232.1.1.1 source 192.0.2.1\n"))
 	require.NoError(t, err)
 	_, err = New(Options{Config: cfg})
-	require.ErrorContains(t, err, "no interface has a subnet containing source 192.0.2.1")
+	require.ErrorContains(t, err, "no route to source 192.0.2.1 in inet.0")
 }
 
 // manyJoins returns n static-like joins on distinct (S,G) of the seed's
@@ -291,7 +291,7 @@ func TestReloadIsADiff(t *testing.T) {
 	r, ok := routeOf(t, s, "10.128.1.10", "232.0.7.1")
 	require.True(t, ok)
 	require.Equal(t, []string{"ae101.0"}, r.Downstream)
-	require.Equal(t, "Static", r.UpstreamProtocol)
+	require.Equal(t, "PIM", r.UpstreamProtocol, "PIM joins for the static group (seed 003: Upstream protocol: PIM)")
 
 	// Two downstream interfaces, then one removed.
 	two := moved + "set protocols igmp interface ae91.0 static group 232.0.7.1 source 10.128.1.10\n"

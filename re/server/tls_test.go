@@ -89,7 +89,7 @@ func TestMutualTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	srvTLS, err := daemon.ServerTLS(pki.re)
 	require.NoError(t, err)
-	s := startServerWith(t, func(o *Options) {
+	s := startHardened(t, func(o *Options) {
 		o.TLS = srvTLS
 		o.Listen = "0.0.0.0:0" // authenticated: allowed off loopback
 	})

@@ -297,6 +297,7 @@ func TestDelivery(t *testing.T, start StartFunc) {
 // nopUpcalls discards upcalls (the receivers' IGMP reports are punted).
 type nopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+func (nopUpcalls) OnResolve(hal.ResolveRequest)            {}
+func (nopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
+func (nopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (nopUpcalls) OnLinkState(hal.LinkState)               {}

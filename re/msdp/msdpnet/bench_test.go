@@ -1,6 +1,7 @@
 package msdpnet_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -183,4 +184,57 @@ func BenchmarkKeepAliveJitterUnderFlood(b *testing.B) {
 	if fInfo.State != msdp.StateEstablished || cInfo.State != msdp.StateEstablished {
 		b.Fatalf("a session went down: F %v, C %v", fInfo.State, cInfo.State)
 	}
+}
+
+// BenchmarkNSRMirror measures what socket replication costs the master:
+// a remote streams SAs (255 entries each) to the master, plain and then
+// with every read mirrored synchronously (peek, Mirror.In straight into a
+// backup Transport's shadow, which decodes and feeds a standby engine,
+// then consume), in the same run. Reported: entries/s of each and their
+// ratio.
+func BenchmarkNSRMirror(b *testing.B) {
+	needRoot(b)
+	const total = 300_000
+	var stream []byte
+	es := make([]msdpmsg.Entry, 0, msdpmsg.MaxEntries)
+	for k := range total {
+		es = append(es, msdpmsg.Entry{Group: netip.AddrFrom4([4]byte{239, byte(k >> 16), byte(k >> 8), byte(k)}),
+			Source: netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})})
+		if len(es) == msdpmsg.MaxEntries || k == total-1 {
+			stream, _ = msdpmsg.AppendSA(stream, msdpmsg.TypeSourceActive, netip.MustParseAddr("127.0.0.1"), es, nil)
+			es = es[:0]
+		}
+	}
+	rate := map[bool]float64{}
+	for _, mirrored := range []bool{false, true} {
+		ip := loopNet()
+		// The remote's SAs carry its own address as RP.
+		s := append([]byte(nil), stream...)
+		rp := a(ip(1)).As4()
+		for off := 0; off < len(s); off += int(binary.BigEndian.Uint16(s[off+1:])) {
+			copy(s[off+4:off+8], rp[:])
+		}
+		cfg := fast(msdp.Config{LocalAddress: a(ip(2)), ActiveSourceLimit: &msdp.Limit{}, Peers: []msdp.PeerConfig{{Address: a(ip(1))}}})
+		o := routerOpt{}
+		if mirrored {
+			backup := startRouter(b, cfg, routerOpt{standby: true})
+			o.mirror = &inprocMirror{backup: backup.tr, shadows: map[netip.Addr]msdp.ConnID{}}
+		}
+		master := startRouter(b, cfg, o)
+		c := rawPeer(b, ip(1), ip(2))
+		eventually(b, 5*time.Second, "established", func() bool { return master.peer(ip(1)).State == msdp.StateEstablished })
+		start := time.Now()
+		for i := range b.N {
+			if _, err := c.Write(s); err != nil {
+				b.Fatal(err)
+			}
+			want := uint64(i+1) * total
+			eventually(b, 60*time.Second, "master read the stream", func() bool { return master.peer(ip(1)).Stats.SAEntriesReceived >= want })
+		}
+		rate[mirrored] = float64(b.N*total) / time.Since(start).Seconds()
+		master.stop()
+	}
+	b.ReportMetric(rate[false], "plain-entries/s")
+	b.ReportMetric(rate[true], "mirrored-entries/s")
+	b.ReportMetric(rate[true]/rate[false], "mirrored/plain")
 }

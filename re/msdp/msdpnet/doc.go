@@ -34,14 +34,43 @@
 // Every connection counts the bytes it has read, decoded and written.
 // Detach stops a connection's goroutines at a TLV boundary of the output
 // and hands its socket out as a file descriptor (for SCM_RIGHTS) with the
-// exact stream position: bytes read, the decoder's partial TLV, bytes
-// written and the output not yet written. Adopt takes such a descriptor
-// and position and continues the session (issue #17, seed 000 §6.a).
-// Options.Tap sees every inbound byte before it is decoded, for mirroring.
+// exact stream position; Adopt continues from it (a cooperative move).
+// Options.Tap sees every inbound byte after it was read.
+//
+// Socket replication (issue #17, seed 000 §2.3, §6) keeps a backup
+// routing engine able to continue every session when the master is
+// killed at any instant. On the master, Options.Mirror receives each
+// exported connection's inbound bytes before they are consumed (the
+// reader peeks, mirrors, then consumes exactly those bytes) and its
+// outbound batches before they are written. Export hands out a duplicate
+// of the socket with its Position: the stream offsets and the kernel's
+// counters of the socket (tcpi_bytes_received − SIOCINQ, tcpi_bytes_acked
+// + SIOCOUTQ) at one instant. A Mirror that is a SocketMirror gets every
+// new connection exported before its first byte. Quiesce stops a
+// connection for a planned switchover without closing it. A replicated
+// connection the master closes is shut down (shutdown(2)) so that the
+// peer sees the end although the backup holds a duplicate; Close and a
+// killed process leave replicated sockets to the backup.
+//
+// On the backup, Shadow registers the duplicate without ever reading or
+// writing it and tells the (standby) engine ConnUp{Adopted}; FeedIn
+// decodes the mirrored inbound bytes into the events a reader would
+// produce, exactly once by offset; FeedOut keeps the master's last batch;
+// the standby engine's Sends to a shadow are counted, not written.
+// Takeover reads the kernel's counters again to learn how far the dead
+// master consumed and wrote, discards the fed bytes it had not consumed,
+// completes a TLV it half-wrote, and starts the reader and writer; when
+// the stream cannot be continued exactly it resets the session and says
+// why. Sockets reports all of it for `show msdp socket`.
 //
 // # Concurrency
 //
 // New starts the Transport's goroutines; Close (or cancelling the context
-// given to New) stops them and waits. Apply, Detach, Adopt and Stats may be
-// called from any goroutine; the owner normally makes every call.
+// given to New) stops them and waits. Apply, Detach, Adopt, Export,
+// Quiesce, Takeover, Sockets and Stats may be called from any goroutine;
+// the owner normally makes every call (Detach and Quiesce not while it
+// is needed to drain Events). Shadow, FeedIn, FeedOut and Unshadow wait
+// for room in Events like a socket reader: call them from the mirror
+// channel's goroutine, in the order of the records. Mirror methods run
+// on the connections' goroutines.
 package msdpnet

@@ -39,24 +39,6 @@ type Handoff struct {
 // ErrDetach is wrapped by Detach and Adopt failures.
 var ErrDetach = errors.New("cannot hand over MSDP connection")
 
-// Export returns a duplicate of the connection's socket descriptor and the
-// counters at this moment, without disturbing the session: the master's
-// side of socket replication, where the position is then followed through
-// Tap and the output counters.
-func (t *Transport) Export(id msdp.ConnID) (*os.File, ConnStats, error) {
-	t.mu.Lock()
-	c := t.conns[id]
-	t.mu.Unlock()
-	if c == nil {
-		return nil, ConnStats{}, fmt.Errorf("%w: export conn %d: %w", ErrDetach, id, ErrNoConn)
-	}
-	f, err := c.nc.File()
-	if err != nil {
-		return nil, ConnStats{}, fmt.Errorf("%w: dup conn %d: %w", ErrDetach, id, err)
-	}
-	return f, c.stats(), nil
-}
-
 // Detach stops connection id at a TLV boundary of its output and hands
 // its socket out: the descriptor (a duplicate; the transport closes its
 // own without a FIN reaching the peer), the exact stream position, and the

@@ -35,6 +35,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// A re-executed test binary playing the non-stop routing master.
+	if env := os.Getenv(nsrChildEnv); env != "" {
+		os.Exit(nsrMasterMain(env))
+	}
 	// Delete our namespaces on SIGINT/SIGTERM too.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -76,11 +80,17 @@ func run(t testing.TB, name string, args ...string) string {
 // newNS creates namespace nsPrefix-name with lo up; removed at cleanup.
 func newNS(t testing.TB, name string) string {
 	t.Helper()
+	return newNSPrefixed(t, nsPrefix, name)
+}
+
+// newNSPrefixed creates namespace prefix-name with lo up.
+func newNSPrefixed(t testing.TB, prefix, name string) string {
+	t.Helper()
 	needRoot(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipped: needs iproute2 (ip)")
 	}
-	ns := nsPrefix + "-" + name
+	ns := prefix + "-" + name
 	run(t, "ip", "netns", "add", ns)
 	nsMu.Lock()
 	nsAll[ns] = true
@@ -149,6 +159,7 @@ type routerOpt struct {
 	trace      func(msdp.Event, []msdp.Action, time.Time)
 	standby    bool
 	rib        msdp.RIB
+	mirror     msdpnet.Mirror
 }
 
 func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
@@ -158,7 +169,7 @@ func startRouter(t testing.TB, cfg msdp.Config, o routerOpt) *router {
 	e, err := msdp.New(cfg, msdp.Options{Logger: log, Seed: 1, RIB: o.rib}, time.Now())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r.tr = msdpnet.New(ctx, msdpnet.Options{Logger: log, Netns: o.netns, WriteStall: o.writeStall, OutputLimit: o.outLimit, DialTimeout: 2 * time.Second})
+	r.tr = msdpnet.New(ctx, msdpnet.Options{Logger: log, Netns: o.netns, WriteStall: o.writeStall, OutputLimit: o.outLimit, DialTimeout: 2 * time.Second, Mirror: o.mirror})
 	r.h = msdpnet.NewHost(e, r.tr, func(x msdp.Action) {
 		r.pimM.Lock()
 		r.pim = append(r.pim, x)

@@ -67,6 +67,12 @@ type Options struct {
 	// is decoded (non-stop routing mirrors them). It runs on the reader
 	// goroutine, must not block and must copy what it keeps.
 	Tap func(peer netip.Addr, conn msdp.ConnID, b []byte)
+	// Mirror, if set, makes this Transport a non-stop routing master
+	// (issue #17): each exported connection's inbound bytes are given to
+	// Mirror.In before they are consumed, its outbound batches to
+	// Mirror.Out before they are written (see Mirror, Export). Unset,
+	// connections read and write as without non-stop routing.
+	Mirror Mirror
 }
 
 func (o Options) withDefaults() Options {
@@ -151,6 +157,22 @@ type Transport struct {
 
 	refused, accepted, dialed, dialFailures, aliveDropped atomic.Uint64
 	refuseLog                                             rateLimit
+
+	// closing: Close has begun; replicated sockets are then closed
+	// without shutdown(2), as a killed process would leave them.
+	closing atomic.Bool
+	// killed and the hooks are for tests only (export_test.go): killed
+	// stops every connection's system calls at once, as kill -9 would,
+	// and the hooks run on the reader after a mirror call and on the
+	// writer after each write.
+	killed atomic.Bool
+	hooks  atomic.Pointer[testHooks]
+}
+
+// testHooks are set by tests only.
+type testHooks struct {
+	afterIn    func(conn msdp.ConnID, off uint64, n int)
+	afterWrite func(conn msdp.ConnID, end uint64, n, want int)
 }
 
 // New starts a Transport; it stops when ctx is cancelled or on Close.
@@ -191,6 +213,7 @@ func (t *Transport) Close() error {
 }
 
 func (t *Transport) shutdown() {
+	t.closing.Store(true)
 	t.mu.Lock()
 	t.closed = true
 	for _, l := range t.listeners {
@@ -257,7 +280,14 @@ func (t *Transport) Apply(acts []msdp.Action) {
 			t.mu.Lock()
 			c := t.conns[a.Conn]
 			t.mu.Unlock()
-			if c != nil {
+			switch {
+			case c == nil:
+			case c.shadow.Load() != nil:
+				// The standby engine gave up a session the master still
+				// runs: drop the replica, never touching the socket.
+				c.t.log.Warn("msdp standby engine closed a shadowed session: no longer replicated", "peer", c.peer, "conn", c.id, "reason", a.Reason)
+				c.closeShadow()
+			default:
 				c.close(a.Reason, false, false)
 			}
 		}
@@ -447,6 +477,11 @@ func (t *Transport) start(nc *net.TCPConn, peer, local netip.Addr, active, adopt
 	c := newConn(t, t.nextID, nc, peer, local, active, h)
 	t.conns[c.id] = c
 	t.mu.Unlock()
+	if sm, ok := t.opt.Mirror.(SocketMirror); ok {
+		if err := c.export(sm.Socket); err != nil {
+			t.log.Warn("msdp session not replicated to the backup", "peer", peer, "conn", c.id, "err", err)
+		}
+	}
 	if !t.post(msdp.ConnUp{Peer: peer, Local: local, Conn: c.id, Active: active, Adopted: adopted}, nil) {
 		c.close("transport closed", false, false)
 		return 0

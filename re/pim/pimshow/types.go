@@ -235,6 +235,9 @@ type Stats struct {
 	GracefulStarted   uint64 `json:"graceful_started"`
 	GracefulCompleted uint64 `json:"graceful_completed"`
 	GracefulByTraffic uint64 `json:"graceful_by_traffic"`
+
+	// RemoteSources counts MSDP-learned sources acted on at the RP.
+	RemoteSources uint64 `json:"remote_sources"`
 }
 
 // IfStats are per-interface counters.

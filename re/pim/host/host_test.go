@@ -1,0 +1,236 @@
+package host
+
+import (
+	"context"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/clock"
+	"github.com/mxfwd/mxfwd/re/config"
+	"github.com/mxfwd/mxfwd/re/engine"
+	"github.com/mxfwd/mxfwd/re/igmp/igmpmsg"
+	"github.com/mxfwd/mxfwd/re/kernel"
+	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pktio"
+	"github.com/mxfwd/mxfwd/re/rib"
+)
+
+// router is one routing engine reduced to what the host needs: a kernel,
+// an owner loop on a shared fake clock, a RIB and a packet dispatcher whose
+// injects go onto in-memory links.
+type router struct {
+	name string
+	cfg  *config.Config
+	kern *kernel.Kernel
+	eng  *engine.Engine
+	rib  *rib.RIB
+	pkt  *pktio.Dispatcher
+	host *Host
+	net  *network
+}
+
+// network is the wires between routers: an interface of a router is
+// connected to an interface of another; a frame injected on one is
+// delivered to the other's dispatcher on its loop.
+type network struct {
+	mu    sync.Mutex
+	peers map[string]endpoint // "r1/xe-3/1/0.0" -> other end
+	tap   map[string][][]byte // frames sent on an unconnected interface
+}
+
+type endpoint struct {
+	r   *router
+	ifl string
+}
+
+func (n *network) connect(a *router, aIf string, b *router, bIf string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.peers[a.name+"/"+aIf] = endpoint{b, bIf}
+	n.peers[b.name+"/"+bIf] = endpoint{a, aIf}
+}
+
+// transport is a router's pktio.Transport.
+type transport router
+
+func (t *transport) Interface(ifl string) (pktio.Interface, bool) {
+	for _, f := range t.kern.Interfaces() {
+		if f.Name == ifl {
+			mac, _ := net.ParseMAC(f.MAC)
+			return pktio.Interface{Name: f.Name, MAC: mac, Addr: f.Addr, Up: f.Up}, true
+		}
+	}
+	return pktio.Interface{}, false
+}
+
+func (t *transport) Inject(ifl string, frame []byte) error {
+	n := t.net
+	n.mu.Lock()
+	peer, ok := n.peers[t.name+"/"+ifl]
+	if !ok {
+		n.tap[t.name+"/"+ifl] = append(n.tap[t.name+"/"+ifl], append([]byte(nil), frame...))
+	}
+	n.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	f := append([]byte(nil), frame...)
+	// Deliver on the peer's loop, without waiting (no loop waits for
+	// another).
+	peer.r.eng.PostCall(func() error {
+		peer.r.pkt.Deliver(3, peer.ifl, 1, f)
+		return nil
+	})
+	return nil
+}
+
+func newRouter(t *testing.T, clk *clock.Fake, n *network, name, text string) *router {
+	t.Helper()
+	return newRouterWith(t, clk, n, name, text, nil)
+}
+
+func newRouterWith(t testing.TB, clk *clock.Fake, n *network, name, text string, setup func(*Host)) *router {
+	t.Helper()
+	cfg, err := config.Parse(name+".conf", strings.NewReader(text))
+	require.NoError(t, err)
+	r := &router{name: name, cfg: cfg, net: n}
+	r.kern = kernel.New(kernel.Config{Now: clk.Now})
+	var ifs []kernel.Interface
+	// In name order, so that a replica built from the same text has the
+	// same interface indexes (as the server's plan does).
+	for _, dev := range slices.Sorted(maps.Keys(cfg.Interfaces)) {
+		i := cfg.Interfaces[dev]
+		if dev == "lo0" {
+			continue
+		}
+		for un, u := range i.Units {
+			ifs = append(ifs, kernel.Interface{Name: dev + "." + string(rune('0'+un)), Addr: u.Address})
+		}
+	}
+	_, err = r.kern.SetInterfaces(ifs)
+	require.NoError(t, err)
+	r.eng = engine.New(engine.Config{Kernel: r.kern, Clock: clk})
+	r.rib = rib.New(rib.Options{})
+	_, err = r.rib.ApplyConfig(cfg, clk.Now())
+	require.NoError(t, err)
+	r.pkt = pktio.NewDispatcher((*transport)(r), nil, clk.Now)
+	r.host = New(Env{Kernel: r.kern, Engine: r.eng, Packets: r.pkt, RIB: r.rib, Seed: [2]uint64{uint64(name[len(name)-1]), 7},
+		Inject: func(ifl string, frame []byte, forward bool) error { return nil }})
+	r.eng.Subscribe(r.host.KernelEvents)
+	if setup != nil {
+		setup(r.host)
+	}
+	require.NoError(t, r.host.Configure(cfg))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// do runs fn on r's loop.
+func (r *router) do(t testing.TB, fn func()) {
+	t.Helper()
+	require.NoError(t, r.eng.Do(context.Background(), func() error { fn(); return nil }))
+}
+
+// settle lets queued deliveries run on every loop.
+func settle(t *testing.T, rs ...*router) {
+	for range 4 {
+		for _, r := range rs {
+			r.do(t, func() {})
+		}
+	}
+}
+
+// advance moves the clock in steps so that each step's timers and the
+// packets they send are handled before the next.
+func advance(t *testing.T, clk *clock.Fake, d time.Duration, rs ...*router) {
+	for step := time.Duration(0); step < d; step += 100 * time.Millisecond {
+		clk.Advance(100 * time.Millisecond)
+		settle(t, rs...)
+	}
+}
+
+const r1Conf = `set interfaces xe-3/0/0 unit 0 family inet address 10.1.0.1/24
+set interfaces xe-3/1/0 unit 0 family inet address 10.0.12.1/30
+set protocols pim interface xe-3/0/0.0
+set protocols pim interface xe-3/1/0.0
+set routing-options static route 10.2.0.0/24 next-hop 10.0.12.2
+`
+
+const r2Conf = `set interfaces xe-3/0/0 unit 0 family inet address 10.0.12.2/30
+set interfaces xe-3/1/0 unit 0 family inet address 10.2.0.1/24
+set protocols pim interface xe-3/0/0.0
+set protocols pim interface xe-3/1/0.0
+set protocols igmp interface xe-3/1/0.0
+set routing-options static route 10.1.0.0/24 next-hop 10.0.12.1
+`
+
+// Two routers back to back: they become PIM neighbours; an IGMPv3 report
+// for (S,G) behind R2 makes R2 join towards R1, and R1's kernel gets PIM's
+// (S,G) contribution with R2's link in the OIL.
+func TestTwoRoutersJoinThroughTheHost(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	n := &network{peers: map[string]endpoint{}, tap: map[string][][]byte{}}
+	r1 := newRouter(t, clk, n, "r1", r1Conf)
+	r2 := newRouter(t, clk, n, "r2", r2Conf)
+	n.connect(r1, "xe-3/1/0.0", r2, "xe-3/0/0.0")
+	advance(t, clk, 6*time.Second, r1, r2)
+
+	var nbrs []pim.NeighborInfo
+	r1.do(t, func() {
+		for _, nb := range r1.host.Engine().ShowNeighbors(clk.Now()) {
+			if !nb.Local {
+				nbrs = append(nbrs, nb)
+			}
+		}
+	})
+	require.Len(t, nbrs, 1)
+	require.Equal(t, netip.MustParseAddr("10.0.12.2"), nbrs[0].Addr)
+
+	// An IGMPv3 report from the receiver behind R2.
+	s, g := netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("232.1.1.1")
+	rep := &igmpmsg.V3Report{Records: []igmpmsg.GroupRecord{{Type: igmpmsg.AllowNewSources, Group: g, Sources: []netip.Addr{s}}}}
+	pkt, err := igmpmsg.Packet(netip.MustParseAddr("10.2.0.2"), netip.MustParseAddr("224.0.0.22"), rep)
+	require.NoError(t, err)
+	frame := append([]byte{0x01, 0x00, 0x5e, 0, 0, 22, 0x02, 0xaa, 0, 0, 0, 2, 0x08, 0x00}, pkt...)
+	r2.do(t, func() { r2.pkt.Deliver(3, "xe-3/1/0.0", 2, frame) })
+	advance(t, clk, 2*time.Second, r1, r2)
+
+	var pimC map[kernel.Entry]kernel.Contribution
+	r1.do(t, func() { pimC = r1.kern.Contributions(kernel.OwnerPIM) })
+	c, ok := pimC[kernel.SGEntry(s, g)]
+	require.True(t, ok, "R1 has PIM state for (S,G): %v", pimC)
+	require.Equal(t, "xe-3/0/0.0", c.RPF)
+	require.Equal(t, []string{"xe-3/1/0.0"}, c.Downstream)
+	r2.do(t, func() { pimC = r2.kern.Contributions(kernel.OwnerPIM) })
+	c = pimC[kernel.SGEntry(s, g)]
+	require.Equal(t, "xe-3/0/0.0", c.RPF, "R2 pulls from R1")
+	require.Equal(t, []string{"xe-3/1/0.0"}, c.Downstream, "to its receiver")
+
+	// A PIM packet with a bad checksum is counted, never handled.
+	bad := append([]byte(nil), frame[:14]...)
+	hello, err := pimPacket(netip.MustParseAddr("10.0.12.9"))
+	require.NoError(t, err)
+	hello[len(hello)-1] ^= 0xff
+	r1.do(t, func() { r1.pkt.Deliver(3, "xe-3/1/0.0", 1, append(bad, hello...)) })
+	var st Stats
+	r1.do(t, func() { st = r1.host.Stats() })
+	require.EqualValues(t, 1, st.PIMBad["bad checksum"])
+	_ = hal.TrapEncap
+}
+
+// pimPacket is a Hello from src, as an IPv4 packet.
+func pimPacket(src netip.Addr) ([]byte, error) {
+	return pimmsgPacket(src)
+}
