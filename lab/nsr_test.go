@@ -115,7 +115,7 @@ func saCache(t *testing.T, l *Lab, re string) []string {
 // the receiving application and by FRR.
 type switchoverRun struct {
 	before, after frrView
-	saBefore      []string // the master's SA cache before the kill
+	saBefore      []string      // the master's SA cache before the kill
 	between       time.Duration // between the two looks at FRR
 	stream        traffic.StreamStats
 	ringDrops     uint64
