@@ -123,6 +123,10 @@ func TestResolveFloodFromAHostileCardStaysWithinItsBounds(t *testing.T) {
 		fs := s.FPCs()
 		return len(fs) == 2 && fs[0].Synced && fs[1].Synced
 	})
+	// Synced is the RE's view: wait until card 3 has programmed the
+	// joins' routes and 224/4 before counting.
+	want := s.Kernel().Summary().ForwardingRoutes + 1
+	eventually(t, "card 3 programmed", func() bool { return f3.Driver().Summary().Routes >= want })
 	routes3 := f3.Driver().Summary().Routes
 
 	var before runtime.MemStats

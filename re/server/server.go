@@ -559,6 +559,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Go(func() {
 		if ln == nil {
+			// A backup taking over: the same listener and serveFPCs as at
+			// a master's start, so the same TLS, key and bounds apply.
 			select {
 			case <-s.nsr.becameMaster:
 			case <-ctx.Done():

@@ -155,3 +155,24 @@ func TestListenPolicy(t *testing.T) {
 	_, err := New(Options{AuthKey: []byte("short")})
 	require.ErrorContains(t, err, "at least 16")
 }
+
+// A card given two routing engines' addresses authenticates to each with
+// the same key and TLS configuration: the one that does not know its key
+// refuses it, the other accepts it over TLS.
+func TestAuthenticationAppliesToEveryREAddress(t *testing.T) {
+	pki := newTestPKI(t)
+	srvTLS, err := daemon.ServerTLS(pki.re)
+	require.NoError(t, err)
+	other := startHardened(t, func(o *Options) { o.TLS, o.AuthKey = srvTLS, []byte("mxhd-another-key-0123456789") })
+	s := startHardened(t, func(o *Options) { o.TLS, o.AuthKey = srvTLS, testKey })
+	cliTLS, err := daemon.ClientTLS(pki.fpc)
+	require.NoError(t, err)
+	f3 := startCard(t, fpc.Config{Slot: 3, RE: other.Addr() + "," + s.Addr(), TLS: cliTLS, AuthKey: testKey})
+	eventually(t, "card 3 registered with the RE that knows its key", func() bool {
+		return f3.Connected() && len(s.FPCs()) == 1 && s.FPCs()[0].Synced
+	})
+	assert.Equal(t, "hmac+tls", s.FPCs()[0].Auth)
+	assert.Empty(t, other.FPCs())
+	assert.NotZero(t, other.stats.AuthFailed.Load(), "the first RE refused the card's key")
+	assert.Zero(t, other.stats.HandshakeFailed.Load(), "TLS with the first RE succeeded")
+}
