@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,21 @@ import (
 type pair struct {
 	*platform
 	res [2]*exec.Cmd
+	key string // --auth-key-file of the routing engines and the cards, if set
+}
+
+// withKey makes the pair and its cards authenticate with a shared key.
+func (p *pair) withKey() {
+	p.t.Helper()
+	p.key = filepath.Join(p.dir, "ipc.key")
+	require.NoError(p.t, os.WriteFile(p.key, []byte("mxhd-nsr-0123456789abcdef\n"), 0o600))
+}
+
+func (p *pair) keyArgs() []string {
+	if p.key == "" {
+		return nil
+	}
+	return []string{"--auth-key-file", p.key}
 }
 
 func (p *pair) sock(id int) string { return filepath.Join(p.dir, fmt.Sprintf("re%d.sock", id)) }
@@ -26,7 +42,7 @@ func (p *pair) sock(id int) string { return filepath.Join(p.dir, fmt.Sprintf("re
 func (p *pair) startRE(id int, extra ...string) {
 	p.t.Helper()
 	args := append([]string{"--cli-socket", p.sock(id), "run", "--config", p.cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", p.port), "--metrics", "",
-		"--re-id", fmt.Sprint(id), "--peer-re", filepath.Join(p.dir, "mirror.sock")}, extra...)
+		"--re-id", fmt.Sprint(id), "--peer-re", filepath.Join(p.dir, "mirror.sock")}, append(p.keyArgs(), extra...)...)
 	p.res[id] = p.start("re", args...)
 	p.eventually(fmt.Sprintf("re%d CLI up", id), func() bool { _, err := p.cliOn(id, "show version"); return err == nil })
 }
@@ -54,6 +70,9 @@ var longIPLine = regexp.MustCompile(`(?m)^.*/64.*$`)
 func TestNSRKillMasterKeepsForwardingState(t *testing.T) {
 	cfg := seedConfig(t) + "set chassis redundancy graceful-switchover\nset routing-options nonstop-routing\n"
 	p := &pair{platform: newPlatform(t, cfg)}
+	// Authenticated cards: the new master's FPC listener must ask for the
+	// key as the old one's did.
+	p.withKey()
 	t.Cleanup(func() {
 		for id := range p.res {
 			p.kill(id, syscall.SIGTERM)
@@ -106,6 +125,16 @@ func TestNSRKillMasterKeepsForwardingState(t *testing.T) {
 	require.Regexp(t, `(?m)^(395|400) .* +10 +640$`, p.vty(3, "show pfe egress"))
 	tnp = p.must(1, "show tnp addresses")
 	require.Regexp(t, `(?m)^master +0x1 02:01:00:00:00:05`, tnp, "the master alias follows mastership")
+	// The new master authenticated FPC 3, and refuses a card without the key.
+	require.Contains(t, p.must(1, "show chassis fpc"), "hmac")
+	p.fpcs[4] = p.start("fpc", "run", "--slot", "4", "--driver", p.driver, "--re", fmt.Sprintf("127.0.0.1:%d", p.port), "--metrics", "")
+	p.eventually("the keyless card refused by re1", func() bool {
+		out, _ := p.cliOn(1, "show system statistics ipc")
+		return regexp.MustCompile(`auth-failed: +[1-9]`).MatchString(out)
+	})
+	require.NotContains(t, p.must(1, "show tnp addresses"), "fpc4")
+	stop(p.fpcs[4], syscall.SIGTERM)
+	delete(p.fpcs, 4)
 
 	// The old master comes back: it joins as the backup and resyncs.
 	p.startRE(0)
@@ -166,6 +195,7 @@ func TestNSRPlannedSwitchover(t *testing.T) {
 func (p *pair) startFPCAt(slot int) {
 	p.t.Helper()
 	args := []string{"run", "--slot", fmt.Sprint(slot), "--driver", p.driver, "--re", fmt.Sprintf("127.0.0.1:%d", p.port), "--metrics", "", "--stats-interval", "200ms"}
+	args = append(args, p.keyArgs()...)
 	p.fpcs[slot] = p.start("fpc", args...)
 	p.eventually(fmt.Sprintf("fpc%d registered", slot), func() bool {
 		for id := range p.res {

@@ -335,6 +335,7 @@ func checkPaths(root, name string, t *topo.Topology) error {
 type bins struct {
 	dir, re, fpc string
 	hostIfs      bool // re run has --host-interfaces
+	auth         bool // re run and fpc run have --auth-key-file
 }
 
 // findBins locates re and fpc when the topology has mxfwd nodes.
@@ -356,14 +357,18 @@ func findBins(dir string, t *topo.Topology) (bins, error) {
 		}
 	}
 	b.hostIfs = HasHostInterfaces(b.re)
+	b.auth = hasRunFlag(b.re, "--auth-key-file") && hasRunFlag(b.fpc, "--auth-key-file")
 	return b, nil
 }
 
 // HasHostInterfaces reports whether the re binary at path accepts `run
 // --host-interfaces` (issue #10).
-func HasHostInterfaces(re string) bool {
-	out, _ := exec.Command(re, "run", "--help").CombinedOutput()
-	return strings.Contains(string(out), "--host-interfaces")
+func HasHostInterfaces(re string) bool { return hasRunFlag(re, "--host-interfaces") }
+
+// hasRunFlag reports whether `BIN run --help` lists flag.
+func hasRunFlag(bin, flag string) bool {
+	out, _ := exec.Command(bin, "run", "--help").CombinedOutput()
+	return strings.Contains(string(out), flag)
 }
 
 // prepareNode builds a node's record and writes its files; nothing is

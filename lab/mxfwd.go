@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -66,6 +68,13 @@ func (l *Lab) prepareMxfwd(ctx context.Context, n *topo.Node, b bins, rec *NodeR
 		cfg += "set system host-name " + n.Name + "\n"
 	}
 	rec.Redundant = strings.Contains(cfg, redundancyStatement)
+	if b.auth {
+		key, err := writeKeyFile(rec.Dir)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		rec.AuthKeyFile = key
+	}
 	path := filepath.Join(rec.Dir, "re.conf")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
@@ -81,6 +90,31 @@ func (l *Lab) prepareMxfwd(ctx context.Context, n *topo.Node, b bins, rec *NodeR
 	return nil
 }
 
+// writeKeyFile writes a fresh IPC key (32 random bytes, hex) to dir's
+// ipc.key, mode 0600, and returns its path. The RE listens on the
+// namespace's loopback, where it needs no key; with one, a process run in
+// the namespace (lab exec) cannot register as a card by accident, and the
+// labs run the authenticated registration a deployment uses.
+func writeKeyFile(dir string) (string, error) {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return "", fmt.Errorf("IPC key: %w", err)
+	}
+	path := filepath.Join(dir, "ipc.key")
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("IPC key: %w", err)
+	}
+	return path, nil
+}
+
+// keyArgs is the --auth-key-file flag of a node's daemons, if it has a key.
+func keyArgs(rec *NodeRecord) []string {
+	if rec.AuthKeyFile == "" {
+		return nil
+	}
+	return []string{"--auth-key-file", rec.AuthKeyFile}
+}
+
 // startMxfwd starts the node's RE, waits for its CLI, then one afpacket
 // FPC per slot, and waits until each is registered.
 func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
@@ -94,6 +128,7 @@ func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 	}
 	reArgs := []string{b.re, "run", "--config", filepath.Join(rec.Dir, "re.conf"),
 		"--listen", reListen, "--cli-socket", reSocket(rec.Dir)}
+	reArgs = append(reArgs, keyArgs(&rec)...)
 	if rec.HostInterfaces {
 		reArgs = append(reArgs, "--host-interfaces")
 	}
@@ -106,6 +141,7 @@ func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 			args := []string{b.re, "run", "--config", filepath.Join(rec.Dir, "re.conf"), "--listen", reListen,
 				"--cli-socket", reNSocket(rec.Dir, id), "--re-id", strconv.Itoa(id),
 				"--peer-re", filepath.Join(rec.Dir, "mirror.sock"), "--metrics", ""}
+			args = append(args, keyArgs(&rec)...)
 			if rec.HostInterfaces {
 				args = append(args, "--host-interfaces")
 			}
@@ -144,6 +180,7 @@ func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 	for _, slot := range rec.Slots {
 		args := []string{b.fpc, "run", "--slot", strconv.Itoa(slot), "--driver", "afpacket",
 			"--re", reListen, "--vty-socket", fpcSocket(rec.Dir, slot)}
+		args = append(args, keyArgs(&rec)...)
 		for _, p := range rec.Ports {
 			if _, _, s, err := topo.PortName(p.Name); err == nil && s == slot {
 				args = append(args, "--port", p.Name+"="+p.Linux)

@@ -82,6 +82,11 @@ type NodeRecord struct {
 	// Redundant: the configuration asks for graceful switchover; the node
 	// runs two routing engines, re0 and re1 (issue #17).
 	Redundant bool `json:"redundant,omitempty"`
+	// AuthKeyFile is the node's IPC key (mode 0600, generated at
+	// creation): its RE and FPCs run with --auth-key-file, so that nothing
+	// else in the namespace registers as a card. Empty when bin/re has no
+	// --auth-key-file.
+	AuthKeyFile string `json:"auth_key_file,omitempty"`
 	// frr
 	Daemons []string `json:"daemons,omitempty"`
 	// every node

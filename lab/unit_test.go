@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mxfwd/mxfwd/internal/daemon"
 	"github.com/mxfwd/mxfwd/lab/netns"
 	"github.com/mxfwd/mxfwd/lab/proc"
 	"github.com/mxfwd/mxfwd/lab/topo"
@@ -92,4 +93,24 @@ func TestLockDir(t *testing.T) {
 	unlock2, err := lockDir(dir, 0)
 	require.NoError(t, err)
 	unlock2()
+}
+
+// Each node gets its own key, which the daemons accept (mode 0600, long
+// enough) and which differs between nodes.
+func TestWriteKeyFile(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	pa, err := writeKeyFile(a)
+	require.NoError(t, err)
+	pb, err := writeKeyFile(b)
+	require.NoError(t, err)
+	fi, err := os.Stat(pa)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	ka, err := daemon.ReadKeyFile(pa)
+	require.NoError(t, err)
+	kb, err := daemon.ReadKeyFile(pb)
+	require.NoError(t, err)
+	assert.NotEqual(t, ka, kb)
+	assert.Equal(t, []string{"--auth-key-file", pa}, keyArgs(&NodeRecord{AuthKeyFile: pa}))
+	assert.Empty(t, keyArgs(&NodeRecord{}))
 }
