@@ -385,13 +385,14 @@ func (s *Server) cliIPCStats(_ context.Context, req *cli.Request, w io.Writer) e
 		"resolve-over-limit":   s.stats.ResolveLimited.Load(),
 		"mdiscard-refused":     sum.DiscardRefused,
 		"counters-refused":     s.stats.CountersRefused.Load(),
+		"punts-refused":        s.stats.PuntsRefused.Load(),
 		"unexpected-messages":  s.stats.UnexpectedFromFP.Load(),
 		"apply-error-reports":  s.stats.ApplyErrors.Load(),
 		"log-lines-suppressed": s.rlog.Suppressed(),
 	}
 	keys := []string{"registrations", "refused", "resolve-requests", "route-hits", "wrong-iif", "punts", "download-ops", "download-errors", "lagged-cards",
 		"unregistered-now", "unregistered-refused", "handshake-failed", "auth-failed", "sessions-replaced", "resolve-over-limit", "mdiscard-refused",
-		"counters-refused", "unexpected-messages", "apply-error-reports", "log-lines-suppressed"}
+		"counters-refused", "punts-refused", "unexpected-messages", "apply-error-reports", "log-lines-suppressed"}
 	fpcs := s.FPCs()
 	discards := map[hal.Slot]kernel.SlotDiscards{}
 	for _, d := range s.kern.DiscardsBySlot() {

@@ -339,6 +339,18 @@ func TestCountersOnlyForTheCardsInterfaces(t *testing.T) {
 		defer f.cntMu.Unlock()
 		return len(f.counters) == 2
 	})
+	// Link state and punts likewise: card 4 cannot take card 3's port
+	// down nor punt a packet as received on it; on its own port it can.
+	refused := s.stats.CountersRefused.Load()
+	b, err = ipc.AppendFrame(nil, &ipc.LinkState{IFL: 395, Up: false}, &ipc.Punt{Ingress: 395, Frame: make([]byte, 60)},
+		&ipc.Punt{Ingress: own[0].(*ipc.IFLCounters).IFL, Frame: make([]byte, 60)})
+	require.NoError(t, err)
+	_, err = c.Write(b)
+	require.NoError(t, err)
+	eventually(t, "foreign link state and punt refused", func() bool {
+		return s.stats.CountersRefused.Load() == refused+1 && s.stats.PuntsRefused.Load() == 1 && s.stats.Punts.Load() == 2
+	})
+	assert.Contains(t, runCLI(t, s, "show system statistics ipc"), "punts-refused:")
 }
 
 // Unexpected messages from a card are logged once per reason per minute,

@@ -67,6 +67,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"resolve_limit":      s.stats.ResolveLimited.Load(),
 		"mdiscard_limit":     sum.DiscardRefused,
 		"foreign_counters":   s.stats.CountersRefused.Load(),
+		"foreign_punt":       s.stats.PuntsRefused.Load(),
 		"unexpected_message": s.stats.UnexpectedFromFP.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(descRefuse, prometheus.CounterValue, float64(v), k)

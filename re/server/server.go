@@ -191,7 +191,8 @@ type serverStats struct {
 	AuthFailed       atomic.Uint64 // registrations refused: authentication
 	Replaced         atomic.Uint64 // sessions replaced by an authenticated re-registration
 	ResolveLimited   atomic.Uint64 // resolve requests over a card's limit, dropped
-	CountersRefused  atomic.Uint64 // ifl counters for an interface the card does not host
+	CountersRefused  atomic.Uint64 // ifl counters or link state for an interface the card does not host
+	PuntsRefused     atomic.Uint64 // punts whose ingress interface the card does not host
 	ApplyErrors      atomic.Uint64 // programming failure reports (stats/apply-error)
 	UnexpectedFromFP atomic.Uint64 // messages an FPC must not send
 }
@@ -216,7 +217,7 @@ type fpcConn struct {
 	resolveDropped atomic.Uint64
 	fails          *failures
 	// Rate-limited log keys of this card's frequent reasons.
-	keyResolve, keyCounters string
+	keyResolve, keyCounters, keyPunts string
 }
 
 // logSink is the kernel's Sink: it encodes each download once and appends
@@ -701,7 +702,8 @@ func (s *Server) serveFPC(ctx context.Context, conn net.Conn, release func()) {
 	defer fcancel()
 	f := &fpcConn{slot: slot, reg: reg, remote: remote, since: s.clk.Now(), ctx: fctx, cancel: fcancel, done: make(chan struct{}),
 		auth: authName(auth), counters: map[hal.IFLIndex]ipc.IFLCounters{}, fails: newFailures(s.opt.MaxFailureRecords),
-		keyResolve: fmt.Sprintf("slot %d/resolve limit", slot), keyCounters: fmt.Sprintf("slot %d/foreign counters", slot)}
+		keyResolve: fmt.Sprintf("slot %d/resolve limit", slot), keyCounters: fmt.Sprintf("slot %d/foreign counters", slot),
+		keyPunts: fmt.Sprintf("slot %d/foreign punt", slot)}
 	defer close(f.done) // deferred first: runs after the slot is freed
 	f.sess = ipc.NewSession(conn, ipc.SessionConfig{
 		Local:             ipc.TNPMaster,
@@ -904,6 +906,13 @@ func (s *Server) handle(f *fpcConn, m ipc.Message) {
 		f.cntMu.Unlock()
 	case *ipc.Punt:
 		s.stats.Punts.Add(1)
+		if !s.hosts(f.slot, v.Ingress) {
+			// A card speaks for its own interfaces: it cannot inject
+			// PIM or IGMP as if received on another card's port.
+			s.stats.PuntsRefused.Add(1)
+			s.rlog.Warn(f.keyPunts, "FPC punts a packet received on an interface it does not host: dropped", "slot", f.slot, "ifl", v.Ingress)
+			return
+		}
 		s.eng.Post(engine.Input{Kind: engine.InPunt, Slot: f.slot, Punt: engine.Punt{Ingress: v.Ingress, Trap: v.Trap, Frame: v.Frame}})
 	case *ipc.LinkState:
 		s.stats.LinkStates.Add(1)
