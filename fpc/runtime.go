@@ -105,7 +105,6 @@ type Runtime struct {
 
 	res    []string               // RE addresses, in the order tried
 	master atomic.Pointer[string] // the RE followed now (nil: none)
-	refuse refusalLog             // rate-limited refusal logging
 
 	linkMu sync.Mutex
 	links  map[hal.IFLIndex]bool // ports' operational state as reported by the driver
@@ -358,7 +357,7 @@ func (r *Runtime) runConnect(ctx context.Context) error {
 		if errors.Is(err, ipc.ErrRejected) {
 			r.stats.Refusals.Add(1)
 		}
-		r.refuse.log(r.log, r.cfg.Now(), addr, err)
+		r.logRefusal(addr, err)
 		idx = (idx + 1) % len(r.res)
 		if failed++; failed < len(r.res) {
 			continue // try the next RE at once
@@ -375,43 +374,18 @@ func (r *Runtime) runConnect(ctx context.Context) error {
 	return nil
 }
 
-// refusalLog logs each kind of failed attempt (the RE's refusal code, or
-// unreachable, per address) at most once a minute, with the number
-// suppressed meanwhile: a card retrying every few seconds against a backup
-// RE, or a dead one, must not fill the log.
-type refusalLog struct {
-	mu   sync.Mutex
-	last map[string]refusalEntry
-}
-
-type refusalEntry struct {
-	at         time.Time
-	suppressed int
-}
-
-// refusalLogInterval is how often one kind of refusal is logged.
-const refusalLogInterval = time.Minute
-
-func (l *refusalLog) log(log *slog.Logger, now time.Time, addr string, err error) {
-	key := addr + " " + refusalReason(err)
-	l.mu.Lock()
-	if l.last == nil {
-		l.last = map[string]refusalEntry{}
-	}
-	e, seen := l.last[key]
-	if seen && now.Sub(e.at) < refusalLogInterval {
-		e.suppressed++
-		l.last[key] = e
-		l.mu.Unlock()
-		return
-	}
-	l.last[key] = refusalEntry{at: now}
-	l.mu.Unlock()
+// logRefusal logs each kind of failed attempt (the RE's refusal code, or
+// unreachable, per address) at most once a minute through the card's
+// rate-limited log, with the number suppressed meanwhile: a card retrying
+// every few seconds against a backup RE, or a dead one, must not fill the
+// log.
+func (r *Runtime) logRefusal(addr string, err error) {
+	key := "connect " + addr + " " + refusalReason(err)
 	if errors.Is(err, ipc.ErrRejected) {
-		log.Warn("RE refused the registration; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+		r.rlog.Warn(key, "RE refused the registration; retrying with backoff", "re", addr, "err", err)
 		return
 	}
-	log.Warn("no session with the RE; retrying with backoff", "re", addr, "err", err, "suppressed", e.suppressed)
+	r.rlog.Warn(key, "no session with the RE; retrying with backoff", "re", addr, "err", err)
 }
 
 // refusalReason names the kind of a failed attempt: the ack code's name
@@ -747,7 +721,7 @@ func (r *Runtime) inject(m *ipc.Inject) {
 	switch {
 	case err != nil:
 		r.stats.InjectFailed.Add(1)
-		r.log.Warn("inject failed", "ifl", m.Egress, "forward", m.Forward, "err", err)
+		r.rlog.Warn("inject failed", "inject failed", "ifl", m.Egress, "forward", m.Forward, "err", err)
 	case m.Forward:
 		r.stats.InjectFwd.Add(1)
 	default:
