@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,4 +160,30 @@ func FuzzRun(f *testing.F) {
 		}
 		_ = tr.Complete(line)
 	})
+}
+
+// A socket whose owner stops listening while Listen checks it (a process
+// killed a moment ago, its last threads still exiting) is stale, not in
+// use: the new server takes its place.
+func TestListenTakesOverASocketThatStopsListening(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "re.sock")
+	old, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	old.(*net.UnixListener).SetUnlinkOnClose(false)
+	go func() {
+		// The first check connects; then the old owner is gone.
+		if c, err := old.Accept(); err == nil {
+			c.Close()
+		}
+		old.Close()
+	}()
+	s, err := Listen(path, testTree(), nil, ServerConfig{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	var b bytes.Buffer
+	require.NoError(t, Exec(ctx, path, "show multicast next-hops", &b), "the new server answers")
+	cancel()
+	require.NoError(t, <-done)
 }

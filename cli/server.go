@@ -115,8 +115,7 @@ func Listen(path string, tree *Tree, log *slog.Logger, cfg ServerConfig) (*Serve
 	if err := checkSocketDir(dirOf(path)); err != nil {
 		return nil, err
 	}
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
+	if socketInUse(path) {
 		return nil, fmt.Errorf("cli: socket %s is in use by a running process", path)
 	}
 	// Bind under a temporary name, set mode and group, then move it into
@@ -150,6 +149,31 @@ func Listen(path string, tree *Tree, log *slog.Logger, cfg ServerConfig) (*Serve
 	}
 	return &Server{tree: tree, log: log, ln: ln, path: path, inode: fi, cfg: cfg,
 		run: make(chan struct{}, cfg.MaxConcurrent), closed: make(chan struct{})}, nil
+}
+
+// inUseChecks and inUseGap: a socket is in use when it still accepts
+// connections over 10 checks 100 ms apart. One connect is not enough: a
+// process killed a moment ago still listens until its last thread has
+// exited (its backlog accepts connections nobody will serve), and a
+// restart in its place must not be refused for that.
+const (
+	inUseChecks = 10
+	inUseGap    = 100 * time.Millisecond
+)
+
+// socketInUse reports whether a process listens on the Unix socket path.
+func socketInUse(path string) bool {
+	for i := range inUseChecks {
+		c, err := net.DialTimeout("unix", path, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		if i < inUseChecks-1 {
+			time.Sleep(inUseGap)
+		}
+	}
+	return true
 }
 
 // lookupGroup resolves a group name or numeric gid.
