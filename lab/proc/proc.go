@@ -128,14 +128,40 @@ func (id Ident) Signal(sig syscall.Signal) error {
 	return syscall.Kill(id.Pid, sig)
 }
 
-// Wait waits up to d for the process to exit and reports whether it did.
+// Wait waits up to d for the process to exit, and all its threads with
+// it, and reports whether it did. A multi-threaded process killed by a
+// signal shows its main thread as a zombie while the other threads are
+// still exiting and hold its files (sockets, TAP devices): a process
+// started in its place at once would find them busy.
 func (id Ident) Wait(d time.Duration) bool {
 	deadline := time.Now().Add(d)
-	for id.Alive() {
+	for id.Alive() || !id.threadsGone() {
 		if time.Now().After(deadline) {
 			return false
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// threadsGone reports whether no thread of the process is left but a
+// zombie main thread (or the pid is gone or someone else's).
+func (id Ident) threadsGone() bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", id.Pid))
+	if err != nil {
+		return true
+	}
+	if st, _, err := StartTime(id.Pid); err != nil || st != id.Start {
+		return true
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil || tid == id.Pid {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", id.Pid, tid)); err == nil {
+			return false
+		}
 	}
 	return true
 }
