@@ -144,3 +144,37 @@ func TestDeleteOfFailedObject(t *testing.T) {
 	assert.Zero(t, rt.failedCount())
 	assert.Equal(t, failedBefore+1, rt.stats.OpsFailed.Load(), "the driver said not found; counted, not kept")
 }
+
+// A trap the card has, whose change fails during a resync, stays: the
+// resync's sweep does not delete the old trap while the new one waits for
+// a retry.
+func TestFailedTrapChangeSurvivesResync(t *testing.T) {
+	rt, err := New(context.Background(), Config{Slot: 3, RE: "127.0.0.1:1", DriverName: "fake", NewDriver: haltest.NewFakeDriver})
+	require.NoError(t, err)
+	defer rt.Driver().Close()
+	ctx := context.Background()
+	rt.applyOps(ctx, haltest.TopologyOps(), false)
+	rt.applyOps(ctx, haltest.TrapOps(), false)
+	fake := rt.Driver().(*haltest.Fake)
+	require.Len(t, fake.Traps(), len(haltest.Traps()))
+
+	rt.control(ctx, item{kind: itemResyncBegin, gen: 2})
+	rt.applyOps(ctx, haltest.TopologyOps(), false)
+	fake.FailOp(func(_ int, op hal.Op) error {
+		if op.Kind == hal.OpSetTrap && op.Trap.ID == haltest.TrapPIM {
+			return hal.ErrTableFull
+		}
+		return nil
+	})
+	changed := haltest.TrapOps()
+	for i := range changed {
+		if changed[i].Trap.ID == haltest.TrapPIM {
+			changed[i].Trap.Proto = 89 // same id, a change the driver refuses
+		}
+	}
+	rt.applyOps(ctx, changed, false)
+	require.Equal(t, 1, rt.failedCount())
+	rt.control(ctx, item{kind: itemResyncEnd, gen: 2})
+	assert.Len(t, fake.Traps(), len(haltest.Traps()), "the old PIM trap is kept, not swept")
+	assert.Equal(t, 1, rt.failedCount(), "the change waits for a retry")
+}

@@ -676,6 +676,11 @@ func (r *Runtime) keepPresentLocked(op *hal.Op, gen uint32) {
 		if _, ok := r.shadow.routes[op.Route.Key]; ok {
 			r.shadow.routes[op.Route.Key] = gen
 		}
+	case hal.OpSetTrap:
+		if s, ok := r.shadow.traps[op.Trap.ID]; ok {
+			s.gen = gen
+			r.shadow.traps[op.Trap.ID] = s
+		}
 	}
 }
 
