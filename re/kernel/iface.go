@@ -360,8 +360,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	// (aggregates first).
 	for _, pass := range []func(f *iface){
 		func(f *iface) {
-			k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
-			k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			if f.nhObj.ID != 0 {
+				k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
+				k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			}
 			k.small.free(f.nh)
 			k.big.free(f.nh)
 		},
@@ -372,7 +374,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			delete(k.ifByName, f.name)
 		},
 	} {
-		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical} {
+		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical, hal.IFLEncap, hal.IFLDecap} {
 			for _, f := range removed {
 				if f.kind == kind {
 					pass(f)
@@ -448,7 +450,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		}
 	}
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -458,7 +460,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		}
 	}
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -520,6 +522,11 @@ func (k *Kernel) desiredIFL(f *iface) hal.IFL {
 	return ifl
 }
 
+// hasNH reports whether an interface of kind has a next hop: everything
+// but the decapsulation interface (pd-), which is only ever an incoming
+// interface.
+func hasNH(kind hal.IFLKind) bool { return kind != hal.IFLDecap }
+
 // desiredNH is the hal NH of f.
 func (k *Kernel) desiredNH(f *iface) hal.NextHop {
 	if f.kind != hal.IFLAggregate {
@@ -572,6 +579,9 @@ func (k *Kernel) downloadIFLLocked(f *iface, now time.Time) {
 }
 
 func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
+	if !hasNH(f.kind) {
+		return
+	}
 	nh := k.desiredNH(f)
 	if f.nhObj.ID != 0 && nhEqual(nh, f.nhObj) {
 		return

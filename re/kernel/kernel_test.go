@@ -574,3 +574,61 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	f.checkSnapshot(t)
 }
+
+// The PIM register interfaces (pe-, pd-) are downloaded with their NHs
+// like ports, in the snapshot too, and deleted when they go: a route whose
+// OIL holds pe- must find them on the card.
+func TestRegisterInterfacesDownloaded(t *testing.T) {
+	fake := haltest.NewFake(hal.Config{Slot: 3, Logger: testLogger(t), Upcalls: &haltest.Recorder{}})
+	var applyErr error
+	var got []hal.Op
+	sink := SinkFunc(func(ops []hal.Op) {
+		got = append(got, ops...)
+		if _, err := fake.Apply(context.Background(), ops); err != nil && applyErr == nil {
+			applyErr = err
+		}
+	})
+	k := New(Config{Sink: sink})
+	list := []Interface{{Name: "xe-3/0/0.0", Addr: netip.MustParsePrefix("10.1.0.1/24")}, {Name: "xe-3/1/0.0"},
+		{Name: "pe-0/0/0.32769"}, {Name: "pd-0/0/0.32768"}}
+	_, err := k.SetInterfaces(list)
+	require.NoError(t, err)
+	kinds := map[hal.IFLKind]bool{}
+	for _, op := range got {
+		if op.Kind == hal.OpSetIFL {
+			kinds[op.IFL.Kind] = true
+		}
+	}
+	assert.True(t, kinds[hal.IFLEncap] && kinds[hal.IFLDecap], "pe- and pd- downloaded: %v", kinds)
+	for _, i := range k.Interfaces() {
+		assert.True(t, i.Up, "%s up", i.Name)
+	}
+	s, gr := sg("10.1.0.2", "239.1.1.1")
+	require.NoError(t, k.Update([]Change{{Owner: OwnerPIM, Entry: SGEntry(s, gr),
+		Contribution: &Contribution{RPF: "xe-3/0/0.0", Downstream: []string{"pe-0/0/0.32769"}}}}))
+	require.NoError(t, applyErr)
+	r, err := fake.Lookup(s, gr)
+	require.NoError(t, err)
+	assert.Equal(t, hal.RouteFlagsSG, r.Flags)
+
+	fresh := haltest.NewFake(hal.Config{Slot: 3, Logger: testLogger(t), Upcalls: &haltest.Recorder{}})
+	require.NoError(t, k.Export().OpsTo(3, func(ops []hal.Op) error {
+		_, err := fresh.Apply(context.Background(), ops)
+		return err
+	}))
+	assert.Equal(t, fake.Summary(), fresh.Summary(), "the snapshot holds the register interfaces")
+
+	// PIM goes: the route goes, then the interfaces.
+	require.NoError(t, k.Update([]Change{{Owner: OwnerPIM, Entry: SGEntry(s, gr)}}))
+	got = nil
+	_, err = k.SetInterfaces(list[:2])
+	require.NoError(t, err)
+	require.NoError(t, applyErr)
+	var deleted []string
+	for _, op := range got {
+		if op.Kind == hal.OpDelIFL {
+			deleted = append(deleted, op.IFL.Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"pe-0/0/0.32769", "pd-0/0/0.32768"}, deleted)
+}
