@@ -110,6 +110,9 @@ type Host struct {
 	// routes are PIM's routes as last handed to the kernel, for the
 	// register data path.
 	routes map[pim.SG]pim.Route
+	// sources indexes the (S,G) routes by group: their kernel exclusions
+	// follow the group's (*,G) route.
+	sources map[netip.Addr]map[netip.Addr]struct{}
 	// members tracks IGMP memberships passed to PIM, to clear what goes.
 	members map[memberKey]igmp.Membership
 
@@ -158,6 +161,7 @@ func New(env Env) *Host {
 		env: env, log: env.Logger, now: env.Engine.Clock().Now, clock: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
 		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{},
+		sources:      map[netip.Addr]map[netip.Addr]struct{}{},
 		igmp:         igmp.NewRouter(),
 		warnings:     map[string]time.Time{},
 		localSources: map[pim.SG]localSource{},
@@ -335,6 +339,7 @@ func (h *Host) configure(c *config.Config) error {
 			h.kernelUpdate([]kernel.Change{{Owner: kernel.OwnerPIM, Entry: entryOf(k)}})
 		}
 		clear(h.routes)
+		clear(h.sources)
 		h.pim = nil
 	}
 	errs = append(errs, h.configureIGMP(c, now))
