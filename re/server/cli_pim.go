@@ -12,6 +12,7 @@ import (
 	"github.com/mxfwd/mxfwd/cli"
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/pim"
+	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 )
 
@@ -122,15 +123,18 @@ func (s *Server) cliPIMBootstrap(ctx context.Context, req *cli.Request, w io.Wri
 
 func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Writer) error {
 	var st pim.Stats
-	var hs any
-	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); hs = s.mc.Stats() }); err != nil {
+	var h pimhost.Stats
+	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); h = s.mc.Stats() }); err != nil {
 		return err
 	}
 	if req.JSON {
-		return cli.WriteJSON(w, map[string]any{"engine": st, "io": hs})
+		return cli.WriteJSON(w, map[string]any{"engine": st, "io": h})
 	}
+	// The engine sends the Null-Registers; the data Registers are built
+	// by the host from the packets pe- traps: the Register row counts
+	// both, as the received side does.
+	st.Tx.Register += h.RegistersSent
 	pimshow.RenderStatistics(w, st)
-	h := s.mc.Stats()
 	fmt.Fprintf(w, "\nPIM I/O: received %d, sent %d, send errors %d, registers sent %d, registers decapsulated %d\n",
 		h.PIMReceived, h.PIMSent, h.PIMSendErrors, h.RegistersSent, h.RegistersDecap)
 	if len(h.PIMBad) > 0 {
