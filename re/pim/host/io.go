@@ -25,19 +25,21 @@ func (h *Host) run(acts []pim.Action) {
 			changes = changes[:0]
 		}
 	}
+	hold := false // a graceful switch holds the batch's messages back (settle.go)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case pim.Route:
 			k := pim.SG{Source: a.Source, Group: a.Group}
-			old, had := h.routes[k]
+			prev, had := h.routes[k]
 			h.setRoute(k, a)
 			if k.IsStarG() {
 				h.starChanged(a, false)
-				if !had || !slices.Equal(old.OIL, a.OIL) {
+				if !had || !slices.Equal(prev.OIL, a.OIL) {
 					changes = h.reexclude(changes, a.Group)
 				}
 			}
 			c := h.contribution(a)
+			hold = h.settleRoute(k, prev, had, a, &c) || hold
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
@@ -46,6 +48,7 @@ func (h *Host) run(acts []pim.Action) {
 				h.starChanged(r, true)
 			}
 			h.deleteRoute(k)
+			delete(h.settling, k)
 			if ok && k.IsStarG() {
 				changes = h.reexclude(changes, a.Group)
 			}
@@ -57,6 +60,10 @@ func (h *Host) run(acts []pim.Action) {
 		default:
 			// Messages go out in order with the routes before them.
 			flush()
+			if hold {
+				h.holdMessage(a)
+				continue
+			}
 			h.send(a)
 		}
 	}
@@ -101,7 +108,12 @@ func (h *Host) indexRoutes() {
 func (h *Host) reexclude(changes []kernel.Change, g netip.Addr) []kernel.Change {
 	for s := range h.sources[g] {
 		k := pim.SG{Source: s, Group: g}
-		c := h.contribution(h.routes[k])
+		r := h.routes[k]
+		c := h.contribution(r)
+		if st, ok := h.settling[k]; ok && st.iif == r.IIF && h.now().Before(st.until) {
+			// In its make-before-break period (settle.go).
+			c.AnyRPF = c.RPF != ""
+		}
 		changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 	}
 	return changes
@@ -279,6 +291,8 @@ func (h *Host) onPIM(p *pktio.Packet) {
 		acts = h.pim.Handle(now, pim.RecvBootstrap{If: idx, Src: p.Src, Dst: p.Dst, Msg: bootstrapIn(m)})
 	case *pimmsg.CandidateRPAdv:
 		acts = h.pim.Handle(now, pim.RecvCRPAdv{Src: p.Src, Dst: p.Dst, Msg: crpIn(m)})
+	case *pimmsg.PFM:
+		h.onPFM(now, p, idx, m)
 	default:
 		h.bad(h.stats.PIMBad, "unhandled type "+m.Type().String(), p)
 		return
