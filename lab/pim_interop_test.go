@@ -885,12 +885,16 @@ func TestPIMThreeRouters(t *testing.T) {
 		t.Logf("SSM stream: %+v", st)
 	})
 
-	eventually(t, 20*time.Second, "r2 elected bootstrap router (bootstrap period 2 s: after 14 s)", func() error {
-		if n := ourStats(t, l, "r2").Engine.Tx.Bootstrap; n < 2 {
+	eventually(t, 25*time.Second, "r2 elected bootstrap router (bootstrap period 2 s: after 14 s)", func() error {
+		// One BSM per PIM interface (2) per period: two periods' worth.
+		if n := ourStats(t, l, "r2").Engine.Tx.Bootstrap; n < 4 {
 			return fmt.Errorf("r2 sent %d BSMs", n)
 		}
 		return nil
 	})
+	// The card sends what the RE counted a moment later: let the last
+	// ones reach the captures.
+	time.Sleep(500 * time.Millisecond)
 
 	_, err := l.StopCaptures("", "")
 	require.NoError(t, err)
