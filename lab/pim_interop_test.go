@@ -494,6 +494,9 @@ func TestPIMInteropFRR(t *testing.T) {
 	// with Null-Registers (register suppression 8 s, probe 2 s in r1.conf),
 	// which keep FRR's (S,G) past its 15 s keepalive long after the data
 	// stopped. The end of this check is below, after the others.
+	// A Hello sent before the card's session is up fails and is counted:
+	// only what the register path adds is checked.
+	st0 := ourStats(t, l, "r1")
 	t0 := time.Now()
 	res := send(t, l, "src", traffic.SendConfig{Group: pfRegG, Source: pfSrc, Iface: "eth1", Rate: 20, Count: 10})
 	require.Equal(t, uint64(10), res.Sent)
@@ -527,7 +530,7 @@ func TestPIMInteropFRR(t *testing.T) {
 		st := ourStats(t, l, "r1")
 		assert.GreaterOrEqual(t, st.IO.RegistersSent, uint64(1), "a data Register")
 		assert.GreaterOrEqual(t, st.Engine.Rx.RegisterStop, uint64(1))
-		assert.Zero(t, st.IO.SendErrors)
+		assert.Equal(t, st0.IO.SendErrors, st.IO.SendErrors, "PIM send errors while registering")
 		assert.Zero(t, st.IO.KernelErrors)
 	})
 
