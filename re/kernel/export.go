@@ -197,14 +197,14 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 	for _, r := range ifs {
 		nhOf[r.Index] = r.NH
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate, hal.IFLEncap, hal.IFLDecap} {
 		for _, r := range ifs {
 			if r.IFL.Kind == kind {
 				put(hal.Op{Kind: hal.OpSetIFL, IFL: r.IFL})
 			}
 		}
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate, hal.IFLEncap} {
 		for _, r := range ifs {
 			if r.IFL.Kind == kind {
 				put(hal.Op{Kind: hal.OpSetNH, NH: r.NHObj})

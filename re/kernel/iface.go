@@ -88,6 +88,10 @@ type iface struct {
 
 func (f *iface) isMember() bool { return f.parent != nil }
 
+// isRegisterIFL reports whether f is PIM's register encapsulation (pe-) or
+// decapsulation (pd-) interface.
+func isRegisterIFL(f *iface) bool { return f.kind == hal.IFLEncap || f.kind == hal.IFLDecap }
+
 // up reports whether f can carry traffic: administratively enabled and,
 // for a port, link up; an aggregate is up while one member is.
 func (f *iface) up() bool {
@@ -360,8 +364,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	// (aggregates first).
 	for _, pass := range []func(f *iface){
 		func(f *iface) {
-			k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
-			k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			if f.nhObj.ID != 0 { // pd- has none on the cards
+				k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
+				k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			}
 			k.small.free(f.nh)
 			k.big.free(f.nh)
 		},
@@ -372,7 +378,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			delete(k.ifByName, f.name)
 		},
 	} {
-		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical} {
+		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical, hal.IFLEncap, hal.IFLDecap} {
 			for _, f := range removed {
 				if f.kind == kind {
 					pass(f)
@@ -450,6 +456,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	for _, pass := range []func(f *iface) bool{
 		func(f *iface) bool { return f.kind == hal.IFLPhysical },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
+		isRegisterIFL, // pe-/pd-: every card has them
 	} {
 		for _, f := range list2 {
 			if pass(f) {
@@ -460,6 +467,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	for _, pass := range []func(f *iface) bool{
 		func(f *iface) bool { return f.kind == hal.IFLPhysical },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
+		func(f *iface) bool { return f.kind == hal.IFLEncap }, // pd- has no NH: packets only enter there
 	} {
 		for _, f := range list2 {
 			if pass(f) {
