@@ -752,7 +752,6 @@ var Grammar = []string{
 	"set protocols pim rp static address <address> [group-ranges <prefix>]",
 	"set protocols pim rp local address <address> [group-ranges <prefix>]",
 	"set protocols pim rp bootstrap family inet priority <0..255>",
-	"set protocols pim rp bootstrap family inet bsm-interval <1..300>   (hidden: BS_Period, BS_Timeout 2x+10 s; labs)",
 	"set protocols pim spt-threshold infinity",
 	"set protocols pim ssm-groups <prefix>                     (232.0.0.0/8 by default)",
 	"set protocols igmp interface <ifl> [version 2|3]",

@@ -216,7 +216,6 @@ set protocols pim interface xe-3/0/0.0
 set protocols pim rp static address 10.255.0.9 group-ranges 239.0.0.0/8
 set protocols pim rp static address 10.255.0.9 group-ranges 238.0.0.0/8
 set protocols pim rp local address 10.255.0.1 group-ranges 225.0.0.0/8
-set protocols pim rp bootstrap family inet bsm-interval 2
 set protocols pim rp bootstrap family inet priority 200
 set protocols pim spt-threshold infinity
 set protocols pim ssm-groups 233.0.0.0/8
@@ -234,7 +233,6 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 	require.Len(t, c.PIM.RPStatic[0].GroupRanges, 2)
 	require.Equal(t, netip.MustParseAddr("10.255.0.1"), c.PIM.RPLocal.Address)
 	require.Equal(t, 200, c.PIM.Bootstrap.Priority)
-	require.Equal(t, 2, c.PIM.Bootstrap.BSMInterval, "kept when priority follows")
 	require.True(t, c.PIM.SPTThresholdInfinity)
 	require.Len(t, c.IGMP.Static, 2)
 	require.False(t, c.IGMP.Static[0].Source.IsValid(), "(*,G)")
@@ -252,7 +250,6 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 		"set interfaces lo0 unit 0 family inet address 10.1.1.1/24":            "a loopback address is a /32",
 		"set protocols igmp interface ae91.0 version 4":                        "version 2|3",
 		"set protocols pim rp bootstrap family inet6 priority 1":               "inet only",
-		"set protocols pim rp bootstrap family inet bsm-interval 0":            "range 1..300",
 	} {
 		_, err := Parse("bad.conf", strings.NewReader(text+stmt+"\n"))
 		require.ErrorContains(t, err, want, stmt)

@@ -45,12 +45,7 @@ type RP struct {
 // Bootstrap is the candidate BSR configuration.
 type Bootstrap struct {
 	Priority int
-	// BSMInterval (hidden `rp bootstrap family inet bsm-interval N`, s) is
-	// BS_Period, with BS_Timeout 2×N+10 s (RFC 5059 §5); 0: 60 s and
-	// 130 s. A candidate BSR waits BS_Timeout before it elects itself, so
-	// labs that need a BSR within seconds shorten it.
-	BSMInterval int
-	Line        int
+	Line     int
 }
 
 // IGMP is `set protocols igmp …`.
@@ -236,25 +231,14 @@ func (c *Config) applyPIM(w []string, line int) error {
 				}
 				rest = rest[2:]
 			}
-			if len(rest) != 2 || (rest[0] != "priority" && rest[0] != "bsm-interval") {
+			if len(rest) != 2 || rest[0] != "priority" {
 				return bad("expecting 'rp bootstrap family inet priority <0..255>'")
-			}
-			if c.PIM.Bootstrap == nil {
-				c.PIM.Bootstrap = &Bootstrap{Line: line}
-			}
-			if rest[0] == "bsm-interval" {
-				n, err := parseUint(rest[1], "bootstrap bsm-interval", 1, 300)
-				if err != nil {
-					return err
-				}
-				c.PIM.Bootstrap.BSMInterval = n
-				return nil
 			}
 			n, err := parseUint(rest[1], "bootstrap priority", 0, 255)
 			if err != nil {
 				return err
 			}
-			c.PIM.Bootstrap.Priority, c.PIM.Bootstrap.Line = n, line
+			c.PIM.Bootstrap = &Bootstrap{Priority: n, Line: line}
 			return nil
 		}
 		return bad("unknown pim rp statement %q (expected static, local, bootstrap)", w[1])
@@ -360,9 +344,6 @@ func (c *Config) multicastStatements(add func(string, ...any)) {
 	}
 	if c.PIM.Bootstrap != nil {
 		add("set protocols pim rp bootstrap family inet priority %d", c.PIM.Bootstrap.Priority)
-		if n := c.PIM.Bootstrap.BSMInterval; n > 0 {
-			add("set protocols pim rp bootstrap family inet bsm-interval %d", n)
-		}
 	}
 	if c.PIM.SPTThresholdInfinity {
 		add("set protocols pim spt-threshold infinity")

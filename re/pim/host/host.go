@@ -246,10 +246,6 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 		addr := h.routerAddress(c)
 		if addr.IsValid() {
 			pc.BSR = &pim.BSRCandidate{Addr: addr, Priority: uint8(b.Priority)}
-			if n := b.BSMInterval; n > 0 {
-				pc.BSR.BSPeriod = time.Duration(n) * time.Second
-				pc.BSR.BSTimeout = time.Duration(2*n+10) * time.Second // RFC 5059 §5
-			}
 			if r := c.PIM.RPLocal; r != nil {
 				pc.CandidateRP = &pim.CandidateRP{Addr: r.Address, Groups: slices.Clone(r.GroupRanges)}
 			}
