@@ -265,6 +265,9 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 			}
 		}
 	}
+	pc.Timers.RegisterSuppression = time.Duration(c.PIM.Timers.RegisterSuppression) * time.Second
+	pc.Timers.RegisterProbe = time.Duration(c.PIM.Timers.RegisterProbe) * time.Second
+	pc.Timers.Keepalive = time.Duration(c.PIM.Timers.Keepalive) * time.Second
 	pc.SPTThresholdInfinity = c.PIM.SPTThresholdInfinity
 	pc.SSMRanges = slices.Clone(c.PIM.SSMGroups)
 	return pc
