@@ -754,7 +754,7 @@ var Grammar = []string{
 	"set protocols pim rp bootstrap family inet priority <0..255>",
 	"set protocols pim spt-threshold infinity",
 	"set protocols pim ssm-groups <prefix>                     (232.0.0.0/8 by default)",
-	"set protocols pim timers register-suppression <3..3600> | register-probe <1..60> | keepalive <1..3600>   (hidden: short protocol timers for labs and tests)",
+	"set protocols pim timers register-suppression <3..3600> | register-probe <1..60> | keepalive <1..3600> | bootstrap-period <1..60>   (hidden: short protocol timers for labs and tests)",
 	"set protocols igmp interface <ifl> [version 2|3]",
 	"set protocols igmp interface <ifl> static group <group> [source <source>]",
 	"set protocols msdp [local-address <a>] [authentication-key <k>] [import|export <policy>]",

@@ -220,7 +220,7 @@ set protocols pim rp bootstrap family inet priority 200
 set protocols pim spt-threshold infinity
 set protocols pim ssm-groups 233.0.0.0/8
 set protocols pim timers register-suppression 10 register-probe 2
-set protocols pim timers keepalive 30
+set protocols pim timers keepalive 30 bootstrap-period 5
 set protocols igmp interface ae91.0 version 2
 set protocols igmp interface ae91.0 static group 239.1.1.1
 set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
@@ -236,7 +236,7 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 	require.Equal(t, netip.MustParseAddr("10.255.0.1"), c.PIM.RPLocal.Address)
 	require.Equal(t, 200, c.PIM.Bootstrap.Priority)
 	require.True(t, c.PIM.SPTThresholdInfinity)
-	require.Equal(t, PIMTimers{RegisterSuppression: 10, RegisterProbe: 2, Keepalive: 30, Line: 13}, c.PIM.Timers)
+	require.Equal(t, PIMTimers{RegisterSuppression: 10, RegisterProbe: 2, Keepalive: 30, BootstrapPeriod: 5, Line: 13}, c.PIM.Timers)
 	require.Len(t, c.IGMP.Static, 2)
 	require.False(t, c.IGMP.Static[0].Source.IsValid(), "(*,G)")
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.255.0.1/32")}, c.LoopbackAddresses())

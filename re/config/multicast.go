@@ -23,8 +23,9 @@ type PIM struct {
 	// SSMGroups: `ssm-groups P` (232.0.0.0/8 when empty).
 	SSMGroups []netip.Prefix
 	// Timers: hidden `timers register-suppression S | register-probe S |
-	// keepalive S`, shorter protocol timers for labs and tests (0: the RFC
-	// 7761 §4.11 defaults, 60 s, 5 s, 210 s).
+	// keepalive S | bootstrap-period S`, shorter protocol timers for labs
+	// and tests (0: the defaults of RFC 7761 §4.11 and RFC 5059 §5: 60 s,
+	// 5 s, 210 s, 60 s).
 	Timers PIMTimers
 }
 
@@ -34,7 +35,9 @@ type PIMTimers struct {
 	RegisterSuppression int
 	RegisterProbe       int
 	Keepalive           int
-	Line                int
+	// BootstrapPeriod is BS_Period; BS_Timeout is 2 x BS_Period + 10 s.
+	BootstrapPeriod int
+	Line            int
 }
 
 // Enabled reports whether PIM is configured on some interface.
@@ -264,7 +267,7 @@ func (c *Config) applyPIM(w []string, line int) error {
 		return nil
 	case "timers":
 		if len(w) < 3 || len(w)%2 != 1 {
-			return bad("expecting 'pim timers register-suppression <s> | register-probe <s> | keepalive <s>'")
+			return bad("expecting 'pim timers register-suppression <s> | register-probe <s> | keepalive <s> | bootstrap-period <s>'")
 		}
 		t := &c.PIM.Timers
 		for rest := w[1:]; len(rest) > 0; rest = rest[2:] {
@@ -277,8 +280,10 @@ func (c *Config) applyPIM(w []string, line int) error {
 				dst, hi = &t.RegisterProbe, 60
 			case "keepalive":
 				dst = &t.Keepalive
+			case "bootstrap-period":
+				dst, hi = &t.BootstrapPeriod, 60
 			default:
-				return bad("unknown pim timer %q (expected register-suppression, register-probe, keepalive)", rest[0])
+				return bad("unknown pim timer %q (expected register-suppression, register-probe, keepalive, bootstrap-period)", rest[0])
 			}
 			n, err := parseUint(rest[1], "pim timers "+rest[0], lo, hi)
 			if err != nil {
@@ -399,6 +404,9 @@ func (c *Config) multicastStatements(add func(string, ...any)) {
 	}
 	if t := c.PIM.Timers; t.Keepalive != 0 {
 		add("set protocols pim timers keepalive %d", t.Keepalive)
+	}
+	if t := c.PIM.Timers; t.BootstrapPeriod != 0 {
+		add("set protocols pim timers bootstrap-period %d", t.BootstrapPeriod)
 	}
 	for _, i := range c.IGMP.Interfaces {
 		if i.Version != 0 {
