@@ -246,6 +246,10 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 		addr := h.routerAddress(c)
 		if addr.IsValid() {
 			pc.BSR = &pim.BSRCandidate{Addr: addr, Priority: uint8(b.Priority)}
+			if p := time.Duration(c.PIM.Timers.BootstrapPeriod) * time.Second; p > 0 {
+				// RFC 5059 §5: BS_Timeout is 2 x BS_Period + 10 s.
+				pc.BSR.BSPeriod, pc.BSR.BSTimeout = p, 2*p+10*time.Second
+			}
 			if r := c.PIM.RPLocal; r != nil {
 				pc.CandidateRP = &pim.CandidateRP{Addr: r.Address, Groups: slices.Clone(r.GroupRanges)}
 			}
