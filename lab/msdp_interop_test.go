@@ -494,7 +494,7 @@ func TestMSDPGroupSpecificPeering(t *testing.T) {
 	m := startMSDPLab(t, "ml4", "msdp-gsp.clab.yml")
 	rps := map[string]string{"rp1": "10.64.1.2", "rp2": "10.64.2.2", "rp3": "10.64.3.2"}
 	// S elects itself BSR after BS_Timeout (2 x 1 s + 10 s: the lab's
-	// bsm-interval), the RPs' C-RP-Advertisements follow, and the next
+	// bootstrap-period), the RPs' C-RP-Advertisements follow, and the next
 	// BSM carries the RP-set with S's S-bit.
 	var ps map[string]msdpPeerJSON
 	m.eventually(40*time.Second, "three internal peerings at the server", func() (bool, string) {
