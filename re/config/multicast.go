@@ -27,6 +27,8 @@ type PIM struct {
 	// and tests (0: the defaults of RFC 7761 §4.11 and RFC 5059 §5: 60 s,
 	// 5 s, 210 s, 60 s).
 	Timers PIMTimers
+	// GIR: `graceful-insertion-removal …` (gir.go).
+	GIR GIR
 }
 
 // PIMTimers are the protocol timers the hidden `timers` statement sets, in
@@ -305,8 +307,10 @@ func (c *Config) applyPIM(w []string, line int) error {
 			c.PIM.SSMGroups = append(c.PIM.SSMGroups, p)
 		}
 		return nil
+	case "graceful-insertion-removal":
+		return c.applyGIR(w[1:], line)
 	}
-	return bad("unknown pim statement %q (expected interface, rp, spt-threshold, ssm-groups)", strings.Join(w, " "))
+	return bad("unknown pim statement %q (expected interface, rp, spt-threshold, ssm-groups, graceful-insertion-removal)", strings.Join(w, " "))
 }
 
 func (c *Config) applyIGMP(w []string, line int) error {
@@ -408,6 +412,7 @@ func (c *Config) multicastStatements(add func(string, ...any)) {
 	if t := c.PIM.Timers; t.BootstrapPeriod != 0 {
 		add("set protocols pim timers bootstrap-period %d", t.BootstrapPeriod)
 	}
+	c.girStatements(add)
 	for _, i := range c.IGMP.Interfaces {
 		if i.Version != 0 {
 			add("set protocols igmp interface %s version %d", i.Name, i.Version)
@@ -444,6 +449,9 @@ func (c *Config) validateMulticast() error {
 		if 2*probe >= supp {
 			return fmt.Errorf("line %d: %w: pim timers: register-probe %d s must be less than half of register-suppression %d s", t.Line, ErrInvalid, probe, supp)
 		}
+	}
+	if err := c.validateGIR(); err != nil {
+		return err
 	}
 	if r := c.PIM.RPLocal; r != nil {
 		if !r.Address.IsValid() {

@@ -88,10 +88,6 @@ type iface struct {
 
 func (f *iface) isMember() bool { return f.parent != nil }
 
-// isRegisterIFL reports whether f is PIM's register encapsulation (pe-) or
-// decapsulation (pd-) interface.
-func isRegisterIFL(f *iface) bool { return f.kind == hal.IFLEncap || f.kind == hal.IFLDecap }
-
 // up reports whether f can carry traffic: administratively enabled and,
 // for a port, link up; an aggregate is up while one member is.
 func (f *iface) up() bool {
@@ -111,7 +107,7 @@ func (f *iface) up() bool {
 
 // leafNHs returns the forwarding (unicast) NHs behind f.
 func (f *iface) leafNHs() []hal.NHID {
-	if f.kind == hal.IFLPhysical {
+	if f.kind != hal.IFLAggregate {
 		return []hal.NHID{f.nh}
 	}
 	out := make([]hal.NHID, 0, len(f.members))
@@ -378,9 +374,11 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			delete(k.ifByName, f.name)
 		},
 	} {
-		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical, hal.IFLEncap, hal.IFLDecap} {
+		// Aggregates before their members; the register interfaces
+		// (pe-, pd-) are ports without a LAG.
+		for _, agg := range []bool{true, false} {
 			for _, f := range removed {
-				if f.kind == kind {
+				if (f.kind == hal.IFLAggregate) == agg {
 					pass(f)
 				}
 			}
@@ -453,10 +451,11 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			a.members = append(a.members, f)
 		}
 	}
+	// Ports (physical, and the register interfaces pe-/pd-, which every
+	// card has) before the aggregates made of them.
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
-		isRegisterIFL, // pe-/pd-: every card has them
 	} {
 		for _, f := range list2 {
 			if pass(f) {
@@ -465,9 +464,8 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		}
 	}
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
-		func(f *iface) bool { return f.kind == hal.IFLEncap }, // pd- has no NH: packets only enter there
 	} {
 		for _, f := range list2 {
 			if pass(f) {
@@ -580,6 +578,11 @@ func (k *Kernel) downloadIFLLocked(f *iface, now time.Time) {
 }
 
 func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
+	if f.kind == hal.IFLDecap {
+		// Nothing is sent out of pd-: it is an ingress only (its NH id
+		// stays reserved for it).
+		return
+	}
 	nh := k.desiredNH(f)
 	if f.nhObj.ID != 0 && nhEqual(nh, f.nhObj) {
 		return

@@ -542,47 +542,6 @@ func TestReplayIntoHaltestFake(t *testing.T) {
 	assert.Equal(t, fake.Summary(), fresh.Summary())
 }
 
-// PIM's register interfaces (pe- on the DR, pd- on the RP) are downloaded
-// like ports, to every card, with their NHs: an (S,G) whose OIL holds pe-
-// (the DR registering) is accepted by a card, live and from the snapshot.
-func TestRegisterInterfacesDownloaded(t *testing.T) {
-	fake := haltest.NewFake(hal.Config{Slot: 3, Logger: testLogger(t), Upcalls: &haltest.Recorder{}})
-	var applyErr error
-	sink := SinkFunc(func(ops []hal.Op) {
-		if _, err := fake.Apply(context.Background(), ops); err != nil && applyErr == nil {
-			applyErr = err
-		}
-	})
-	k := New(Config{Sink: sink})
-	_, err := k.SetInterfaces([]Interface{{Name: "xe-3/0/0.0"}, {Name: "xe-3/1/0.0"}, {Name: "pe-0/0/0.32769"}, {Name: "pd-0/0/0.32768"}})
-	require.NoError(t, err)
-	for _, i := range k.Interfaces() {
-		assert.True(t, i.Up, "%s downloaded and up", i.Name)
-	}
-	s, g := sg("10.61.1.2", "239.2.1.1")
-	require.NoError(t, k.Join(Join{Source: s, Group: g, Upstream: "xe-3/0/0.0", Downstream: []string{"pe-0/0/0.32769"}}))
-	require.NoError(t, k.Join(Join{Source: s, Group: netip.MustParseAddr("239.2.1.2"), Upstream: "pd-0/0/0.32768", Downstream: []string{"xe-3/1/0.0"}}))
-	require.NoError(t, applyErr)
-	r, err := fake.Lookup(s, g)
-	require.NoError(t, err)
-	assert.Equal(t, hal.RouteFlagsSG, r.Flags)
-
-	fresh := haltest.NewFake(hal.Config{Slot: 4, Logger: testLogger(t), Upcalls: &haltest.Recorder{}})
-	require.NoError(t, k.Export().OpsTo(4, func(ops []hal.Op) error {
-		_, err := fresh.Apply(context.Background(), ops)
-		return err
-	}))
-	assert.Equal(t, fake.Summary(), fresh.Summary())
-
-	// PIM unconfigured: the register interfaces leave the cards.
-	require.NoError(t, k.RemoveJoin(s, g))
-	require.NoError(t, k.RemoveJoin(s, netip.MustParseAddr("239.2.1.2")))
-	_, err = k.SetInterfaces([]Interface{{Name: "xe-3/0/0.0"}, {Name: "xe-3/1/0.0"}})
-	require.NoError(t, err)
-	require.NoError(t, applyErr)
-	assert.Equal(t, 2, fake.Summary().IFLs)
-}
-
 func TestConcurrentUse(t *testing.T) {
 	f := newFixture(t, Config{})
 	k := f.k

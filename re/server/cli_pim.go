@@ -12,6 +12,8 @@ import (
 	"github.com/mxfwd/mxfwd/cli"
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/gir"
+	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 )
 
@@ -35,6 +37,7 @@ func (s *Server) addPIMCommands(t *cli.Tree) {
 	t.Add("clear pim join", "Clear PIM join/prune state", s.cliClearPIMJoin,
 		[]cli.Arg{{Name: "group", Help: "Group address"}})
 	t.Add("clear pim statistics", "Clear PIM statistics", s.cliClearPIMStats, nil)
+	s.addGIRCommands(t)
 }
 
 // pimQuery runs fn on the loop with the engine.
@@ -122,15 +125,19 @@ func (s *Server) cliPIMBootstrap(ctx context.Context, req *cli.Request, w io.Wri
 
 func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Writer) error {
 	var st pim.Stats
-	var hs any
-	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); hs = s.mc.Stats() }); err != nil {
+	var h pimhost.Stats
+	var gs gir.Stats
+	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); h = s.mc.Stats(); gs = s.mc.GIRStats() }); err != nil {
 		return err
 	}
 	if req.JSON {
-		return cli.WriteJSON(w, map[string]any{"engine": st, "io": hs})
+		return cli.WriteJSON(w, map[string]any{"engine": st, "io": h, "gir": gs})
 	}
+	// The engine sends the Null-Registers; the data Registers are built
+	// by the host from the packets pe- traps: the Register row counts
+	// both, as the received side does.
+	st.Tx.Register += h.RegistersSent
 	pimshow.RenderStatistics(w, st)
-	h := s.mc.Stats()
 	fmt.Fprintf(w, "\nPIM I/O: received %d, sent %d, send errors %d, registers sent %d, registers decapsulated %d\n",
 		h.PIMReceived, h.PIMSent, h.PIMSendErrors, h.RegistersSent, h.RegistersDecap)
 	if len(h.PIMBad) > 0 {
@@ -144,6 +151,7 @@ func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Wr
 			fmt.Fprintf(w, "    %-40s %d\n", k, h.PIMBad[k])
 		}
 	}
+	renderGIRStats(w, gs)
 	return nil
 }
 
