@@ -51,7 +51,7 @@ func DefaultDrivers() map[string]DriverSpec {
 		afpacket.Name: {New: afpacket.New, NeedsRoot: true, RealPorts: true, MaxPorts: afpRigMaxPorts, KernelTier: true,
 			Sized: func(*topoSpec) (map[string]string, string) {
 				// The rig's ports never receive: keep their RX rings small
-				// (2 x 128 KiB instead of 16 x 256 KiB per port).
+				// (2 x 128 KiB instead of 256 x 16 KiB per port).
 				return map[string]string{"rx-blocks": "2", "rx-block-size": "131072"}, "rx rings 2x128KiB (ports only transmit)"
 			}},
 	}

@@ -3,6 +3,8 @@ package porttest
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 
@@ -300,3 +302,51 @@ type nopUpcalls struct{}
 func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
 func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
 func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+
+// Burn keeps every CPU busy with one shell loop per CPU (normal priority,
+// like any other job on a shared machine) until the test ends or stop is
+// called.
+func Burn(t testing.TB) (stop func()) {
+	t.Helper()
+	var cmds []*exec.Cmd
+	for i := 0; i < runtime.NumCPU(); i++ {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatalf("CPU burner: %v", err)
+		}
+		cmds = append(cmds, c)
+	}
+	stop = func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+		cmds = nil
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestLoaded is the low-rate test under load (issue #12): rate datagrams
+// per second of 100-byte payloads for dur while one CPU burner per CPU
+// runs; every datagram must reach every receiver's socket. It returns what
+// arrived so that the driver's test can add its own counters.
+func TestLoaded(t *testing.T, start StartFunc, rate int, dur time.Duration) Delivery {
+	n := NewNet(t, 3)
+	d := start(t, n.Router, n.Ports, nopUpcalls{})
+	n.Program(t, d)
+	n.WaitForwarding(t, 20*time.Second)
+	s := n.Sender(t, 100)
+	n.Expect(s)
+	base := n.CsumBaseline(t)
+	stop := Burn(t)
+	achieved, err := s.SendAt(rate, dur)
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := n.Collect(t, s, base, 2*time.Second)
+	t.Logf("loaded: sent %d datagrams at %.0f/s (asked %d/s) with %d CPU burners; receivers got %v", got.Sent, achieved, rate, runtime.NumCPU(), got.Got)
+	n.Check(t, got, s)
+	return got
+}
