@@ -280,7 +280,7 @@ func TestDelivery(t *testing.T, start StartFunc) {
 	if !on {
 		t.Fatal("the sender's veth has checksum offload off: the test would not exercise CHECKSUM_PARTIAL senders")
 	}
-	d := start(t, n.Router, n.Ports, nopUpcalls{})
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
 	n.Program(t, d)
 	n.WaitForwarding(t, 20*time.Second)
 	s := n.Sender(t, 18, 19, 100, 333, 1000, 1471, 1472)
@@ -296,12 +296,12 @@ func TestDelivery(t *testing.T, start StartFunc) {
 	n.Check(t, got, s)
 }
 
-// nopUpcalls discards upcalls (the receivers' IGMP reports are punted).
-type nopUpcalls struct{}
+// NopUpcalls discards upcalls (the receivers' IGMP reports are punted).
+type NopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)        {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface) {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
+func (NopUpcalls) OnResolve(hal.ResolveRequest)        {}
+func (NopUpcalls) OnWrongInterface(hal.WrongInterface) {}
+func (NopUpcalls) OnPunt(hal.IFLIndex, []byte)         {}
 
 // Burn keeps every CPU busy with one shell loop per CPU (normal priority,
 // like any other job on a shared machine) until the test ends or stop is
@@ -333,7 +333,7 @@ func Burn(t testing.TB) (stop func()) {
 // arrived so that the driver's test can add its own counters.
 func TestLoaded(t *testing.T, start StartFunc, rate int, dur time.Duration) Delivery {
 	n := NewNet(t, 3)
-	d := start(t, n.Router, n.Ports, nopUpcalls{})
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
 	n.Program(t, d)
 	n.WaitForwarding(t, 20*time.Second)
 	s := n.Sender(t, 100)
