@@ -67,3 +67,20 @@ func TestLoadedLowRate(t *testing.T) {
 		t.Logf("delivered %d copies", got.Copies())
 	}
 }
+
+// TestMakeBeforeBreak: table changes under traffic lose no datagram for
+// the receivers that stay in the OIL (the shared core publishes each
+// plan whole).
+func TestMakeBeforeBreak(t *testing.T) {
+	porttest.TestMakeBeforeBreak(t, func(t *testing.T, ns string, ports map[string]string, up hal.Upcalls) hal.Driver {
+		d, err := newDriver(t.Context(), hal.Config{
+			Slot: 3, Logger: testLogger(t), Upcalls: up, Now: time.Now,
+			Ports: ports, Options: map[string]string{"netns": ns}, // the default rings: the test loses nothing to a stalled worker
+		})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = d.Close() })
+		return d
+	}, nil)
+}

@@ -63,7 +63,6 @@ type quarantined struct {
 type indexAlloc struct {
 	used  []bool
 	inUse int // including quarantined
-	hint  int
 	quar  []quarantined
 	g     *grace
 	now   func() time.Time
@@ -99,30 +98,22 @@ func (a *indexAlloc) find(n int) (uint32, bool) {
 	if size-a.inUse < n {
 		return 0, false
 	}
-	for pass := 0; pass < 2; pass++ {
-		run := 0
-		start := a.hint
-		if pass == 1 {
-			start = 0
+	// First fit from 0: reused indices stay few and dense (an OIL
+	// variant's devmap is made once per index).
+	run := 0
+	for i := 0; i < size; i++ {
+		if a.used[i] {
+			run = 0
+			continue
 		}
-		for i := start; i < size; i++ {
-			if a.used[i] {
-				run = 0
-				continue
+		run++
+		if run == n {
+			first := i - n + 1
+			for j := first; j <= i; j++ {
+				a.used[j] = true
 			}
-			run++
-			if run == n {
-				first := i - n + 1
-				for j := first; j <= i; j++ {
-					a.used[j] = true
-				}
-				a.inUse += n
-				a.hint = i + 1
-				if a.hint == size {
-					a.hint = 0
-				}
-				return uint32(first), true
-			}
+			a.inUse += n
+			return uint32(first), true
 		}
 	}
 	return 0, false

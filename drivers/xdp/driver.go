@@ -27,6 +27,11 @@ import (
 // Name is the driver name used by `fpc run --driver`.
 const Name = "xdp"
 
+// devmapPrefill is how many OIL variant devmaps New creates up front when
+// a port runs XDP: enough for every OIL of a typical card and for a second
+// of heavy churn (released indices are reused after quarantine, alloc.go).
+const devmapPrefill = 256
+
 // Driver is the xdp packet forwarding engine. Create it with New.
 type Driver struct {
 	cfg    hal.Config
@@ -58,6 +63,8 @@ type Driver struct {
 	oilAlloc   *indexAlloc
 	portVals   map[int]portVal
 	egressVals map[int]egressVal
+	xdpPorts   int   // ports in native or generic mode: they need the devmaps
+	devLen     []int // by OIL variant: entries in its devmap, -1: no devmap yet
 
 	// Route slots as the counter walks see them (hits.go).
 	hitsMu   sync.Mutex
@@ -145,6 +152,10 @@ func newDriver(ctx context.Context, cfg hal.Config) (d *Driver, err error) {
 	d.iflAlloc = newIndexAlloc(o.IFLs, &d.g)
 	d.routeAlloc = newIndexAlloc(o.Routes, &d.g)
 	d.oilAlloc = newIndexAlloc(o.OILs, &d.g)
+	d.devLen = make([]int, o.OILs)
+	for i := range d.devLen {
+		d.devLen[i] = -1
+	}
 	d.slotKeys = make([]hal.RouteKey, o.Routes)
 	d.hits = make([]hitState, o.Routes)
 	d.bindings.Store(&map[hal.IFLIndex]*port{})
@@ -186,6 +197,15 @@ func newDriver(ctx context.Context, cfg hal.Config) (d *Driver, err error) {
 	modes := map[Mode]int{}
 	for _, p := range d.ports {
 		modes[p.mode]++
+	}
+	d.xdpPorts = modes[ModeNative] + modes[ModeGeneric]
+	if d.xdpPorts > 0 {
+		// The first OIL variants' devmaps in one batch: one grace period
+		// now instead of one per Apply that needs a fresh index.
+		pre := make([]variantSpec, min(o.OILs, devmapPrefill))
+		if err := d.writeDevmaps(0, pre); err != nil {
+			return nil, fmt.Errorf("xdp: %w", err)
+		}
 	}
 	d.log.Info("xdp: data path attached", "ports", len(d.ports), "netns", o.Netns, "native", modes[ModeNative], "generic", modes[ModeGeneric], "tc", modes[ModeTC],
 		"routes", o.Routes, "oils", o.OILs)

@@ -225,7 +225,9 @@ func (d *Driver) writeVariants(spec *entrySpec) (uint32, error) {
 			d.oilAlloc.release(base, n)
 			return 0, fmt.Errorf("write OIL variant %d: %w", id, err)
 		}
-		if err := d.writeDevmap(id, v.legs); err != nil {
+	}
+	if d.xdpPorts > 0 {
+		if err := d.writeDevmaps(base, spec.variants); err != nil {
 			d.oilAlloc.release(base, n)
 			return 0, err
 		}
@@ -233,22 +235,65 @@ func (d *Driver) writeVariants(spec *entrySpec) (uint32, error) {
 	return base, nil
 }
 
-// writeDevmap creates the devmap of variant id (key: leg number, so that
-// two legs on one port make two copies) and puts it into oil_devs.
-func (d *Driver) writeDevmap(id uint32, legs []legSpec) error {
-	m, err := ebpf.NewMap(d.ob.innerDevmap)
-	if err != nil {
-		return fmt.Errorf("create devmap of OIL variant %d: %w", id, err)
-	}
-	defer m.Close() // oil_devs holds its own reference
-	for i, l := range legs {
-		v := devmapVal{Ifindex: l.ifindex, ProgFD: int32(d.ob.xdpEgress.FD())}
-		if err := m.Put(uint32(i), &v); err != nil {
-			return fmt.Errorf("devmap of OIL variant %d, ifindex %d: %w", id, l.ifindex, err)
+// writeDevmaps fills the devmaps of variants base.. (key: leg number, so
+// that two legs on one port make two copies; value: the port and the
+// egress program). Only XDP-mode ports use them.
+//
+// An index keeps its devmap for the driver's life and is refilled in place
+// when reused: the index has been through quarantine, so no program still
+// broadcasts through it. Putting a map into oil_devs (array of maps) waits
+// for an RCU grace period in the kernel (maybe_wait_bpf_programs, ~12 ms
+// here), so the devmaps of indices used for the first time are inserted
+// with one batch update per call, and reuse costs no grace period.
+func (d *Driver) writeDevmaps(base uint32, variants []variantSpec) error {
+	var keys, fds []uint32
+	var created []*ebpf.Map
+	defer func() {
+		for _, m := range created {
+			m.Close() // oil_devs holds its own reference
 		}
+	}()
+	for j, v := range variants {
+		id := base + uint32(j)
+		var m *ebpf.Map
+		var err error
+		if d.devLen[id] < 0 {
+			m, err = ebpf.NewMap(d.ob.innerDevmap)
+			if err != nil {
+				return fmt.Errorf("create devmap of OIL variant %d: %w", id, err)
+			}
+			created = append(created, m)
+			keys, fds = append(keys, id), append(fds, uint32(m.FD()))
+		} else {
+			var inner uint32
+			if err := d.ob.oilDevs.Lookup(id, &inner); err != nil {
+				return fmt.Errorf("devmap of OIL variant %d: %w", id, err)
+			}
+			if m, err = ebpf.NewMapFromID(ebpf.MapID(inner)); err != nil {
+				return fmt.Errorf("devmap of OIL variant %d: %w", id, err)
+			}
+			defer m.Close()
+		}
+		for i, l := range v.legs {
+			dv := devmapVal{Ifindex: l.ifindex, ProgFD: int32(d.ob.xdpEgress.FD())}
+			if err := m.Put(uint32(i), &dv); err != nil {
+				return fmt.Errorf("devmap of OIL variant %d, ifindex %d: %w", id, l.ifindex, err)
+			}
+		}
+		for i := len(v.legs); i < max(0, d.devLen[id]); i++ {
+			if err := m.Delete(uint32(i)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("devmap of OIL variant %d, leg %d: %w", id, i, err)
+			}
+		}
+		d.devLen[id] = len(v.legs)
 	}
-	if err := d.ob.oilDevs.Put(id, m); err != nil {
-		return fmt.Errorf("oil_devs[%d]: %w", id, err)
+	if len(keys) > 0 {
+		if _, err := d.ob.oilDevs.BatchUpdate(keys, fds, nil); err != nil {
+			for _, k := range keys {
+				d.devLen[k] = -1
+			}
+			return fmt.Errorf("oil_devs: insert %d devmaps: %w", len(keys), err)
+		}
 	}
 	return nil
 }

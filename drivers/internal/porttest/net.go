@@ -1,7 +1,9 @@
 package porttest
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"runtime"
@@ -349,4 +351,97 @@ func TestLoaded(t *testing.T, start StartFunc, rate int, dur time.Duration) Deli
 	t.Logf("loaded: sent %d datagrams at %.0f/s (asked %d/s) with %d CPU burners; receivers got %v", got.Sent, achieved, rate, runtime.NumCPU(), got.Got)
 	n.Check(t, got, s)
 	return got
+}
+
+// TestMakeBeforeBreak changes the forwarding state under traffic (issue
+// #12): while datagrams flow at 5 kpps, the route's composite alternates
+// between {r1, r2} and {r1, r2, r3}, the route alternates between two
+// Indirect next hops, and r1's IFL is set again, hundreds of times. Every
+// change keeps r1 and r2 in the OIL, so they must receive every datagram;
+// r3 receives some (it is in the OIL half of the time). check, if not nil,
+// runs after the traffic with the number of changes applied.
+func TestMakeBeforeBreak(t *testing.T, start StartFunc, check func(t *testing.T, d hal.Driver, changes int)) {
+	n := NewNet(t, 3)
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
+	n.Program(t, d)
+	n.WaitForwarding(t, 20*time.Second)
+	const indirect2 = NHIndirect + 1
+	apply := func(ops ...hal.Op) {
+		t.Helper()
+		if k, err := d.Apply(t.Context(), ops); err != nil || k != len(ops) {
+			t.Fatalf("apply: %d of %d: %v", k, len(ops), err)
+		}
+	}
+	apply(hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: indirect2, Type: hal.NHIndirect, Target: NHComposite}})
+	comp := func(k int) hal.Op {
+		var m []hal.NHID
+		for i := 0; i < k; i++ {
+			m = append(m, NHUnicastBase+hal.NHID(i))
+		}
+		return hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: NHComposite, Type: hal.NHComposite, Members: m}}
+	}
+	route := func(nh hal.NHID) hal.Op {
+		return hal.Op{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(Source, Group), NH: nh, RPF: IFLIn, Flags: hal.RouteFlagsSG}}
+	}
+	r1 := hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: IFLOutBase + 1, Name: n.names[IFLOutBase+1], Kind: hal.IFLPhysical, PFE: hal.PFEOf(3, 0), MTU: 1500, Up: true}}
+	apply(comp(2))
+	s := n.Sender(t, 64)
+	n.Expect(s)
+	base := n.CsumBaseline(t)
+	done := make(chan int)
+	go func() {
+		changes := 0
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				done <- changes
+				return
+			default:
+			}
+			ops := []hal.Op{comp(2 + i%2)}
+			if i%3 == 0 {
+				nh := NHIndirect
+				if (i/3)%2 == 0 {
+					nh = indirect2
+				}
+				ops = append(ops, route(nh))
+			}
+			if i%5 == 0 {
+				mac := net.HardwareAddr{0x02, 0x6d, 0x78, 0, 0, byte(i)}
+				r := r1
+				r.IFL.MAC = mac
+				ops = append(ops, r)
+			}
+			if k, err := d.Apply(context.Background(), ops); err != nil || k != len(ops) {
+				t.Errorf("apply under traffic: %d of %d: %v", k, len(ops), err)
+				<-done
+				done <- changes
+				return
+			}
+			changes += len(ops)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	if _, err := s.SendAt(5000, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	done <- 0
+	changes := <-done
+	got := n.Collect(t, s, base, 2*time.Second)
+	third := n.Receivers[2].Got()
+	t.Logf("%d changes applied while %d datagrams were sent; r1, r2 got %v; r3 (in the OIL half of the time) got %d", changes, got.Sent, got.Got[:2], third)
+	for i := 0; i < 2; i++ {
+		if got.Got[i] != int64(got.Sent) {
+			t.Errorf("receiver %d, in the OIL throughout, got %d of %d datagrams; first missing: %v", i+1, got.Got[i], got.Sent, n.Receivers[i].Missing(s.Sent(), 10))
+		}
+	}
+	if third == 0 || third >= int64(got.Sent) {
+		t.Errorf("receiver 3 got %d of %d: the OIL did not alternate", third, got.Sent)
+	}
+	if got.Dups != 0 || got.Bad != 0 || got.CsumErrs != 0 || got.Outsider != 0 {
+		t.Errorf("dups %d, corrupt %d, checksum errors %d, outsider %d", got.Dups, got.Bad, got.CsumErrs, got.Outsider)
+	}
+	if check != nil {
+		check(t, d, changes)
+	}
 }
