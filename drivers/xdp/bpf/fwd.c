@@ -493,7 +493,7 @@ int tc_fwd(struct __sk_buff *skb)
 	 * only the Ethernet header in its head). */
 	__u32 need = sizeof(struct ethhdr) + sizeof(struct iphdr);
 
-	if (len >= need)
+	if (len >= need && (void *)(long)skb->data + need > (void *)(long)skb->data_end)
 		bpf_skb_pull_data(skb, need);
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
