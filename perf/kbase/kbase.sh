@@ -12,6 +12,8 @@
 #                dropped from ROUTERS with one line saying so; "kernel" is
 #                skipped at fan-outs above 31 (MAXVIFS 32, one is the input)
 #   mroute       subcommand: prints "yes" or the one-line reason for "no"
+#   sweep        a point that fails (a router that cannot start) is logged
+#                and skipped; the sweep goes on
 #
 # kbase.sh - Linux kernel IPv4 multicast forwarding (ipmr) baseline over veth
 # pairs in network namespaces, driven by trafgen (AF_PACKET TX_RING).
@@ -322,7 +324,8 @@ sweep() {
                     [ "$r" = off ] && continue
                     [ "$r" = kernel ] && [ "$n" -gt 31 ] && continue # MAXVIFS
                     log "router=$r n=$n size=$size rep=$rep"
-                    point "$r" "$n" "$size" "$rep" | tee -a "$res" | summ
+                    point "$r" "$n" "$size" "$rep" | tee -a "$res" | summ ||
+                        { log "router=$r n=$n size=$size rep=$rep failed; the sweep goes on"; stop_bg; }
                 done
             done
         done
