@@ -110,11 +110,18 @@ struct {
 	__type(value, struct route_stats);
 } route_stats SEC(".maps");
 
+/* 4 MiB: 131,072 resolve or wrong-interface records (32 bytes), or about
+ * 450 punted frames (each reserves a jumbo frame's 9,216 bytes); the FPC
+ * drains it continuously, and a full ring counts events_lost (QueueFull). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
+/* 16,384 (S,G) [and ingress] upcall states: more flows missing at once
+ * than the FPC's throttle (66 to 1,000 resolves/s per card) could serve in
+ * a quarter of a minute; the LRU forgets the oldest, which only means that
+ * flow may raise its next event early. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -528,11 +535,17 @@ int tc_fwd(struct __sk_buff *skb)
 		__u32 eslot = l->slot;
 		struct ifl_stats *es = bpf_map_lookup_elem(&ifl_stats, &eslot);
 
-		if (bpf_skb_store_bytes(skb, ETH_ALEN, l->mac, ETH_ALEN, 0)) {
-			if (es)
-				es->port_down++;
-			continue;
-		}
+		/* The source MAC by a direct write: the program starts with a
+		 * writable head (the pull above, or the verifier's unclone
+		 * prologue) and bpf_clone_redirect makes it writable again after
+		 * every clone, so no helper call is needed; the packet pointers
+		 * are reloaded because the clone may have moved the head. */
+		void *d = (void *)(long)skb->data;
+		struct ethhdr *e = d;
+
+		if ((void *)(e + 1) > (void *)(long)skb->data_end)
+			break;
+		__builtin_memcpy(e->h_source, l->mac, ETH_ALEN);
 		if (i == n - 1 && !testrun) {
 			if (es) {
 				es->tx_pkts++;

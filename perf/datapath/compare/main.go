@@ -270,7 +270,11 @@ func report(w io.Writer, cells map[key]*agg, losses []loss) {
 	}
 	for _, size := range sizes {
 		fmt.Fprintf(w, "\n### %d-byte frames\n\n", size)
-		fmt.Fprintf(w, "| N | router | input kpps | copies/s (k) | router ns/copy | loss %% | copies vs %s | ns/copy vs %s |\n|---|---|---|---|---|---|---|---|\n", base, base)
+		bn := base
+		if bn == "" {
+			bn = "baseline"
+		}
+		fmt.Fprintf(w, "| N | router | input kpps | copies/s (k) | router ns/copy | loss %% | copies vs %s | ns/copy vs %s |\n|---|---|---|---|---|---|---|---|\n", bn, bn)
 		for _, n := range ns {
 			b := cells[key{size, n, base}]
 			for _, r := range routers {
