@@ -113,6 +113,9 @@ bash "$KBASE" sweep || echo "bench.sh: the sweep stopped early; comparing what i
 # counter must have gone up by COUNT.
 NSP=${NSP:-kb-}
 ns_stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+# softnet_dropped sums the second column (hex) of /proc/net/softnet_stat:
+# packets a CPU's input backlog refused.
+softnet_dropped() { local t=0 x; for x in $(awk '{print $2}' /proc/net/softnet_stat); do t=$((t + 16#$x)); done; echo $t; }
 loss_point() { # loss_point ROUTER N
     local r=$1 n=$2 var=RCMD_$1 max rate count outs ready=$RUNDIR/loss.ready pid i
     max=$(python3 - "$OUTDIR/results.jsonl" "$r" "$n" <<'PY'
@@ -131,19 +134,32 @@ PY
     pid=$!
     for i in $(seq 1 300); do [ -f "$ready" ] && break; sleep 0.05; done
     sleep 1
-    local s0 s1 r0=() r1=()
+    local s0 s1 r0=() r1=() in0 in1 sd0 sd1 od0=0 od1=0
     s0=$(ns_stat ${NSP}snd snd0 tx_packets)
-    for i in $(seq 1 "$n"); do r0+=("$(ns_stat ${NSP}rcv$i rcv0 rx_packets)"); done
+    in0=$(ns_stat ${NSP}rtr rin rx_packets)
+    sd0=$(softnet_dropped)
+    for i in $(seq 1 "$n"); do
+        r0+=("$(ns_stat ${NSP}rcv$i rcv0 rx_packets)")
+        od0=$((od0 + $(ns_stat ${NSP}rtr out$i tx_dropped)))
+    done
     ip netns exec ${NSP}snd env LD_PRELOAD="$RUNDIR/kb_sndbuf.so" KB_SNDBUF=33554432 \
         trafgen -o snd0 -i "$RUNDIR/pkt-64.cfg" -P 1 --no-sock-mem --notouch-irq -n "$count" -b "${rate}pps" > /dev/null 2>&1 || true
     sleep 1
     s1=$(ns_stat ${NSP}snd snd0 tx_packets)
-    for i in $(seq 1 "$n"); do r1+=("$(ns_stat ${NSP}rcv$i rcv0 rx_packets)"); done
+    in1=$(ns_stat ${NSP}rtr rin rx_packets)
+    sd1=$(softnet_dropped)
+    for i in $(seq 1 "$n"); do
+        r1+=("$(ns_stat ${NSP}rcv$i rcv0 rx_packets)")
+        od1=$((od1 + $(ns_stat ${NSP}rtr out$i tx_dropped)))
+    done
     kill -TERM -- -"$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
     local got=""
     for i in $(seq 0 $((n - 1))); do got="$got${got:+,}$((r1[i] - r0[i]))"; done
-    echo "{\"router\":\"$r\",\"n\":$n,\"size\":64,\"rate_pps\":$rate,\"max_in_pps\":$max,\"sent\":$((s1 - s0)),\"received\":[$got]}" | tee -a "$OUTDIR/loss.jsonl" >&2
+    # Where frames went missing: rin_rx below sent = refused at the router's
+    # input; softnet_dropped = a CPU's input backlog (RPS to the router CPU,
+    # or a receiver's) was full; out_tx_dropped = an output veth refused.
+    echo "{\"router\":\"$r\",\"n\":$n,\"size\":64,\"rate_pps\":$rate,\"max_in_pps\":$max,\"sent\":$((s1 - s0)),\"received\":[$got],\"rin_rx\":$((in1 - in0)),\"softnet_dropped\":$((sd1 - sd0)),\"out_tx_dropped\":$((od1 - od0)),\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\"}" | tee -a "$OUTDIR/loss.jsonl" >&2
 }
 for r in ${LOSS_ROUTERS-xdp}; do
     case " $ROUTERS " in *" $r "*) ;; *) continue ;; esac

@@ -58,6 +58,11 @@ type loss struct {
 	MaxRate  float64 `json:"max_in_pps"`
 	Sent     int64   `json:"sent"`
 	Received []int64 `json:"received"`
+	// Where copies went missing (see bench.sh).
+	RinRx        int64  `json:"rin_rx"`
+	SoftnetDrops int64  `json:"softnet_dropped"`
+	OutTxDrops   int64  `json:"out_tx_dropped"`
+	Load         string `json:"load"`
 }
 
 type key struct {
@@ -348,8 +353,12 @@ func goals(w io.Writer, cells map[key]*agg, routers []string, losses []loss) {
 		for _, r := range l.Received {
 			lost += l.Sent - r
 		}
-		fmt.Fprintf(w, "| %s loses nothing at 50%% of its maximum rate (N=%d, %d B) | 0 lost | %d sent at %.0f pps (max %.0f), %d of %d copies lost | %s |\n",
-			l.Router, l.N, l.Size, l.Sent, l.Rate, l.MaxRate, lost, l.Sent*int64(len(l.Received)), yes(lost == 0 && len(l.Received) == l.N))
+		where := ""
+		if lost > 0 {
+			where = fmt.Sprintf(" (router input took %d; input backlogs refused %d; outputs refused %d; load %s)", l.RinRx, l.SoftnetDrops, l.OutTxDrops, l.Load)
+		}
+		fmt.Fprintf(w, "| %s loses nothing at 50%% of its maximum rate (N=%d, %d B) | 0 lost | %d sent at %.0f pps (max %.0f), %d of %d copies lost%s | %s |\n",
+			l.Router, l.N, l.Size, l.Sent, l.Rate, l.MaxRate, lost, l.Sent*int64(len(l.Received)), where, yes(lost == 0 && len(l.Received) == l.N))
 	}
 }
 
