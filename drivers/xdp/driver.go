@@ -335,7 +335,15 @@ func (d *Driver) setIFL(ctx context.Context, op *hal.Op) error {
 		d.publishIFLs()
 	}
 	changed := d.rebind()
-	return d.refreshDependents(append(changed, depKey{id: uint32(idx)})...)
+	if err := d.refreshDependents(append(changed, depKey{id: uint32(idx)})...); err != nil {
+		// The maps could not take the new OILs (full): put the IFL back
+		// as it was, so that the programming state says what forwards.
+		d.undoIFL(ctx, idx, prev, perr == nil)
+		changed = d.rebind()
+		_ = d.refreshDependents(append(changed, depKey{id: uint32(idx)})...)
+		return err
+	}
+	return nil
 }
 
 func (d *Driver) undoIFL(ctx context.Context, idx hal.IFLIndex, prev hal.IFL, existed bool) {
@@ -363,10 +371,25 @@ func (d *Driver) delIFL(ctx context.Context, op *hal.Op) error {
 }
 
 func (d *Driver) setNH(ctx context.Context, op *hal.Op) error {
+	prev, perr := d.core.NextHop(op.NH.ID)
 	if err := d.coreApply(ctx, *op); err != nil {
 		return err
 	}
-	return d.refreshDependents(depKey{nh: true, id: uint32(op.NH.ID)})
+	key := depKey{nh: true, id: uint32(op.NH.ID)}
+	if err := d.refreshDependents(key); err != nil {
+		// The maps could not take the new OILs (full): the old ones still
+		// forward, so the programming state goes back to them.
+		undo := hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: op.NH.ID}}
+		if perr == nil {
+			undo = hal.Op{Kind: hal.OpSetNH, NH: prev}
+		}
+		if uerr := d.coreApply(ctx, undo); uerr != nil {
+			d.log.Error("xdp: cannot undo a next hop the maps could not take", "nh", op.NH.ID, "err", uerr)
+		}
+		_ = d.refreshDependents(key)
+		return err
+	}
+	return nil
 }
 
 // normalize returns key as the core stores it.

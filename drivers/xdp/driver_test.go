@@ -114,3 +114,54 @@ func fdCount(t testing.TB) int {
 	require.NoError(t, err)
 	return len(ents)
 }
+
+// TestTableFull: a route or an OIL that does not fit in its map fails with
+// hal.ErrTableFull, and the programming state does not keep it (read-back
+// says what the kernel forwards).
+func TestTableFull(t *testing.T) {
+	route := func(i int, nh hal.NHID) hal.Op {
+		return hal.Op{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}), porttest.Group), NH: nh, RPF: porttest.IFLIn, Flags: hal.RouteFlagsSG}}
+	}
+	t.Run("routes", func(t *testing.T) {
+		n := porttest.NewNet(t, 2)
+		var d *Driver
+		starter(ModeTC, &d, "routes", "16")(t, n.Router, n.Ports, porttest.NopUpcalls{})
+		n.Program(t, d) // 2 routes
+		var ops []hal.Op
+		for i := 0; i < 15; i++ {
+			ops = append(ops, route(i, porttest.NHIndirect))
+		}
+		applied, err := d.Apply(t.Context(), ops)
+		assert.Equal(t, 14, applied, "16 routes fit")
+		assert.ErrorIs(t, err, hal.ErrTableFull)
+		_, err = d.Route(route(14, 0).Route.Key)
+		assert.ErrorIs(t, err, hal.ErrNotFound, "the route the map refused is not kept")
+		_, err = d.Route(route(13, 0).Route.Key)
+		assert.NoError(t, err)
+	})
+	t.Run("OIL variants", func(t *testing.T) {
+		n := porttest.NewNet(t, 2)
+		var d *Driver
+		starter(ModeTC, &d, "oils", "16")(t, n.Router, n.Ports, porttest.NopUpcalls{})
+		n.Program(t, d) // one OIL variant
+		made := 0
+		var err error
+		for i := 0; i < 20; i++ {
+			comp, ind := hal.NHID(5000+2*i), hal.NHID(5001+2*i)
+			_, err = d.Apply(t.Context(), []hal.Op{
+				{Kind: hal.OpSetNH, NH: hal.NextHop{ID: comp, Type: hal.NHComposite, Members: []hal.NHID{porttest.NHUnicastBase}}},
+				{Kind: hal.OpSetNH, NH: hal.NextHop{ID: ind, Type: hal.NHIndirect, Target: comp}},
+				route(i, ind),
+			})
+			if err != nil {
+				break
+			}
+			made++
+		}
+		assert.ErrorIs(t, err, hal.ErrTableFull)
+		assert.Equal(t, 15, made, "16 variants, one held by the first OIL")
+		_, rerr := d.Route(route(made, 0).Route.Key)
+		assert.ErrorIs(t, rerr, hal.ErrNotFound, "the route whose OIL did not fit is not kept")
+		assert.Equal(t, 16, d.TableSummary().OILVariants)
+	})
+}

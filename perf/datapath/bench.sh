@@ -25,7 +25,9 @@
 # kernel if present, nftdup, bridge), FANOUTS ("1 4 8 16 64"), SIZES
 # ("64 1518"), REPS (3), DUR (5), OUTDIR ($TMPDIR/datapath-bench/<time>),
 # AFP_OPTS ("--opt rx-rt-priority=10"), AFP_KERNEL_DROP (1), KEEP=1 leaves
-# the namespaces up. Everything kbase.sh reads passes through.
+# the namespaces up, LOSS_ROUTERS/LOSS_N/LOSS_REPS/LOSS_SECONDS shape the
+# loss runs, LOSS_ONLY=1 runs only them against an earlier OUTDIR's sweep.
+# Everything kbase.sh reads passes through.
 # Needs root, bin/re and bin/fpc (make build), trafgen (netsniff-ng),
 # nft, tcpdump, python3, gcc; missing Debian packages are installed.
 set -euo pipefail
@@ -103,14 +105,27 @@ trap cleanup EXIT
 export REPS=${REPS:-3} DUR=${DUR:-5}
 echo "bench.sh: routers: $ROUTERS; N: $FANOUTS; sizes: $SIZES; $REPS x $DUR s per point; results in $OUTDIR" >&2
 bash "$KBASE" setup
-# A router that fails a point (logged by kbase) does not void the others.
-bash "$KBASE" sweep || echo "bench.sh: the sweep stopped early; comparing what it measured" >&2
+if [ "${LOSS_ONLY:-0}" = 1 ]; then
+    # Loss runs only, at half the rates of an earlier sweep in OUTDIR.
+    [ -f "$OUTDIR/results.jsonl" ] || die "LOSS_ONLY=1 needs $OUTDIR/results.jsonl from a sweep"
+    echo "bench.sh: loss runs only, rates from $OUTDIR/results.jsonl" >&2
+    # One short generator-only point sets up what the loss runs rely on:
+    # the RPS layout, the trafgen frame and the sndbuf shim.
+    DUR=1 WARM=0 bash "$KBASE" point off 1 64 > /dev/null 2>&1 || true
+else
+    # A router that fails a point (logged by kbase) does not void the others.
+    bash "$KBASE" sweep || echo "bench.sh: the sweep stopped early; comparing what it measured" >&2
+fi
 
-# Loss phase: each of LOSS_ROUTERS (xdp) at LOSS_N (4 8), LOSS_REPS (3)
-# times, 64-byte frames, sends
-# exactly LOSS_SECONDS worth of frames at half the input rate it reached in
-# the sweep (trafgen -n COUNT -b RATE), and every receiver's interface
-# counter must have gone up by COUNT.
+# Loss phase: each of LOSS_ROUTERS (xdp; add nftdup as the control) at
+# LOSS_N (4 8), LOSS_REPS (3) times, 64-byte frames, sends exactly
+# LOSS_SECONDS worth of frames at half the input rate it reached in the
+# sweep, and every receiver's interface counter must have gone up by what
+# the sender's went up. The sender is perf/datapath/pace (an ordinary UDP
+# socket paced in 1 ms slices), not trafgen: trafgen's rate limiter spins on
+# the generator CPU in bursts, and that CPU also runs the receivers, whose
+# backlogs then overflow whatever the router does (measured: nft dup loses
+# 0.1-2.7 % that way at half its maximum rate).
 NSP=${NSP:-kb-}
 ns_stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 # softnet_dropped sums the second column (hex) of /proc/net/softnet_stat:
@@ -142,8 +157,11 @@ PY
         r0+=("$(ns_stat ${NSP}rcv$i rcv0 rx_packets)")
         od0=$((od0 + $(ns_stat ${NSP}rtr out$i tx_dropped)))
     done
-    ip netns exec ${NSP}snd env LD_PRELOAD="$RUNDIR/kb_sndbuf.so" KB_SNDBUF=33554432 \
-        trafgen -o snd0 -i "$RUNDIR/pkt-64.cfg" -P 1 --no-sock-mem --notouch-irq -n "$count" -b "${rate}pps" > /dev/null 2>&1 || true
+    local t0 t1
+    t0=$(date +%s.%N)
+    ip netns exec ${NSP}snd taskset -c 0 "$RUNDIR/pace" -if snd0 -src 10.98.0.1 -group "${GRP:-239.1.1.1}" \
+        -rate "$rate" -count "$count" -payload 18 > "$RUNDIR/pace.out" 2>&1 || cat "$RUNDIR/pace.out" >&2
+    t1=$(date +%s.%N)
     sleep 1
     s1=$(ns_stat ${NSP}snd snd0 tx_packets)
     in1=$(ns_stat ${NSP}rtr rin rx_packets)
@@ -159,10 +177,12 @@ PY
     # Where frames went missing: rin_rx below sent = refused at the router's
     # input; softnet_dropped = a CPU's input backlog (RPS to the router CPU,
     # or a receiver's) was full; out_tx_dropped = an output veth refused.
-    echo "{\"router\":\"$r\",\"n\":$n,\"size\":64,\"rate_pps\":$rate,\"max_in_pps\":$max,\"sent\":$((s1 - s0)),\"received\":[$got],\"rin_rx\":$((in1 - in0)),\"softnet_dropped\":$((sd1 - sd0)),\"out_tx_dropped\":$((od1 - od0)),\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\"}" | tee -a "$OUTDIR/loss.jsonl" >&2
+    echo "{\"router\":\"$r\",\"n\":$n,\"size\":64,\"rate_pps\":$rate,\"max_in_pps\":$max,\"sent\":$((s1 - s0)),\"received\":[$got],\"rin_rx\":$((in1 - in0)),\"softnet_dropped\":$((sd1 - sd0)),\"out_tx_dropped\":$((od1 - od0)),\"seconds\":$(awk "BEGIN{printf \"%.3f\", $t1 - $t0}"),\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\"}" | tee -a "$OUTDIR/loss.jsonl" >&2
 }
+[ -n "${LOSS_ROUTERS-xdp}" ] && (cd "$ROOT" && go build -o "$RUNDIR/pace" ./perf/datapath/pace)
 for r in ${LOSS_ROUTERS-xdp}; do
-    case " $ROUTERS " in *" $r "*) ;; *) continue ;; esac
+    var=RCMD_$r
+    [ -n "${!var:-}" ] || { echo "bench.sh: no router $r for the loss runs" >&2; continue; }
     for n in ${LOSS_N:-4 8}; do
         for _ in $(seq 1 "${LOSS_REPS:-3}"); do loss_point "$r" "$n"; done
     done

@@ -59,10 +59,11 @@ type loss struct {
 	Sent     int64   `json:"sent"`
 	Received []int64 `json:"received"`
 	// Where copies went missing (see bench.sh).
-	RinRx        int64  `json:"rin_rx"`
-	SoftnetDrops int64  `json:"softnet_dropped"`
-	OutTxDrops   int64  `json:"out_tx_dropped"`
-	Load         string `json:"load"`
+	RinRx        int64   `json:"rin_rx"`
+	SoftnetDrops int64   `json:"softnet_dropped"`
+	OutTxDrops   int64   `json:"out_tx_dropped"`
+	Seconds      float64 `json:"seconds"` // the generator's run: Sent/Seconds is the rate achieved
+	Load         string  `json:"load"`
 }
 
 type key struct {
@@ -357,8 +358,12 @@ func goals(w io.Writer, cells map[key]*agg, routers []string, losses []loss) {
 		if lost > 0 {
 			where = fmt.Sprintf(" (router input took %d; input backlogs refused %d; outputs refused %d; load %s)", l.RinRx, l.SoftnetDrops, l.OutTxDrops, l.Load)
 		}
-		fmt.Fprintf(w, "| %s loses nothing at 50%% of its maximum rate (N=%d, %d B) | 0 lost | %d sent at %.0f pps (max %.0f), %d of %d copies lost%s | %s |\n",
-			l.Router, l.N, l.Size, l.Sent, l.Rate, l.MaxRate, lost, l.Sent*int64(len(l.Received)), where, yes(lost == 0 && len(l.Received) == l.N))
+		achieved := ""
+		if l.Seconds > 0 {
+			achieved = fmt.Sprintf(", %.0f achieved", float64(l.Sent)/l.Seconds)
+		}
+		fmt.Fprintf(w, "| %s loses nothing at 50%% of its maximum rate (N=%d, %d B) | 0 lost | %d sent at %.0f pps asked (max %.0f%s), %d of %d copies lost%s | %s |\n",
+			l.Router, l.N, l.Size, l.Sent, l.Rate, l.MaxRate, achieved, lost, l.Sent*int64(len(l.Received)), where, yes(lost == 0 && len(l.Received) == l.N))
 	}
 }
 
