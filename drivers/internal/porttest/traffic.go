@@ -252,6 +252,13 @@ func (r *Receiver) loop() {
 			continue
 		}
 		r.mu.Lock()
+		if binary.BigEndian.Uint32(b[4:]) != r.run.Load() {
+			// Expect switched runs while this one was checked: a straggler
+			// of the previous run must not land in the new run's map.
+			r.mu.Unlock()
+			r.others.Add(1)
+			continue
+		}
 		if r.seen[seq] {
 			r.dups.Add(1)
 		} else {

@@ -1,0 +1,119 @@
+package xdp
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/mxfwd/mxfwd/drivers/internal/netns"
+	"github.com/mxfwd/mxfwd/drivers/internal/porttest"
+	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/hal/haltest"
+)
+
+// TestUpcallsRealTraffic: with real senders, a miss raises one resolve per
+// (S,G) however many packets hit it (until the route changes), an RPF
+// failure one wrong-interface event, an IGMP report from a receiver is
+// punted, and the host's own traffic (ARP, ping to the port's address)
+// still reaches the host stack.
+func TestUpcallsRealTraffic(t *testing.T) {
+	for _, m := range []Mode{ModeTC, ModeGeneric} {
+		t.Run(string(m), func(t *testing.T) { testUpcalls(t, m) })
+	}
+}
+
+func testUpcalls(t *testing.T, mode Mode) {
+	n := porttest.NewNet(t, 2)
+	rec := haltest.NewRecorder()
+	var d *Driver
+	starter(mode, &d, "upcall-interval", "1m")(t, n.Router, n.Ports, rec)
+	n.Program(t, d)
+	n.WaitForwarding(t, 20*time.Second)
+	rec.Reset()
+	unknown := netip.MustParseAddr("232.0.9.1")
+	before, err := d.IFLCounters(porttest.IFLIn)
+	require.NoError(t, err)
+
+	t.Run("one resolve per (S,G)", func(t *testing.T) {
+		s := porttest.NewSender(t, n.SenderNS, "snd0", porttest.Source, unknown, 64, []int{20})
+		require.NoError(t, s.Send(200))
+		require.True(t, rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool { return len(r.Resolves()) >= 1 }))
+		assert.Eventually(t, func() bool {
+			c, _ := d.IFLCounters(porttest.IFLIn)
+			return c.Resolve-before.Resolve == 200
+		}, 5*time.Second, 10*time.Millisecond, "every miss counted")
+		time.Sleep(100 * time.Millisecond)
+		assert.Equal(t, []hal.ResolveRequest{{NH: hal.NHResolveID, Ingress: porttest.IFLIn, Source: porttest.Source, Group: unknown}}, rec.Resolves())
+		// A route set and deleted again clears the dedup: the next miss asks.
+		k := hal.SG(porttest.Source, unknown)
+		_, err := d.Apply(t.Context(), []hal.Op{
+			{Kind: hal.OpSetRoute, Route: hal.Route{Key: k, NH: hal.NHMDiscardID, Flags: hal.RouteFlagsMDiscard}},
+			{Kind: hal.OpDelRoute, Route: hal.Route{Key: k}},
+		})
+		require.NoError(t, err)
+		require.NoError(t, s.Send(10))
+		assert.True(t, rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool { return len(r.Resolves()) == 2 }), "a second resolve after the route went away")
+	})
+
+	t.Run("wrong interface once", func(t *testing.T) {
+		// (S',G) arriving on out1 whose route expects in0.
+		other := netip.MustParseAddr("10.128.11.2")
+		_, err := d.Apply(t.Context(), []hal.Op{{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(other, porttest.Group), NH: porttest.NHIndirect, RPF: porttest.IFLIn, Flags: hal.RouteFlagsSG}}})
+		require.NoError(t, err)
+		s := porttest.NewSender(t, n.Receivers[0].NS, "rcv0", other, porttest.Group, 64, []int{20})
+		require.NoError(t, s.Send(50))
+		require.True(t, rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool { return len(r.WrongInterfaces()) >= 1 }))
+		time.Sleep(100 * time.Millisecond)
+		assert.Equal(t, []hal.WrongInterface{{Ingress: porttest.IFLOutBase + 1, Expected: porttest.IFLIn, Source: other, Group: porttest.Group}}, rec.WrongInterfaces())
+		c, err := d.IFLCounters(porttest.IFLOutBase + 1)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(50), c.RPFFail)
+	})
+
+	t.Run("IGMP report punted", func(t *testing.T) {
+		g := netip.MustParseAddr("239.7.7.7")
+		porttest.Listen(t, n.Receivers[1].NS, "rcv0", g) // the join sends a report
+		ok := rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool {
+			for _, p := range r.Punts() {
+				if pp, err := haltest.ParseFrame(p.Frame); err == nil && pp.Proto == haltest.ProtoIGMP && p.Ingress == porttest.IFLOutBase+2 {
+					return true
+				}
+			}
+			return false
+		})
+		assert.True(t, ok, "IGMP report from receiver 2 punted with its ingress IFL")
+	})
+
+	t.Run("host traffic reaches the host", func(t *testing.T) {
+		// ARP (broadcast) and a unicast UDP datagram to the port's address.
+		n.Lab.IP("-n", n.Router, "addr", "add", "10.128.1.1/24", "dev", "in0")
+		var rfd int
+		require.NoError(t, netns.Run(netns.Path(n.Router), func() error {
+			var err error
+			if rfd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+				return err
+			}
+			_ = unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+			return unix.Bind(rfd, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{10, 128, 1, 1}})
+		}))
+		defer unix.Close(rfd)
+		require.NoError(t, netns.Run(netns.Path(n.SenderNS), func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			return unix.Sendto(fd, []byte("hello router"), 0, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{10, 128, 1, 1}})
+		}))
+		buf := make([]byte, 64)
+		k, _, err := unix.Recvfrom(rfd, buf, 0)
+		require.NoError(t, err, "the router's own stack received nothing")
+		assert.Equal(t, "hello router", string(buf[:k]))
+		ports := d.Ports()
+		assert.NotZero(t, ports[0].Host, "counted as host traffic on %s", ports[0].Port)
+	})
+}
