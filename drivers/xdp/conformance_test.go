@@ -25,7 +25,8 @@ var conformancePorts = []struct {
 // peers. "input" injects with Driver.Input (BPF_PROG_RUN of the port's
 // program); the others write the frames into the peers, so that they take
 // the real receive path of the mode (frames shorter than an Ethernet
-// header, which no port can carry, still go through Input).
+// header, which no port can carry, and frames for the decapsulation IFL,
+// which has no port, still go through Input).
 func TestConformance(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -88,6 +89,13 @@ func runConformance(t *testing.T, mode Mode, input bool) {
 	}
 	if !input {
 		opts.Send = func(t *testing.T, d hal.Driver, ingress hal.IFLIndex, frames [][]byte) {
+			if _, ok := peerOf[ingress]; !ok {
+				// No port (pd-): what the RP injects with Forward.
+				if err := d.Input(ingress, frames); err != nil {
+					t.Errorf("input: %v", err)
+				}
+				return
+			}
 			var wire [][]byte
 			for _, f := range frames {
 				if len(f) < 14 {

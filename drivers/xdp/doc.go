@@ -41,12 +41,14 @@
 //     entry NH, RPF IFL, counter slot.
 //   - nhs: entry NH -> discard | resolve | forward to OIL variants
 //     oil .. oil+sublists-1; a flow uses variant oil + FlowHash(S,G) mod
-//     sublists, which picks each aggregate's member as hal/flow.go says.
+//     sublists, which picks each aggregate's member as hal/flow.go says;
+//     a flag (and pe-'s counter slot) when the OIL reaches pe-.
 //   - oils (legs and down IFLs of a variant) and oil_devs (a devmap per
 //     variant, keyed by leg number so that two legs on one port make two
 //     copies).
 //   - ifl_stats, route_stats: per-CPU counters, read in batches.
 //   - events: ring buffer of upcalls; pending: their dedup (LRU hash).
+//   - trap_addrs, trap_cfgs, trap_sel: the host-path traps (traps.go).
 //
 // # Make before break
 //
@@ -57,26 +59,41 @@
 // released into quarantine until an RCU grace period has passed (alloc.go),
 // so no packet in flight reads an index that a new owner is rewriting.
 //
+// # Host path
+//
+// The RE's traps (hal.Trap, OpSetTrap/OpDelTrap) are classified in the
+// programs before the route lookup, the RPF and the TTL checks, exactly as
+// hal.TrapTable does (traps.go, maps trap_addrs, trap_cfgs and trap_sel):
+// a frame a trap matches is copied into the ring buffer with the trap's id
+// for hal.Upcalls.OnPunt and consumed. ARP and IPv4 unicast no trap wants
+// are dropped (NoRoute), anything else that is not IPv4 is Malformed: the
+// router's addresses belong to the RE (its host interfaces answer ARP and
+// serve TCP through the traps), so nothing reaches the kernel stack of the
+// ports' namespace, except on a port with no IFL bound, which passes
+// everything. An OIL entry on the encapsulation IFL (pe-) punts the
+// packet once, unchanged, with hal.TrapEncap (counted as transmitted on
+// pe-); the decapsulation IFL (pd-) is an ingress for Input (the tc
+// program runs with the namespace's loopback as its device, whose ports
+// element stands for pd-). Transmit on either is hal.ErrInvalid. Link
+// state: the kernel's operational state of each port is reported
+// (drivers/internal/linkmon), as afpacket does.
+//
 // # Upcalls
 //
 // A packet that hits the Resolve NH raises a resolve event and one that
 // fails the RPF check a wrong-interface event, each at most once per
 // option upcall-interval (100 ms) per (S,G) (and ingress IFL), so the
-// FPC's throttle sees every flow without a flood. PIM, IGMP and 224.0.0.0/24
-// frames are copied into the ring buffer for hal.Upcalls.OnPunt and passed
-// to the host stack, as the afpacket driver's taps leave them; frames to the
-// host's own unicast MAC (and anything not IPv4) go to the host stack.
-// Frames handled in XDP or tc are invisible to packet sockets (tcpdump on a
-// port shows only what is passed up).
+// FPC's throttle sees every flow without a flood. Punts carry the frame in
+// a record of the smallest of three sizes that holds it (128, 1536, 9216
+// bytes). Frames handled in XDP or tc are invisible to packet sockets
+// (tcpdump on a port shows nothing of what the programs forward or punt).
 //
 // # Counters
 //
-// The programs count per IFL (rx, tx per copy, drops by reason) and per
-// route in per-CPU arrays; IFLCounters and the walks sum the CPUs. Frames
-// that are not IPv4 count as Malformed and unicast IPv4 in a group MAC as
-// NoRoute, as in every driver (hal.IFLCounters). LastUsed of a route is
-// the driver clock at the first walk that saw its count grow (WalkRoutes,
-// WalkHits).
+// The programs count per IFL (rx, tx per copy, drops by reason, punts) and
+// per route in per-CPU arrays; IFLCounters and the walks sum the CPUs, as
+// in every driver (hal.IFLCounters). LastUsed of a route is the driver
+// clock at the first walk that saw its count grow (WalkRoutes, WalkHits).
 //
 // Input runs frames through the ingress port's program with BPF_PROG_RUN
 // (XDP in live-frame mode, so its redirects transmit), which needs the
@@ -87,5 +104,6 @@
 //
 // Apply and Close are serialised by a mutex; the read-back methods,
 // counters and walks may run concurrently with them. Upcalls run on the
-// one goroutine that reads the ring buffer and must not block.
+// one goroutine that reads the ring buffer (OnLinkState: on the link
+// monitor's, or Apply's when a port is bound) and must not block.
 package xdp

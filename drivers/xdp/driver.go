@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/mxfwd/mxfwd/drivers/internal/linkmon"
 	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/hal"
@@ -50,6 +52,14 @@ type Driver struct {
 	byPhys   map[string]*port // fixed after New
 	bindings atomic.Pointer[map[hal.IFLIndex]*port]
 	iflsPub  atomic.Pointer[map[hal.IFLIndex]*iflState] // read lock-free by counters
+	// loIndex is the ifindex of the ports namespace's loopback, the
+	// ingress device of a test run without one: its ports map element
+	// stands for the decapsulation IFL (pd-), which has no port, and
+	// decap is that IFL (0: none), for Input.
+	loIndex int
+	decap   atomic.Uint32
+
+	links *linkmon.Monitor // the ports' operational state
 
 	// Under mu (Apply, Close): the driver's view of what is in the maps.
 	mu         sync.Mutex
@@ -63,8 +73,9 @@ type Driver struct {
 	oilAlloc   *indexAlloc
 	portVals   map[int]portVal
 	egressVals map[int]egressVal
-	xdpPorts   int   // ports in native or generic mode: they need the devmaps
-	devLen     []int // by OIL variant: entries in its devmap, -1: no devmap yet
+	traps      trapWriter // traps.go
+	xdpPorts   int        // ports in native or generic mode: they need the devmaps
+	devLen     []int      // by OIL variant: entries in its devmap, -1: no devmap yet
 
 	// Route slots as the counter walks see them (hits.go).
 	hitsMu   sync.Mutex
@@ -76,6 +87,8 @@ type Driver struct {
 	stats  driverStats
 	ncpu   int
 
+	ctx      context.Context // ends at Close: the link monitor's
+	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed by Close
@@ -160,6 +173,7 @@ func newDriver(ctx context.Context, cfg hal.Config) (d *Driver, err error) {
 	d.hits = make([]hitState, o.Routes)
 	d.bindings.Store(&map[hal.IFLIndex]*port{})
 	d.iflsPub.Store(&map[hal.IFLIndex]*iflState{})
+	d.traps.have.addrs = map[trapAddrKey]uint32{}
 	if d.ncpu, err = ebpf.PossibleCPU(); err != nil {
 		return nil, fmt.Errorf("xdp: %w", err)
 	}
@@ -169,6 +183,10 @@ func newDriver(ctx context.Context, cfg hal.Config) (d *Driver, err error) {
 		}
 		return nil, fmt.Errorf("xdp: %w", err)
 	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d.ctx, d.cancel = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -183,16 +201,17 @@ func newDriver(ctx context.Context, cfg hal.Config) (d *Driver, err error) {
 	}
 	d.wg.Add(1)
 	go d.runEvents()
-	if ctx != nil {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			select {
-			case <-ctx.Done():
-				_ = d.events.Close() // stops runEvents; Close does the rest
-			case <-d.stopped():
-			}
-		}()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		select {
+		case <-d.ctx.Done():
+			_ = d.events.Close() // stops runEvents; Close does the rest
+		case <-d.stopped():
+		}
+	}()
+	if err := d.startLinks(); err != nil {
+		return nil, err
 	}
 	modes := map[Mode]int{}
 	for _, p := range d.ports {
@@ -220,6 +239,11 @@ func (d *Driver) stopped() <-chan struct{} {
 
 // openPorts opens and attaches every port; it runs in the ports' namespace.
 func (d *Driver) openPorts() error {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return fmt.Errorf("xdp: the ports' namespace has no loopback: %w", err)
+	}
+	d.loIndex = lo.Index
 	names := slices.Sorted(maps.Keys(d.cfg.Ports))
 	if len(names) == 0 {
 		d.log.Warn("xdp: no ports configured (use --port xe-F/P/N=ifname); nothing will be forwarded")
@@ -234,6 +258,11 @@ func (d *Driver) openPorts() error {
 		p, err := openPort(phys, ifname)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("xdp: port %s: Linux interface %q: %w", phys, ifname, err))
+			continue
+		}
+		if p.ifindex == d.loIndex {
+			p.close()
+			errs = append(errs, fmt.Errorf("xdp: port %s: the loopback is not a port: %w", phys, hal.ErrInvalid))
 			continue
 		}
 		d.ports = append(d.ports, p)
@@ -269,6 +298,10 @@ func (d *Driver) Apply(ctx context.Context, ops []hal.Op) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("xdp: enter the ports' namespace: %w", err)
+	}
+	if err := d.flushTraps(); err != nil {
+		d.log.Error("xdp: the trap maps could not take the programmed traps", "err", err)
+		aerr = errors.Join(aerr, err)
 	}
 	return n, aerr
 }
@@ -310,6 +343,8 @@ func (d *Driver) applyOne(ctx context.Context, op *hal.Op) error {
 		return d.setRoute(ctx, op)
 	case hal.OpDelRoute:
 		return d.delRoute(ctx, op)
+	case hal.OpSetTrap, hal.OpDelTrap:
+		return d.applyTrap(ctx, op)
 	}
 	return d.coreApply(ctx, *op) // the core rejects unknown kinds
 }
@@ -582,23 +617,33 @@ func (d *Driver) boundPort(idx hal.IFLIndex) *port { return (*d.bindings.Load())
 
 // rebind recomputes which IFL each port serves (unit 0 of the physical
 // interface named like the port, the lowest index if several) and its
-// parent aggregate, writes the ports and egress maps where they changed,
-// and returns the IFLs whose binding changed.
+// parent aggregate, and which decapsulation IFL the loopback's element
+// stands for (the lowest index), writes the ports and egress maps where
+// they changed, and returns the IFLs whose binding changed.
 func (d *Driver) rebind() []depKey {
 	bound := map[*port]hal.IFLIndex{}
 	parent := map[hal.IFLIndex]hal.IFLIndex{}
 	ifls := map[hal.IFLIndex]hal.IFL{}
+	var decap hal.IFLIndex
 	for idx := range d.ifls {
 		ifl, err := d.core.IFL(idx)
 		if err != nil {
 			continue
 		}
 		ifls[idx] = ifl
-		if ifl.Kind == hal.IFLAggregate {
+		switch ifl.Kind {
+		case hal.IFLAggregate:
 			for _, m := range ifl.Members {
 				parent[m] = idx
 			}
 			continue
+		case hal.IFLDecap:
+			if decap == 0 || idx < decap {
+				decap = idx
+			}
+			continue
+		case hal.IFLEncap:
+			continue // no port: the entries punt its copies (entry.go)
 		}
 		phys, unit, _ := strings.Cut(ifl.Name, ".")
 		p := d.byPhys[phys]
@@ -630,6 +675,10 @@ func (d *Driver) rebind() []depKey {
 				changed = append(changed, depKey{id: uint32(idx)})
 			}
 			p.bound = idx
+			p.boundIFL.Store(uint32(idx))
+			if d.links != nil {
+				d.links.Report(p.ifindex)
+			}
 		}
 		var pv portVal
 		var ev egressVal
@@ -654,6 +703,17 @@ func (d *Driver) rebind() []depKey {
 			d.egressVals[p.ifindex] = ev
 		}
 	}
+	var pv portVal
+	if decap != 0 {
+		pv = portVal{IFL: uint32(decap), Slot: d.iflSlot(decap)}
+	}
+	if old, ok := d.portVals[d.loIndex]; !ok || old != pv {
+		if err := d.ob.ports.Put(uint32(d.loIndex), &pv); err != nil {
+			d.log.Error("xdp: write ports map (decapsulation IFL)", "ifl", decap, "err", err)
+		}
+		d.portVals[d.loIndex] = pv
+	}
+	d.decap.Store(uint32(decap))
 	d.bindings.Store(&next)
 	return changed
 }
@@ -670,6 +730,11 @@ func (d *Driver) Input(ingress hal.IFLIndex, frames [][]byte) error {
 		return hal.ErrClosed
 	}
 	p := d.boundPort(ingress)
+	if p == nil && ingress != 0 && uint32(ingress) == d.decap.Load() {
+		// The decapsulation IFL: the tc program, on the loopback's
+		// element (it has no port, and clones reach any egress port).
+		p = &port{phys: "pd-", ifindex: d.loIndex, mode: ModeTC}
+	}
 	if p == nil {
 		if _, err := d.core.IFL(ingress); err != nil {
 			return fmt.Errorf("xdp: input: %w", err)
@@ -720,6 +785,9 @@ func (d *Driver) Transmit(egress hal.IFLIndex, frames [][]byte) error {
 	ifl, err := d.core.IFL(egress)
 	if err != nil {
 		return fmt.Errorf("xdp: transmit: %w", err)
+	}
+	if ifl.Kind == hal.IFLEncap || ifl.Kind == hal.IFLDecap {
+		return fmt.Errorf("xdp: transmit on %s (%s): no port: %w", ifl.Name, ifl.Kind, hal.ErrInvalid)
 	}
 	out := egress
 	if ifl.Kind == hal.IFLAggregate {
@@ -815,6 +883,10 @@ func (d *Driver) Close() error {
 
 // closeAll releases everything New may have acquired.
 func (d *Driver) closeAll() error {
+	d.cancel()
+	if d.links != nil {
+		d.links.Wait()
+	}
 	var errs []error
 	for _, p := range d.ports {
 		if err := p.close(); err != nil {

@@ -52,12 +52,17 @@ type entrySpec struct {
 	kind     uint32
 	nh       hal.NHID // the NH that decided kind
 	variants []variantSpec
+	// encap: the OIL reaches the encapsulation IFL (pe-), Up: the packet
+	// is punted once with hal.TrapEncap and counted on encapSlot.
+	encap     bool
+	encapSlot uint32
 }
 
 func (a *entrySpec) equal(b *entrySpec) bool {
-	return a.kind == b.kind && a.nh == b.nh && slices.EqualFunc(a.variants, b.variants, func(x, y variantSpec) bool {
-		return slices.Equal(x.legs, y.legs) && slices.Equal(x.down, y.down)
-	})
+	return a.kind == b.kind && a.nh == b.nh && a.encap == b.encap && a.encapSlot == b.encapSlot &&
+		slices.EqualFunc(a.variants, b.variants, func(x, y variantSpec) bool {
+			return slices.Equal(x.legs, y.legs) && slices.Equal(x.down, y.down)
+		})
 }
 
 // entry is an installed entry NH.
@@ -70,11 +75,12 @@ type entry struct {
 }
 
 // planLeg is one composite member: its Up ports (a unicast NH: one; an
-// aggregate: its Up members in member order) or, with none, the IFL that
-// is charged PortDown.
+// aggregate: its Up physical members in member order) or, with none, the
+// IFL that is charged PortDown; or the encapsulation IFL, Up (encap).
 type planLeg struct {
 	ports []hal.IFL
 	down  hal.IFLIndex
+	encap hal.IFLIndex
 }
 
 // errTooManyLegs rejects OILs larger than the data path's fixed arrays.
@@ -129,8 +135,11 @@ func (d *Driver) planLeg(nh hal.NextHop, deps *[]depKey) (planLeg, error) {
 		if err != nil {
 			return planLeg{}, err
 		}
-		if !ifl.Up {
+		switch {
+		case !ifl.Up:
 			return planLeg{down: ifl.Index}, nil
+		case ifl.Kind == hal.IFLEncap:
+			return planLeg{encap: ifl.Index}, nil
 		}
 		return planLeg{ports: []hal.IFL{ifl}}, nil
 	}
@@ -146,7 +155,7 @@ func (d *Driver) planLeg(nh hal.NextHop, deps *[]depKey) (planLeg, error) {
 		if err != nil {
 			return l, err
 		}
-		if ifl.Up {
+		if ifl.Up && ifl.Kind == hal.IFLPhysical {
 			l.ports = append(l.ports, ifl)
 		}
 	}
@@ -167,6 +176,13 @@ func (d *Driver) buildEntry(id hal.NHID) (entrySpec, []depKey, error) {
 	if kind != nhForward {
 		return spec, deps, nil
 	}
+	// Entries on the encapsulation IFL are not copies: one punt.
+	legs = slices.DeleteFunc(legs, func(l planLeg) bool {
+		if l.encap != 0 {
+			spec.encap, spec.encapSlot = true, d.iflSlot(l.encap)
+		}
+		return l.encap != 0
+	})
 	if len(legs) > maxLegs {
 		return spec, nil, fmt.Errorf("nh %d: %d legs: %w (%w)", id, len(legs), errTooManyLegs, hal.ErrInvalid)
 	}
@@ -302,6 +318,9 @@ func (e *entry) nhVal() nhVal {
 	v := nhVal{Kind: e.spec.kind, NH: uint32(e.spec.nh)}
 	if e.spec.kind == nhForward {
 		v.OIL, v.Sublists = e.oil, uint32(len(e.spec.variants))
+		if e.spec.encap {
+			v.Flags, v.EncapSlot = nhFlagEncap, e.spec.encapSlot
+		}
 	}
 	return v
 }

@@ -14,10 +14,11 @@ import (
 
 // runEvents reads the upcall ring buffer and hands every record to
 // hal.Upcalls: resolve requests and wrong-interface notifications (already
-// deduplicated per (S,G) by the programs, see fwd.c's upcall) and punted
-// control frames. It is the only goroutine calling the upcalls, so they see
-// events in the order the kernel wrote them. It stops when the reader is
-// closed (Close, or the context given to New ending).
+// deduplicated per (S,G) by the programs, see fwd.c's upcall) and frames
+// punted with the trap that matched them (or hal.TrapEncap). It is the
+// only goroutine calling these upcalls, so they see events in the order
+// the kernel wrote them. It stops when the reader is closed (Close, or the
+// context given to New ending).
 func (d *Driver) runEvents() {
 	defer d.wg.Done()
 	var rec ringbuf.Record
@@ -63,6 +64,9 @@ func decodeEvent(b []byte) (event, error) {
 	switch e.kind {
 	case evResolve, evWrongIf:
 	case evPunt:
+		if e.arg == uint32(hal.TrapNone) || e.arg > 0xffff {
+			return e, fmt.Errorf("punt: trap id %d", e.arg)
+		}
 		if caplen > puntMax || int(caplen) > len(b)-eventHdrLen {
 			return e, fmt.Errorf("punt: caplen %d in a record of %d bytes", caplen, len(b))
 		}
@@ -88,7 +92,7 @@ func (d *Driver) dispatch(b []byte) error {
 	case evWrongIf:
 		up.OnWrongInterface(hal.WrongInterface{Ingress: e.ifl, Expected: hal.IFLIndex(e.arg), Source: e.source, Group: e.group})
 	case evPunt:
-		up.OnPunt(e.ifl, hal.TrapNone, e.frame) // classified by trap in the next commits
+		up.OnPunt(e.ifl, hal.TrapID(e.arg), e.frame)
 	}
 	return nil
 }

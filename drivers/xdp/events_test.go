@@ -17,7 +17,8 @@ func TestDecodeEvent(t *testing.T) {
 	cases := []event{
 		{kind: evResolve, ifl: 331, arg: uint32(hal.NHResolveID), source: src, group: grp},
 		{kind: evWrongIf, ifl: 332, arg: 331, source: src, group: grp},
-		{kind: evPunt, ifl: 331, source: netip.AddrFrom4([4]byte{}), group: netip.AddrFrom4([4]byte{}), frame: frame},
+		{kind: evPunt, ifl: 331, arg: 3, source: netip.AddrFrom4([4]byte{}), group: netip.AddrFrom4([4]byte{}), frame: frame},
+		{kind: evPunt, ifl: 500, arg: uint32(hal.TrapEncap), source: netip.AddrFrom4([4]byte{}), group: netip.AddrFrom4([4]byte{}), frame: frame},
 	}
 	for _, c := range cases {
 		got, err := decodeEvent(c.encode())
@@ -28,7 +29,9 @@ func TestDecodeEvent(t *testing.T) {
 		"short header": make([]byte, eventHdrLen-1),
 		"unknown kind": (&event{kind: 9, source: src, group: grp}).encode(),
 	}
-	trunc := (&event{kind: evPunt, source: src, group: grp, frame: frame}).encode()
+	bad["punt without a trap"] = (&event{kind: evPunt, source: src, group: grp, frame: frame}).encode()
+	bad["punt with a trap id beyond 16 bits"] = (&event{kind: evPunt, arg: 1 << 16, source: src, group: grp, frame: frame}).encode()
+	trunc := (&event{kind: evPunt, arg: 3, source: src, group: grp, frame: frame}).encode()
 	trunc = trunc[:len(trunc)-1]
 	bad["punt longer than the record"] = trunc
 	for name, b := range bad {
@@ -42,7 +45,7 @@ func TestDecodeEvent(t *testing.T) {
 func FuzzDecodeEvent(f *testing.F) {
 	src, grp := netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("232.1.1.1")
 	f.Add((&event{kind: evResolve, ifl: 1, arg: 983, source: src, group: grp}).encode())
-	f.Add((&event{kind: evPunt, ifl: 1, source: src, group: grp, frame: []byte{1, 2, 3}}).encode())
+	f.Add((&event{kind: evPunt, ifl: 1, arg: 5, source: src, group: grp, frame: []byte{1, 2, 3}}).encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEvent(b)

@@ -20,9 +20,10 @@ var fwdObject []byte
 // Mirrors of bpf/fwd.h. Every struct is laid out without implicit padding
 // (TestLayouts checks the sizes against the object's BTF).
 const (
-	maxLegs = 64
-	maxDown = 64
-	puntMax = 9216
+	maxLegs       = 64
+	maxDown       = 64
+	puntMax       = 9216
+	maxGroupTraps = 16
 )
 
 type portVal struct {
@@ -55,8 +56,12 @@ const (
 	nhForward uint32 = 2
 )
 
+// nhVal flags (NH_F_*).
+const nhFlagEncap uint32 = 1 // the OIL holds the encapsulation IFL, Up
+
 type nhVal struct {
 	Kind, OIL, Sublists, NH uint32
+	Flags, EncapSlot        uint32
 }
 
 type legVal struct {
@@ -75,7 +80,7 @@ type oilVal struct {
 type iflStatsVal struct {
 	RxPkts, RxBytes, TxPkts, TxBytes                             uint64
 	RPFFail, TTL, NoRoute, Discard, Resolve, Malformed, PortDown uint64
-	Punt, Host, EventsLost                                       uint64
+	Punt, EventsLost                                             uint64
 }
 
 func (s *iflStatsVal) add(o *iflStatsVal) {
@@ -91,7 +96,6 @@ func (s *iflStatsVal) add(o *iflStatsVal) {
 	s.Malformed += o.Malformed
 	s.PortDown += o.PortDown
 	s.Punt += o.Punt
-	s.Host += o.Host
 	s.EventsLost += o.EventsLost
 }
 
@@ -113,6 +117,35 @@ type pendingKey struct {
 	IFL, Kind     uint32
 }
 
+// Host-path traps (struct trap_cfg, trap_addr_key).
+type trapGroup struct {
+	Addr, Mask [4]byte
+	ID, Pad    uint32
+}
+
+type trapCfg struct {
+	Proto          [256]uint16
+	Flags, NGroups uint32
+	Groups         [maxGroupTraps]trapGroup
+}
+
+// trapCfg flags (TRAP_F_*).
+const (
+	trapFlagLocal      uint32 = 1 // a local trap is for a unicast address
+	trapFlagLocalMcast uint32 = 2 // a local trap is for an address in 224/4
+)
+
+type trapAddrKey struct {
+	Addr [4]byte
+	Kind uint32
+}
+
+// trapAddrKey kinds (enum trap_addr_kind).
+const (
+	trapAddrARP   uint32 = 1
+	trapAddrLocal uint32 = 2
+)
+
 type devmapVal struct {
 	Ifindex uint32
 	ProgFD  int32
@@ -124,6 +157,7 @@ type objects struct {
 
 	ports, egress, sgRoutes, prefixRoutes, nhs, oils, oilDevs *ebpf.Map
 	iflStats, routeStats, events, pending                     *ebpf.Map
+	trapSel, trapCfgs, trapAddrs                              *ebpf.Map
 
 	innerDevmap *ebpf.MapSpec // template of the per-variant devmaps
 }
@@ -147,7 +181,7 @@ func loadObjects(o options, testrunMagic uint32) (*objects, error) {
 	sizes := map[string]int{
 		"sg_routes": o.Routes, "route_stats": o.Routes, "prefix_routes": min(o.Routes, 1<<16),
 		"ifl_stats": o.IFLs, "nhs": o.NHs, "oils": o.OILs, "oil_devs": o.OILs,
-		"pending": 16384,
+		"pending": 16384, "trap_addrs": o.TrapAddrs,
 	}
 	for name, n := range sizes {
 		ms, ok := spec.Maps[name]
@@ -179,12 +213,14 @@ func loadObjects(o options, testrunMagic uint32) (*objects, error) {
 		prefixRoutes: coll.Maps["prefix_routes"], nhs: coll.Maps["nhs"], oils: coll.Maps["oils"],
 		oilDevs: coll.Maps["oil_devs"], iflStats: coll.Maps["ifl_stats"], routeStats: coll.Maps["route_stats"],
 		events: coll.Maps["events"], pending: coll.Maps["pending"],
+		trapSel: coll.Maps["trap_sel"], trapCfgs: coll.Maps["trap_cfgs"], trapAddrs: coll.Maps["trap_addrs"],
 		innerDevmap: inner,
 	}
 	// The collection's other handles (.rodata) are not needed.
 	for name, m := range coll.Maps {
 		switch name {
-		case "ports", "egress", "sg_routes", "prefix_routes", "nhs", "oils", "oil_devs", "ifl_stats", "route_stats", "events", "pending":
+		case "ports", "egress", "sg_routes", "prefix_routes", "nhs", "oils", "oil_devs", "ifl_stats", "route_stats", "events", "pending",
+			"trap_sel", "trap_cfgs", "trap_addrs":
 		default:
 			m.Close()
 		}
@@ -198,7 +234,7 @@ func (ob *objects) close() {
 			p.Close()
 		}
 	}
-	for _, m := range []*ebpf.Map{ob.ports, ob.egress, ob.sgRoutes, ob.prefixRoutes, ob.nhs, ob.oils, ob.oilDevs, ob.iflStats, ob.routeStats, ob.events, ob.pending} {
+	for _, m := range []*ebpf.Map{ob.ports, ob.egress, ob.sgRoutes, ob.prefixRoutes, ob.nhs, ob.oils, ob.oilDevs, ob.iflStats, ob.routeStats, ob.events, ob.pending, ob.trapSel, ob.trapCfgs, ob.trapAddrs} {
 		if m != nil {
 			m.Close()
 		}

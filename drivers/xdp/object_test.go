@@ -56,6 +56,9 @@ func TestLayouts(t *testing.T) {
 		{"ifl_stats", uint32(0), iflStatsVal{}},
 		{"route_stats", uint32(0), routeStatsVal{}},
 		{"pending", pendingKey{}, uint64(0)},
+		{"trap_sel", uint32(0), uint32(0)},
+		{"trap_cfgs", uint32(0), trapCfg{}},
+		{"trap_addrs", trapAddrKey{}, uint32(0)},
 	}
 	for _, c := range cases {
 		ms := spec.Maps[c.m]

@@ -29,6 +29,9 @@ const (
 	// request per (S,G)) and its 3 s wrong-interface limit see every flow
 	// promptly without the kernel flooding user space at line rate.
 	defaultUpcallInterval = 100 * time.Millisecond
+	// ARP and local traps (one per address each): the RE traps ARP and
+	// IPv4 to every address of the router, a few hundred IFLs at most.
+	defaultTrapAddrs = 4096
 )
 
 // Mode is how a port runs the data path.
@@ -55,6 +58,8 @@ type options struct {
 	NHs    int // "nhs": route entry next hops
 	OILs   int // "oils": OIL variants
 
+	TrapAddrs int // "trap-addrs": ARP and local traps
+
 	UpcallInterval time.Duration // "upcall-interval"
 }
 
@@ -62,7 +67,7 @@ func parseOptions(m map[string]string) (options, error) {
 	o := options{
 		Mode: ModeAuto, PortMode: map[string]Mode{},
 		Routes: defaultRoutes, IFLs: defaultIFLs, NHs: defaultNHs, OILs: defaultOILs,
-		UpcallInterval: defaultUpcallInterval,
+		TrapAddrs: defaultTrapAddrs, UpcallInterval: defaultUpcallInterval,
 	}
 	intOpt := func(key string, dst *int, min, max int) error {
 		v, ok := m[key]
@@ -81,6 +86,7 @@ func parseOptions(m map[string]string) (options, error) {
 		intOpt("ifls", &o.IFLs, 16, 1<<20),
 		intOpt("nhs", &o.NHs, 16, 1<<22),
 		intOpt("oils", &o.OILs, 16, 1<<20),
+		intOpt("trap-addrs", &o.TrapAddrs, 16, 1<<20),
 	} {
 		if e != nil {
 			return o, e

@@ -33,8 +33,10 @@ type port struct {
 	txFD int
 
 	// The IFL bound to the port, 0 while none is (under the apply lock;
-	// read lock-free through Driver.bindings).
-	bound hal.IFLIndex
+	// read lock-free through Driver.bindings, and boundIFL for the link
+	// monitor).
+	bound    hal.IFLIndex
+	boundIFL atomic.Uint32
 
 	injected, injectedBytes atomic.Uint64 // frames sent by Transmit
 }

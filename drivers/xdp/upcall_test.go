@@ -18,8 +18,9 @@ import (
 // TestUpcallsRealTraffic: with real senders, a miss raises one resolve per
 // (S,G) however many packets hit it (until the route changes), an RPF
 // failure one wrong-interface event, an IGMP report from a receiver is
-// punted, and the host's own traffic (ARP, ping to the port's address)
-// still reaches the host stack.
+// punted with the IGMP trap, and traffic for the router's address (ARP, a
+// datagram) is punted with its trap and consumed: the kernel stack of the
+// ports' namespace does not see it.
 func TestUpcallsRealTraffic(t *testing.T) {
 	for _, m := range []Mode{ModeTC, ModeGeneric} {
 		t.Run(string(m), func(t *testing.T) { testUpcalls(t, m) })
@@ -32,6 +33,10 @@ func testUpcalls(t *testing.T, mode Mode) {
 	var d *Driver
 	starter(mode, &d, "upcall-interval", "1m")(t, n.Router, n.Ports, rec)
 	n.Program(t, d)
+	// The RE's traps (the receivers' IGMP reports are punted, not
+	// resolved through 224/4).
+	_, err := d.Apply(t.Context(), haltest.TrapOps())
+	require.NoError(t, err)
 	n.WaitForwarding(t, 20*time.Second)
 	rec.Reset()
 	unknown := netip.MustParseAddr("232.0.9.1")
@@ -79,41 +84,82 @@ func testUpcalls(t *testing.T, mode Mode) {
 		porttest.Listen(t, n.Receivers[1].NS, "rcv0", g) // the join sends a report
 		ok := rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool {
 			for _, p := range r.Punts() {
-				if pp, err := haltest.ParseFrame(p.Frame); err == nil && pp.Proto == haltest.ProtoIGMP && p.Ingress == porttest.IFLOutBase+2 {
+				if pp, err := haltest.ParseFrame(p.Frame); err == nil && pp.Proto == haltest.ProtoIGMP && p.Ingress == porttest.IFLOutBase+2 && p.Trap == haltest.TrapIGMP {
 					return true
 				}
 			}
 			return false
 		})
-		assert.True(t, ok, "IGMP report from receiver 2 punted with its ingress IFL")
+		assert.True(t, ok, "IGMP report from receiver 2 punted with its ingress IFL and the IGMP trap")
 	})
 
-	t.Run("host traffic reaches the host", func(t *testing.T) {
-		// ARP (broadcast) and a unicast UDP datagram to the port's address.
-		n.Lab.IP("-n", n.Router, "addr", "add", "10.128.1.1/24", "dev", "in0")
+	t.Run("host traffic goes to the RE, not to the host stack", func(t *testing.T) {
+		// The router's address is trapped (haltest.TrapOps: ARP and
+		// local for 10.128.1.1); the namespace's own stack has the
+		// address too, but must not see the traffic: the RE owns it.
+		router := haltest.RouterAddr
+		n.Lab.IP("-n", n.Router, "addr", "add", router.String()+"/24", "dev", "in0")
 		var rfd int
 		require.NoError(t, netns.Run(netns.Path(n.Router), func() error {
 			var err error
 			if rfd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
 				return err
 			}
-			_ = unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
-			return unix.Bind(rfd, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{10, 128, 1, 1}})
+			_ = unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 300000})
+			return unix.Bind(rfd, &unix.SockaddrInet4{Port: 7000, Addr: router.As4()})
 		}))
 		defer unix.Close(rfd)
-		require.NoError(t, netns.Run(netns.Path(n.SenderNS), func() error {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			return unix.Sendto(fd, []byte("hello router"), 0, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{10, 128, 1, 1}})
-		}))
+		send := func(dst netip.Addr) {
+			t.Helper()
+			require.NoError(t, netns.Run(netns.Path(n.SenderNS), func() error {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer unix.Close(fd)
+				return unix.Sendto(fd, []byte("hello router"), 0, &unix.SockaddrInet4{Port: 7000, Addr: dst.As4()})
+			}))
+		}
+		punted := func(trap hal.TrapID, match func(haltest.Parsed) bool) bool {
+			return rec.WaitFor(5*time.Second, func(r *haltest.Recorder) bool {
+				for _, p := range r.Punts() {
+					if p.Trap != trap || p.Ingress != porttest.IFLIn {
+						continue
+					}
+					if match == nil {
+						return true
+					}
+					if pp, err := haltest.ParseFrame(p.Frame); err == nil && match(pp) {
+						return true
+					}
+				}
+				return false
+			})
+		}
+		// Nobody answers the sender's ARP on the port: the request is
+		// punted with the ARP trap (the RE would answer it).
+		send(router)
+		assert.True(t, punted(haltest.TrapARPRouter, nil), "ARP for the router's address punted")
+		// With the neighbour known, the datagram itself: the local trap.
+		in0 := d.byPhys["xe-3/0/0"]
+		n.Lab.IP("-n", n.SenderNS, "neigh", "replace", router.String(), "lladdr", in0.mac.String(), "dev", "snd0")
+		before, err := d.IFLCounters(porttest.IFLIn)
+		require.NoError(t, err)
+		send(router)
+		assert.True(t, punted(haltest.TrapLocalRouter, func(p haltest.Parsed) bool { return p.Group == router && p.Proto == haltest.ProtoUDP }),
+			"the datagram to the router punted with the local trap")
 		buf := make([]byte, 64)
-		k, _, err := unix.Recvfrom(rfd, buf, 0)
-		require.NoError(t, err, "the router's own stack received nothing")
-		assert.Equal(t, "hello router", string(buf[:k]))
+		_, _, err = unix.Recvfrom(rfd, buf, 0)
+		assert.Error(t, err, "the namespace's own stack received the datagram: it was passed up, not consumed")
+		// Unicast to an address no trap wants: dropped, NoRoute.
+		other := netip.MustParseAddr("10.128.1.77")
+		n.Lab.IP("-n", n.SenderNS, "neigh", "replace", other.String(), "lladdr", in0.mac.String(), "dev", "snd0")
+		send(other)
+		assert.Eventually(t, func() bool {
+			c, _ := d.IFLCounters(porttest.IFLIn)
+			return c.NoRoute > before.NoRoute
+		}, 5*time.Second, 10*time.Millisecond, "unicast no trap wants counted as NoRoute")
 		ports := d.Ports()
-		assert.NotZero(t, ports[0].Host, "counted as host traffic on %s", ports[0].Port)
+		assert.NotZero(t, ports[0].Punted, "counted as punted on %s", ports[0].Port)
 	})
 }

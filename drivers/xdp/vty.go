@@ -26,8 +26,7 @@ type PortStats struct {
 	TxPackets  uint64 `json:"tx_packets"` // forwarded copies and Transmit's frames
 	TxBytes    uint64 `json:"tx_bytes"`
 	Injected   uint64 `json:"tx_injected"` // of TxPackets, sent by Transmit
-	Punted     uint64 `json:"punted"`      // control frames passed up (and to the FPC)
-	Host       uint64 `json:"host"`        // frames to this host's own addresses, passed up
+	Punted     uint64 `json:"punted"`      // frames a host-path trap sent to the FPC
 	EventsLost uint64 `json:"events_lost"` // upcalls lost to a full ring
 }
 
@@ -44,6 +43,10 @@ type Summary struct {
 	Events         uint64 `json:"events"`       // upcall records read
 	BadEvents      uint64 `json:"bad_events"`
 	InputRuns      uint64 `json:"input_runs"` // frames injected with BPF_PROG_RUN
+	Traps          int    `json:"traps"`      // host-path traps programmed
+	TrapAddrs      int    `json:"trap_addresses"`
+	TrapAddrsMax   int    `json:"trap_addresses_max"`
+	TrapSwitches   uint64 `json:"trap_switches"` // trap configurations switched
 }
 
 // Ports returns the ports, sorted by physical name.
@@ -61,7 +64,7 @@ func (d *Driver) Ports() []PortStats {
 			if s, err := d.iflStats(st.slot); err == nil {
 				ps.RxPackets, ps.RxBytes = s.RxPkts, s.RxBytes
 				ps.TxPackets, ps.TxBytes = s.TxPkts+st.txInject.Load(), s.TxBytes+st.txBytes.Load()
-				ps.Punted, ps.Host, ps.EventsLost = s.Punt, s.Host, s.EventsLost
+				ps.Punted, ps.EventsLost = s.Punt, s.EventsLost
 			}
 		}
 		out = append(out, ps)
@@ -78,6 +81,7 @@ func (d *Driver) TableSummary() Summary {
 		OILVariants: d.oilAlloc.active(), OILQuarantined: d.oilAlloc.quarantinedCount(), OILMax: d.oilAlloc.size(),
 		IFLs: len(d.ifls), OILSwitches: d.stats.oilSwitches.Load(),
 		Events: d.stats.events.Load(), BadEvents: d.stats.badEvents.Load(), InputRuns: d.stats.inputRuns.Load(),
+		Traps: len(d.core.Traps()), TrapAddrs: len(d.traps.have.addrs), TrapAddrsMax: d.opts.TrapAddrs, TrapSwitches: d.traps.switches,
 	}
 	return s
 }
@@ -124,6 +128,7 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 		fmt.Fprintf(w, "Entry next hops: %d\n", s.Entries)
 		fmt.Fprintf(w, "OIL variants: %d of %d (%d waiting for a grace period), %d make-before-break switches\n", s.OILVariants, s.OILMax, s.OILQuarantined, s.OILSwitches)
 		fmt.Fprintf(w, "IFLs: %d\n", s.IFLs)
+		fmt.Fprintf(w, "Traps: %d (addresses %d of %d), %d configuration switches\n", s.Traps, s.TrapAddrs, s.TrapAddrsMax, s.TrapSwitches)
 		_, err := fmt.Fprintf(w, "Upcall records: %d (%d bad); frames injected: %d\n", s.Events, s.BadEvents, s.InputRuns)
 		return true, err
 	}
@@ -135,15 +140,15 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 			for _, t := range p.Tried {
 				fmt.Fprintf(w, "  not used: %s\n", t)
 			}
-			fmt.Fprintf(w, "  rx: %d packets, %d bytes; punted %d, to host %d\n", p.RxPackets, p.RxBytes, p.Punted, p.Host)
+			fmt.Fprintf(w, "  rx: %d packets, %d bytes; punted %d\n", p.RxPackets, p.RxBytes, p.Punted)
 			fmt.Fprintf(w, "  tx: %d packets, %d bytes (%d injected); upcalls lost %d\n", p.TxPackets, p.TxBytes, p.Injected, p.EventsLost)
 		}
 		return true, nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Port\tInterface\tMode\tIFL\tRx pkts\tTx pkts\tPunted\tHost\tEvents lost")
+	fmt.Fprintln(tw, "Port\tInterface\tMode\tIFL\tRx pkts\tTx pkts\tPunted\tEvents lost")
 	for _, p := range ports {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Port, p.Interface, p.Mode, p.IFL, p.RxPackets, p.TxPackets, p.Punted, p.Host, p.EventsLost)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Port, p.Interface, p.Mode, p.IFL, p.RxPackets, p.TxPackets, p.Punted, p.EventsLost)
 	}
 	return true, tw.Flush()
 }

@@ -7,6 +7,14 @@
  * control frames) through a ring buffer. The FPC programs every map from
  * the HAL's Apply; nothing here is configured by hand.
  *
+ * The host path follows the HAL (hal/trap.go): what a programmed trap
+ * matches is copied to the ring buffer with the trap's id and consumed;
+ * ARP and IPv4 unicast that no trap wants are dropped (NoRoute), anything
+ * that is neither IPv4 nor ARP is Malformed. Nothing is passed to the
+ * kernel stack of the ports' namespace unless the port has no IFL: the
+ * router's addresses belong to the RE, which gets their traffic through
+ * its traps.
+ *
  * Three programs share one decision (classify):
  *   xdp_fwd     XDP, native or generic: replicates with a broadcast
  *               redirect into the devmap of the packet's OIL variant;
@@ -33,10 +41,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Set by the loader (RewriteConstants). */
 volatile const __u64 upcall_interval_ns = 100000000; /* per (S,G) [and ingress] */
 volatile const __u32 testrun_magic = 0;              /* skb->cb[0] of Input's test runs */
-
-#ifndef IPPROTO_PIM
-#define IPPROTO_PIM 103
-#endif
 
 /* Map sizes are defaults; the loader sets max_entries from driver options. */
 struct {
@@ -129,13 +133,51 @@ struct {
 	__type(value, __u64);
 } pending SEC(".maps");
 
+/* Host-path traps (fwd.h). trap_sel names the trap_cfgs slot in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} trap_sel SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct trap_cfg);
+} trap_cfgs SEC(".maps");
+
+/* ARP and local traps: one per address of the router (a card has a few
+ * hundred IFLs at most, each with an address or two). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct trap_addr_key);
+	__type(value, __u32);
+} trap_addrs SEC(".maps");
+
 /* What classify decided. */
 enum verdict {
-	V_PASS = 0, /* to the host stack */
-	V_DROP = 1,
-	V_PUNT = 2, /* to the host stack and, as an event, to the FPC */
-	V_FWD = 3,  /* replicate to OIL variant *variant */
+	V_DROP = 0,
+	V_PUNT = 1, /* a trap wants it: to the ring buffer with its id, then consumed */
+	V_FWD = 2,  /* rewrite, then replicate to OIL variant variant */
 };
+
+struct decision {
+	__u32 variant;    /* V_FWD: the OIL variant */
+	__u32 trap;       /* V_PUNT: the trap id */
+	__u32 encap;      /* V_FWD: punt the packet to pe- (TRAP_ENCAP) first */
+	__u32 encap_slot; /* ... and count it on this ifl_stats slot */
+};
+
+/* The body of an Ethernet/IPv4 ARP request or reply (RFC 826). */
+struct arp_ipv4 {
+	__be16 htype, ptype;
+	__u8 hlen, plen;
+	__be16 op;
+	__u8 sha[6], spa[4], tha[6], tpa[4];
+} __attribute__((packed));
 
 /* hal.FlowHash4 (hal/flow.go), bit for bit: the murmur3 64-bit finaliser
  * of group<<32 | source in host order, low 32 bits. */
@@ -159,6 +201,50 @@ static __always_inline __u16 csum_adjust(__u16 hc, __u16 old, __u16 new)
 	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
 	return (__u16)~s;
+}
+
+static __always_inline int is_multicast(__u32 addr_be)
+{
+	return (addr_be & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000);
+}
+
+/* match_traps is hal.TrapTable.MatchIPv4: the protocol trap, else the
+ * local trap of the destination, else the first group trap holding it.
+ * It returns the trap id, 0 for none. The common case, a multicast data
+ * packet with no local trap on a group address, costs two array loads
+ * and a compare per group trap. */
+static __always_inline __u32 match_traps(__u32 proto, __u32 daddr)
+{
+	__u32 zero = 0;
+	__u32 *sel = bpf_map_lookup_elem(&trap_sel, &zero);
+
+	if (!sel)
+		return 0;
+	__u32 slot = *sel & 1;
+	struct trap_cfg *c = bpf_map_lookup_elem(&trap_cfgs, &slot);
+
+	if (!c)
+		return 0;
+	__u32 id = c->proto[proto & 0xff];
+
+	if (id)
+		return id;
+	if (c->flags & (is_multicast(daddr) ? TRAP_F_LOCAL_MCAST : TRAP_F_LOCAL)) {
+		struct trap_addr_key k = {.addr = daddr, .kind = TRAP_ADDR_LOCAL};
+		__u32 *v = bpf_map_lookup_elem(&trap_addrs, &k);
+
+		if (v)
+			return *v;
+	}
+	__u32 n = c->ngroups;
+
+	for (__u32 i = 0; i < MAX_GROUP_TRAPS; i++) {
+		if (i >= n)
+			break;
+		if ((daddr & c->groups[i].mask) == c->groups[i].addr)
+			return c->groups[i].id;
+	}
+	return 0;
 }
 
 /* upcall raises a resolve or wrong-interface event, at most one per
@@ -201,18 +287,19 @@ static __always_inline void upcall(__u32 kind, __u32 ifl, __u32 arg, __u32 sourc
 
 /*
  * classify is the forwarding decision, shared by the XDP and tc programs:
- * data..end is the frame (at least the Ethernet and IPv4 headers must be
- * linear for tc: the caller pulls them), len its full length. It counts
- * on the ingress IFL and the route, raises upcalls, rewrites the frame for
- * forwarding (destination MAC from the group, TTL - 1, checksum) and
- * returns the verdict; for V_FWD *variant is the OIL variant.
+ * data..end is the frame (at least the Ethernet header and the IPv4 header
+ * or ARP body must be linear for tc: the caller pulls them), len its full
+ * length. It counts on the ingress IFL and the route, raises upcalls and
+ * returns the verdict with what it needs in *dc. It does not touch the
+ * frame: a trapped frame, and the copy for pe-, leave as received.
  *
  * The order of checks is swpfe's (drivers/swpfe/forward.go), so that every
- * driver counts the same frame the same way: malformed, punt, no route,
- * RPF, route hit, discard / resolve, TTL.
+ * driver counts the same frame the same way: ARP (trapped, malformed or
+ * no route), malformed, traps, unicast (no route), no route, RPF, route
+ * hit, discard / resolve, TTL.
  */
 static __always_inline enum verdict classify(void *data, void *end, __u64 len, struct port_val *port,
-					     struct ifl_stats *st, __u32 *variant)
+					     struct ifl_stats *st, struct decision *dc)
 {
 	struct ethhdr *eth = data;
 
@@ -220,48 +307,57 @@ static __always_inline enum verdict classify(void *data, void *end, __u64 len, s
 		st->malformed++;
 		return V_DROP;
 	}
-	int host = !(eth->h_dest[0] & 1); /* unicast destination MAC: addressed to this host */
+	if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+		/* hal.ARPTarget: Ethernet/IPv4 ARP, request or reply. */
+		struct arp_ipv4 *a = (void *)(eth + 1);
+
+		if ((void *)(a + 1) > end || a->htype != bpf_htons(1) || a->ptype != bpf_htons(ETH_P_IP) ||
+		    a->hlen != 6 || a->plen != 4 || (a->op != bpf_htons(1) && a->op != bpf_htons(2))) {
+			st->malformed++;
+			return V_DROP;
+		}
+		struct trap_addr_key k = {.kind = TRAP_ADDR_ARP};
+
+		__builtin_memcpy(&k.addr, a->tpa, sizeof(k.addr));
+		__u32 *id = bpf_map_lookup_elem(&trap_addrs, &k);
+
+		if (!id) {
+			/* The PFE neither bridges nor answers ARP. */
+			st->no_route++;
+			return V_DROP;
+		}
+		dc->trap = *id;
+		st->punt++;
+		return V_PUNT;
+	}
 	struct iphdr *ip = (void *)(eth + 1);
 
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end) {
-		if (host) {
-			st->host++;
-			return V_PASS;
-		}
-		/* ARP, IPv6, a runt: not for the multicast path. */
+		/* IPv6, LLDP, a runt: nothing the PFE handles. */
 		st->malformed++;
-		return eth->h_proto == bpf_htons(ETH_P_IP) ? V_DROP : V_PASS;
+		return V_DROP;
 	}
 	__u32 ihl = ip->ihl * 4;
 	__u32 tot = bpf_ntohs(ip->tot_len);
 	__u32 proto = ip->protocol;
 	__u32 daddr = ip->daddr, saddr = ip->saddr;
 
-	if (host) {
-		if (proto == IPPROTO_PIM || proto == IPPROTO_IGMP) {
-			st->punt++;
-			return V_PUNT; /* unicast PIM (Register, RFC 7761 4.9.3) */
-		}
-		if ((daddr & bpf_htonl(0xf0000000)) != bpf_htonl(0xe0000000)) {
-			st->host++;
-			return V_PASS;
-		}
-	}
 	if (ip->version != 4 || ihl < 20 || tot < ihl || tot > len - sizeof(*eth)) {
 		st->malformed++;
 		return V_DROP;
 	}
-	/* Control traffic and link-local groups (224.0.0.0/24, RFC 5771)
-	 * are never forwarded. */
-	if (proto == IPPROTO_PIM || proto == IPPROTO_IGMP ||
-	    (daddr & bpf_htonl(0xffffff00)) == bpf_htonl(0xe0000000)) {
+	/* Traps come before the lookup, the RPF and the TTL checks. */
+	__u32 trap = match_traps(proto, daddr);
+
+	if (trap) {
+		dc->trap = trap;
 		st->punt++;
 		return V_PUNT;
 	}
-	if ((daddr & bpf_htonl(0xf0000000)) != bpf_htonl(0xe0000000)) {
-		/* IPv4 unicast or broadcast in a group MAC: the host's. */
+	if (!is_multicast(daddr)) {
+		/* Unicast no trap wants: transit traffic is not routed here. */
 		st->no_route++;
-		return V_PASS;
+		return V_DROP;
 	}
 	struct sg_key k = {.group = daddr, .source = saddr};
 	struct route_val *r = bpf_map_lookup_elem(&sg_routes, &k);
@@ -299,9 +395,7 @@ static __always_inline enum verdict classify(void *data, void *end, __u64 len, s
 		upcall(EV_RESOLVE, port->ifl, nh->nh, saddr, daddr, st);
 		return V_DROP;
 	}
-	__u8 ttl = ip->ttl;
-
-	if (ttl <= 1) {
+	if (ip->ttl <= 1) {
 		st->ttl++;
 		return V_DROP;
 	}
@@ -310,20 +404,36 @@ static __always_inline enum verdict classify(void *data, void *end, __u64 len, s
 
 	if (sub > 1)
 		v += flow_hash(saddr, daddr) % sub;
-	*variant = v;
+	dc->variant = v;
+	dc->encap = nh->flags & NH_F_ENCAP;
+	dc->encap_slot = nh->encap_slot;
+	return V_FWD;
+}
 
+/* rewrite makes the frame a copy to forward (the same for every copy but
+ * the source MAC): destination MAC from the group, TTL - 1, checksum. */
+static __always_inline int rewrite(void *data, void *end)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+
+	if ((void *)(ip + 1) > end)
+		return -1;
 	/* 01:00:5e + low 23 bits of the group (RFC 1112 section 6.4). */
-	__u32 g = bpf_ntohl(daddr);
+	__u32 g = bpf_ntohl(ip->daddr);
+
 	eth->h_dest[0] = 0x01;
 	eth->h_dest[1] = 0x00;
 	eth->h_dest[2] = 0x5e;
 	eth->h_dest[3] = (g >> 16) & 0x7f;
 	eth->h_dest[4] = g >> 8;
 	eth->h_dest[5] = g;
-	__u16 old = (__u16)ttl << 8 | proto;
+	__u8 ttl = ip->ttl;
+	__u16 old = (__u16)ttl << 8 | ip->protocol;
+
 	ip->check = bpf_htons(csum_adjust(bpf_ntohs(ip->check), old, old - 0x100));
 	ip->ttl = ttl - 1;
-	return V_FWD;
+	return 0;
 }
 
 /* count_down charges PortDown to the IFLs of an OIL variant's legs that
@@ -342,38 +452,80 @@ static __always_inline void count_down(struct oil_val *o)
 	}
 }
 
-/* ---- XDP ---- */
+/* ---- Punts: the frame as received, to the ring buffer ---- */
 
-static __always_inline void punt_xdp(struct xdp_md *ctx, __u32 ifl, __u64 len, struct ifl_stats *st)
+/* load_frame copies the first n bytes of the packet; tc is a constant of
+ * the caller (the other helper is not allowed in its program type). */
+static __always_inline long load_frame(void *ctx, int tc, void *to, __u32 n)
 {
-	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + PUNT_MAX, 0);
+	if (tc)
+		return bpf_skb_load_bytes(ctx, 0, to, n);
+	return bpf_xdp_load_bytes(ctx, 0, to, n);
+}
 
-	if (!ev) {
-		st->events_lost++;
-		return;
-	}
+/* punt_sized writes a punt record of size bytes of frame room (a
+ * constant: the verifier needs the reservation's size). */
+static __always_inline int punt_sized(void *ctx, int tc, const __u32 size, __u32 ifl, __u32 trap, __u64 len)
+{
+	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + size, 0);
+
+	if (!ev)
+		return -1;
 	__u32 cap = len;
 
-	if (cap > PUNT_MAX)
-		cap = PUNT_MAX;
+	if (cap > size)
+		cap = size;
 	/* Make clang test the register it passes (the verifier needs the
 	 * bounds on the argument itself). */
 	asm volatile("" : "+r"(cap));
-	if (cap < sizeof(struct ethhdr) || cap > PUNT_MAX || bpf_xdp_load_bytes(ctx, 0, (void *)(ev + 1), cap)) {
+	if (cap < sizeof(struct ethhdr) || cap > size || load_frame(ctx, tc, (void *)(ev + 1), cap)) {
 		bpf_ringbuf_discard(ev, 0);
-		st->events_lost++;
-		return;
+		return -1;
 	}
 	ev->kind = EV_PUNT;
 	ev->ifl = ifl;
-	ev->arg = 0;
+	ev->arg = trap;
 	ev->source = 0;
 	ev->group = 0;
 	ev->len = len;
 	ev->caplen = cap;
 	ev->pad = 0;
 	bpf_ringbuf_submit(ev, 0);
+	return 0;
 }
+
+/* punt hands the frame to hal.Upcalls.OnPunt with trap id trap, in the
+ * smallest record class that holds it, so that a ring full of small
+ * control frames (ARP, hellos, TCP acknowledgements: 160 bytes a record)
+ * holds some 26,000 of them instead of 450 jumbo-sized records. It
+ * returns -1 if the ring is full (or the frame could not be read). */
+static __always_inline int punt(void *ctx, int tc, __u32 ifl, __u32 trap, __u64 len)
+{
+	if (len <= PUNT_SMALL)
+		return punt_sized(ctx, tc, PUNT_SMALL, ifl, trap, len);
+	if (len <= PUNT_MTU)
+		return punt_sized(ctx, tc, PUNT_MTU, ifl, trap, len);
+	return punt_sized(ctx, tc, PUNT_MAX, ifl, trap, len);
+}
+
+/* punt_encap hands the packet, unchanged, to the DR for a PIM Register
+ * (hal.TrapEncap: once per packet whatever number of OIL entries reach
+ * pe-) and counts it as transmitted on pe-. */
+static __always_inline void punt_encap(void *ctx, int tc, __u32 ifl, __u64 len, __u32 slot, struct ifl_stats *st)
+{
+	if (punt(ctx, tc, ifl, TRAP_ENCAP, len)) {
+		st->events_lost++;
+		return;
+	}
+	struct ifl_stats *es = bpf_map_lookup_elem(&ifl_stats, &slot);
+
+	if (es) {
+		es->tx_pkts++;
+		es->tx_bytes += len;
+	}
+}
+
+/* ---- XDP ---- */
 
 SEC("xdp")
 int xdp_fwd(struct xdp_md *ctx)
@@ -394,19 +546,24 @@ int xdp_fwd(struct xdp_md *ctx)
 
 	st->rx_pkts++;
 	st->rx_bytes += len;
-	__u32 variant = 0;
+	struct decision dc = {};
+	__u32 ifl = port->ifl;
 
-	switch (classify(data, end, len, port, st, &variant)) {
-	case V_PASS:
-		return XDP_PASS;
+	switch (classify(data, end, len, port, st, &dc)) {
 	case V_PUNT:
-		punt_xdp(ctx, port->ifl, len, st);
-		return XDP_PASS;
+		if (punt(ctx, 0, ifl, dc.trap, len))
+			st->events_lost++;
+		return XDP_DROP;
 	case V_FWD:
 		break;
 	default:
 		return XDP_DROP;
 	}
+	if (dc.encap)
+		punt_encap(ctx, 0, ifl, len, dc.encap_slot, st);
+	if (rewrite((void *)(long)ctx->data, (void *)(long)ctx->data_end))
+		return XDP_DROP;
+	__u32 variant = dc.variant;
 	struct oil_val *o = bpf_map_lookup_elem(&oils, &variant);
 
 	if (!o)
@@ -448,37 +605,6 @@ int xdp_egress(struct xdp_md *ctx)
 
 /* ---- tc ---- */
 
-static __always_inline void punt_tc(struct __sk_buff *skb, __u32 ifl, __u64 len, struct ifl_stats *st)
-{
-	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev) + PUNT_MAX, 0);
-
-	if (!ev) {
-		st->events_lost++;
-		return;
-	}
-	__u32 cap = len;
-
-	if (cap > PUNT_MAX)
-		cap = PUNT_MAX;
-	/* Make clang test the register it passes (the verifier needs the
-	 * bounds on the argument itself). */
-	asm volatile("" : "+r"(cap));
-	if (cap < sizeof(struct ethhdr) || cap > PUNT_MAX || bpf_skb_load_bytes(skb, 0, (void *)(ev + 1), cap)) {
-		bpf_ringbuf_discard(ev, 0);
-		st->events_lost++;
-		return;
-	}
-	ev->kind = EV_PUNT;
-	ev->ifl = ifl;
-	ev->arg = 0;
-	ev->source = 0;
-	ev->group = 0;
-	ev->len = len;
-	ev->caplen = cap;
-	ev->pad = 0;
-	bpf_ringbuf_submit(ev, 0);
-}
-
 SEC("tc")
 int tc_fwd(struct __sk_buff *skb)
 {
@@ -497,27 +623,34 @@ int tc_fwd(struct __sk_buff *skb)
 	st->rx_pkts++;
 	st->rx_bytes += len;
 	/* The headers must be linear and writable (a sender's skb may hold
-	 * only the Ethernet header in its head). */
-	__u32 need = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	 * only the Ethernet header in its head): Ethernet and an ARP body,
+	 * which covers an IPv4 header without options. */
+	__u32 need = sizeof(struct ethhdr) + sizeof(struct arp_ipv4);
 
-	if (len >= need && (void *)(long)skb->data + need > (void *)(long)skb->data_end)
+	if (need > len)
+		need = len;
+	if ((void *)(long)skb->data + need > (void *)(long)skb->data_end)
 		bpf_skb_pull_data(skb, need);
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-	__u32 variant = 0;
+	struct decision dc = {};
 	__u32 ifl = port->ifl;
 
-	switch (classify(data, end, len, port, st, &variant)) {
-	case V_PASS:
-		return TC_ACT_OK;
+	switch (classify(data, end, len, port, st, &dc)) {
 	case V_PUNT:
-		punt_tc(skb, ifl, len, st);
-		return TC_ACT_OK;
+		if (punt(skb, 1, ifl, dc.trap, len))
+			st->events_lost++;
+		return TC_ACT_SHOT;
 	case V_FWD:
 		break;
 	default:
 		return TC_ACT_SHOT;
 	}
+	if (dc.encap)
+		punt_encap(skb, 1, ifl, len, dc.encap_slot, st);
+	if (rewrite((void *)(long)skb->data, (void *)(long)skb->data_end))
+		return TC_ACT_SHOT;
+	__u32 variant = dc.variant;
 	struct oil_val *o = bpf_map_lookup_elem(&oils, &variant);
 
 	if (!o)

@@ -11,8 +11,13 @@
 #define MAX_LEGS 64      /* ports one OIL variant replicates to */
 #define MAX_DOWN 64      /* legs of one OIL variant counted as PortDown */
 #define PUNT_MAX 9216    /* bytes of a punted frame carried in an event (jumbo) */
+#define PUNT_SMALL 128   /* ARP, hellos, TCP acknowledgements: reserve this much */
+#define PUNT_MTU 1536    /* an Ethernet frame of MTU 1500 (with a VLAN tag) */
+#define MAX_GROUP_TRAPS 16 /* group traps: 224.0.0.0/24 and a few more */
 
-/* ports: Linux ifindex -> the IFL bound to the port. */
+/* ports: Linux ifindex -> the IFL bound to the port. The ports namespace's
+ * loopback (a test run's ingress device) stands for the decapsulation IFL
+ * (pd-), so that Input on it runs the tc program. */
 struct port_val {
 	__u32 ifl;    /* bound IFL index, 0: none (the port passes everything to the host) */
 	__u32 parent; /* aggregate IFL the bound IFL is a member of, 0: none */
@@ -51,13 +56,18 @@ enum nh_kind {
 	NH_FORWARD = 2, /* replicate to OIL variant oil + sublist */
 };
 
+/* nh_val flags. */
+#define NH_F_ENCAP 1 /* the OIL holds the encapsulation IFL (pe-), Up */
+
 /* nhs: route entry NH id -> what it does. Replaced as a whole (hash map
  * update), which is the atomic switch of make-before-break. */
 struct nh_val {
-	__u32 kind;     /* enum nh_kind */
-	__u32 oil;      /* first OIL variant */
-	__u32 sublists; /* variants oil .. oil+sublists-1 (hal/flow.go) */
-	__u32 nh;       /* NH id that decided kind (the Resolve NH for requests) */
+	__u32 kind;       /* enum nh_kind */
+	__u32 oil;        /* first OIL variant */
+	__u32 sublists;   /* variants oil .. oil+sublists-1 (hal/flow.go) */
+	__u32 nh;         /* NH id that decided kind (the Resolve NH for requests) */
+	__u32 flags;      /* NH_F_* */
+	__u32 encap_slot; /* NH_F_ENCAP: ifl_stats slot of the pe- IFL */
 };
 
 /* One copy of the tc path. */
@@ -81,7 +91,7 @@ struct ifl_stats {
 	__u64 rx_pkts, rx_bytes;
 	__u64 tx_pkts, tx_bytes;
 	__u64 rpf_fail, ttl, no_route, discard, resolve, malformed, port_down;
-	__u64 punt, host, events_lost;
+	__u64 punt, events_lost; /* trapped to the host; upcalls the full ring refused */
 };
 
 /* Per-route counters (PERCPU_ARRAY route_stats). */
@@ -100,7 +110,7 @@ enum event_kind {
 struct event {
 	__u32 kind;
 	__u32 ifl;      /* ingress IFL */
-	__u32 arg;      /* resolve: NH id; wrong interface: expected (RPF) IFL */
+	__u32 arg;      /* resolve: NH id; wrong interface: expected (RPF) IFL; punt: trap id */
 	__u32 source;   /* network byte order */
 	__u32 group;
 	__u32 len;      /* punt: frame length */
@@ -114,6 +124,45 @@ struct pending_key {
 	__u32 source;
 	__u32 ifl;  /* ingress IFL (wrong interface), 0 for resolve */
 	__u32 kind; /* enum event_kind */
+};
+
+/* Host-path traps, classified as hal.TrapTable does (hal/traptable.go):
+ * ARP frames by the ARP trap of their target address; IPv4 by the protocol
+ * trap, else the local trap of the destination, else the first group trap
+ * (in id order) whose prefix holds the destination. The lowest id of a
+ * kind wins; user space writes only the winners. */
+
+/* The trap id of TrapEncap (hal/trap.go): a copy for the pe- interface. */
+#define TRAP_ENCAP 0xfffe
+
+/* trap_cfg: the protocol and group traps, double-buffered: user space
+ * writes the slot trap_sel does not name, then switches trap_sel. */
+struct trap_group {
+	__u32 addr; /* network byte order, masked */
+	__u32 mask; /* network byte order */
+	__u32 id;
+	__u32 pad;
+};
+
+#define TRAP_F_LOCAL 1       /* a local trap is for a unicast address */
+#define TRAP_F_LOCAL_MCAST 2 /* a local trap is for an address in 224/4 */
+
+struct trap_cfg {
+	__u16 proto[256]; /* trap id per IP protocol, 0: none */
+	__u32 flags;      /* TRAP_F_* */
+	__u32 ngroups;
+	struct trap_group groups[MAX_GROUP_TRAPS]; /* by id */
+};
+
+enum trap_addr_kind {
+	TRAP_ADDR_ARP = 1,   /* ARP for addr */
+	TRAP_ADDR_LOCAL = 2, /* IPv4 to addr */
+};
+
+/* trap_addrs: (address, kind) -> trap id. */
+struct trap_addr_key {
+	__u32 addr; /* network byte order */
+	__u32 kind; /* enum trap_addr_kind */
 };
 
 #endif
