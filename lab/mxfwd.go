@@ -256,7 +256,13 @@ func (l *Lab) KillRE(node, re string, sig syscall.Signal) error {
 			if !p.Alive() {
 				return fmt.Errorf("node %s: %s is not running", node, re)
 			}
-			return p.Signal(sig)
+			if err := p.Signal(sig); err != nil {
+				return err
+			}
+			if sig == syscall.SIGKILL && !p.Wait(5*time.Second) {
+				return fmt.Errorf("node %s: %s (pid %d) survived SIGKILL", node, re, p.Pid)
+			}
+			return nil
 		}
 	}
 	return fmt.Errorf("node %s: no process %s", node, re)

@@ -21,6 +21,8 @@ type PIM struct {
 	SPTThresholdInfinity bool
 	// SSMGroups: `ssm-groups P` (232.0.0.0/8 when empty).
 	SSMGroups []netip.Prefix
+	// GIR: `graceful-insertion-removal …` (gir.go).
+	GIR GIR
 }
 
 // Enabled reports whether PIM is configured on some interface.
@@ -260,8 +262,10 @@ func (c *Config) applyPIM(w []string, line int) error {
 			c.PIM.SSMGroups = append(c.PIM.SSMGroups, p)
 		}
 		return nil
+	case "graceful-insertion-removal":
+		return c.applyGIR(w[1:], line)
 	}
-	return bad("unknown pim statement %q (expected interface, rp, spt-threshold, ssm-groups)", strings.Join(w, " "))
+	return bad("unknown pim statement %q (expected interface, rp, spt-threshold, ssm-groups, graceful-insertion-removal)", strings.Join(w, " "))
 }
 
 func (c *Config) applyIGMP(w []string, line int) error {
@@ -351,6 +355,7 @@ func (c *Config) multicastStatements(add func(string, ...any)) {
 	for _, p := range c.PIM.SSMGroups {
 		add("set protocols pim ssm-groups %s", p)
 	}
+	c.girStatements(add)
 	for _, i := range c.IGMP.Interfaces {
 		if i.Version != 0 {
 			add("set protocols igmp interface %s version %d", i.Name, i.Version)
@@ -378,6 +383,9 @@ func (c *Config) validateMulticast() error {
 		if c.UnitOf(i.Name) == nil {
 			return fmt.Errorf("line %d: %w: igmp interface %s: interface not configured", i.Line, ErrInvalid, i.Name)
 		}
+	}
+	if err := c.validateGIR(); err != nil {
+		return err
 	}
 	if r := c.PIM.RPLocal; r != nil {
 		if !r.Address.IsValid() {

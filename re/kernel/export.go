@@ -75,6 +75,7 @@ type EntryRecord struct {
 	Cached, Discard bool
 	Owner           Owner
 	RPF             hal.IFLIndex
+	AnyRPF          bool `json:",omitempty"` // the route has no RPF check (Contribution.AnyRPF)
 	Composite       hal.NHID
 	Indirect        hal.NHID
 	OIL             hal.NHID
@@ -102,7 +103,7 @@ func (k *Kernel) entryRecordLocked(st *sgState) EntryRecord {
 	r := EntryRecord{
 		Source: st.key.source(), Group: st.key.group(),
 		Contributions: exportContribs(st.contribs),
-		Cached:        st.cached, Discard: st.discard, Owner: st.owner, RPF: st.rpf,
+		Cached:        st.cached, Discard: st.discard, Owner: st.owner, RPF: st.rpf, AnyRPF: st.anyRPF,
 		Composite: st.comp, Indirect: st.indr,
 		Created: st.created, Active: st.active, Packets: st.packets, Bytes: st.bytes,
 		WrongIIF: st.wrongIIF, LastTraffic: st.lastTraffic,
@@ -197,16 +198,17 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 	for _, r := range ifs {
 		nhOf[r.Index] = r.NH
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	// Ports (physical, pe-, pd-) before aggregates.
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg {
 				put(hal.Op{Kind: hal.OpSetIFL, IFL: r.IFL})
 			}
 		}
 	}
-	for _, kind := range []hal.IFLKind{hal.IFLPhysical, hal.IFLAggregate} {
+	for _, agg := range []bool{false, true} {
 		for _, r := range ifs {
-			if r.IFL.Kind == kind {
+			if (r.IFL.Kind == hal.IFLAggregate) == agg && r.NHObj.ID != 0 {
 				put(hal.Op{Kind: hal.OpSetNH, NH: r.NHObj})
 			}
 		}
@@ -245,6 +247,8 @@ func (s *State) OpsTo(batch int, fn func(ops []hal.Op) error) error {
 		r := hal.Route{Key: hal.SG(e.Source, e.Group), RPF: e.RPF, NH: e.Indirect, Flags: hal.RouteFlagsSG}
 		if e.Discard {
 			r.NH, r.Flags = hal.NHMDiscardID, hal.RouteFlagsMDiscard
+		} else if e.AnyRPF {
+			r.RPF = 0
 		}
 		put(hal.Op{Kind: hal.OpSetRoute, Route: r})
 	}
@@ -375,6 +379,7 @@ func (k *Kernel) importLocked(s *State) error {
 			c := contrib{owner: oc.Owner}
 			if oc.RPF != "" {
 				c.rpf = normIFL(oc.RPF)
+				c.any = oc.AnyRPF
 			}
 			if len(oc.Exclude) > 0 && e.IsStar() {
 				return nil, fmt.Errorf("import: %v %s: exclude on a (*,G) entry: %w", e, oc.Owner, hal.ErrInvalid)
@@ -413,7 +418,7 @@ func (k *Kernel) importLocked(s *State) error {
 		}
 		st := n.newSGLocked(key)
 		st.contribs = cs
-		st.cached, st.discard, st.owner, st.rpf = r.Cached, r.Discard, r.Owner, r.RPF
+		st.cached, st.discard, st.owner, st.rpf, st.anyRPF = r.Cached, r.Discard, r.Owner, r.RPF, r.AnyRPF
 		st.created, st.active, st.packets, st.bytes, st.wrongIIF, st.lastTraffic =
 			r.Created, r.Active, r.Packets, r.Bytes, r.WrongIIF, r.LastTraffic
 		if st.cached && !st.discard {

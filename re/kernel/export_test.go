@@ -249,3 +249,36 @@ func TestDeltasKeepAMirrorEqual(t *testing.T) {
 		})
 	}
 }
+
+// The register interfaces are ports every card has: their IFLs and NHs
+// are downloaded (incrementally and in a snapshot), so that a route with
+// pe- in its OIL is complete on the card.
+func TestRegisterInterfacesAreDownloaded(t *testing.T) {
+	f := newFixture(t, Config{})
+	ifs := append(seedInterfaces(), Interface{Name: "pe-0/0/0.32769"}, Interface{Name: "pd-0/0/0.32768"})
+	_, err := f.k.SetInterfaces(ifs)
+	require.NoError(t, err)
+	kinds := map[hal.IFLKind]bool{}
+	for _, op := range f.sink.take() {
+		if op.Kind == hal.OpSetIFL {
+			kinds[op.IFL.Kind] = true
+		}
+	}
+	require.True(t, kinds[hal.IFLEncap] && kinds[hal.IFLDecap], "pe- and pd- downloaded: %v", kinds)
+	// A registering DR's route: data in on a port, out to pe- (the
+	// recording sink's model refuses a route whose NHs it lacks).
+	s, g := netip.MustParseAddr("10.40.1.2"), netip.MustParseAddr("239.2.2.2")
+	require.NoError(t, f.k.SetContribution(OwnerPIM, SGEntry(s, g), Contribution{RPF: "xe-5/0/0.0", Downstream: []string{"pe-0/0/0.32769"}}))
+	f.k.Resolve(3, hal.ResolveRequest{NH: hal.NHResolveID, Ingress: ifIndexOf(t, f.k, "xe-5/0/0.0"), Source: s, Group: g})
+	f.sink.take()
+	m := newPFEModel()
+	require.NoError(t, m.apply(f.k.Snapshot()), "a card fed the snapshot has every object the route needs")
+	r, ok := m.routes[hal.SG(s, g)]
+	require.True(t, ok)
+	require.NotEqual(t, hal.NHMDiscardID, r.NH)
+	for _, st := range f.k.Interfaces() {
+		if st.Name == "pe-0/0/0.32769" || st.Name == "pd-0/0/0.32768" {
+			require.True(t, st.Up, "%s is up", st.Name)
+		}
+	}
+}

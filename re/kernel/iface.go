@@ -107,7 +107,7 @@ func (f *iface) up() bool {
 
 // leafNHs returns the forwarding (unicast) NHs behind f.
 func (f *iface) leafNHs() []hal.NHID {
-	if f.kind == hal.IFLPhysical {
+	if f.kind != hal.IFLAggregate {
 		return []hal.NHID{f.nh}
 	}
 	out := make([]hal.NHID, 0, len(f.members))
@@ -360,8 +360,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 	// (aggregates first).
 	for _, pass := range []func(f *iface){
 		func(f *iface) {
-			k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
-			k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			if f.nhObj.ID != 0 { // pd- has none on the cards
+				k.emit(hal.Op{Kind: hal.OpDelNH, NH: hal.NextHop{ID: f.nh, Type: f.nhObj.Type}})
+				k.journal.add(jrec{at: now, what: jNH, verb: vDelete, nhType: f.nhObj.Type, id: f.nh, ifidx: f.index})
+			}
 			k.small.free(f.nh)
 			k.big.free(f.nh)
 		},
@@ -372,9 +374,11 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			delete(k.ifByName, f.name)
 		},
 	} {
-		for _, kind := range []hal.IFLKind{hal.IFLAggregate, hal.IFLPhysical} {
+		// Aggregates before their members; the register interfaces
+		// (pe-, pd-) are ports without a LAG.
+		for _, agg := range []bool{true, false} {
 			for _, f := range removed {
-				if f.kind == kind {
+				if (f.kind == hal.IFLAggregate) == agg {
 					pass(f)
 				}
 			}
@@ -447,8 +451,10 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 			a.members = append(a.members, f)
 		}
 	}
+	// Ports (physical, and the register interfaces pe-/pd-, which every
+	// card has) before the aggregates made of them.
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -458,7 +464,7 @@ func (k *Kernel) SetInterfaces(list []Interface) ([]hal.Op, error) {
 		}
 	}
 	for _, pass := range []func(f *iface) bool{
-		func(f *iface) bool { return f.kind == hal.IFLPhysical },
+		func(f *iface) bool { return f.kind != hal.IFLAggregate },
 		func(f *iface) bool { return f.kind == hal.IFLAggregate },
 	} {
 		for _, f := range list2 {
@@ -572,6 +578,11 @@ func (k *Kernel) downloadIFLLocked(f *iface, now time.Time) {
 }
 
 func (k *Kernel) downloadNHLocked(f *iface, now time.Time) {
+	if f.kind == hal.IFLDecap {
+		// Nothing is sent out of pd-: it is an ingress only (its NH id
+		// stays reserved for it).
+		return
+	}
 	nh := k.desiredNH(f)
 	if f.nhObj.ID != 0 && nhEqual(nh, f.nhObj) {
 		return

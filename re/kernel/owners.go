@@ -102,6 +102,14 @@ type Contribution struct {
 	// RPF is the upstream interface ("" when this owner only adds
 	// receivers).
 	RPF string
+	// AnyRPF, with RPF set, asks the line cards to accept the entry's
+	// packets on any interface (hal.Route RPF 0: no RPF check) while RPF
+	// still names the upstream (counters, display). It is meant to be
+	// transient: PIM's graceful RPF change (issue #16) sets it for a
+	// moment when it moves the upstream, so that neither path's copies
+	// are dropped while the old one drains (make-before-break; duplicates
+	// rather than loss).
+	AnyRPF bool `json:",omitempty"`
 	// Downstream is the owner's outgoing interfaces.
 	Downstream []string
 	// Exclude, on an (S,G) entry only, removes interfaces from what this
@@ -126,12 +134,13 @@ type Change struct {
 type contrib struct {
 	owner Owner
 	rpf   string // interned interface name or ""
+	any   bool   // AnyRPF
 	ds    *dsSet // nil: none
 	excl  *dsSet // nil: none
 }
 
 func (c *contrib) export() Contribution {
-	out := Contribution{RPF: c.rpf}
+	out := Contribution{RPF: c.rpf, AnyRPF: c.any && c.rpf != ""}
 	if c.ds != nil {
 		out.Downstream = slices.Clone(c.ds.names)
 	}
@@ -228,6 +237,7 @@ func (k *Kernel) internContribLocked(o Owner, star bool, c *Contribution) (contr
 			return out, fmt.Errorf("rpf: %w", err)
 		}
 		out.rpf = f.name
+		out.any = c.AnyRPF
 	}
 	ds, err := k.internNamesLocked(c.Downstream)
 	if err != nil {
@@ -298,7 +308,7 @@ func (k *Kernel) setContribLocked(cs *[]contrib, o Owner, c *contrib) (changed, 
 	}
 	if i >= 0 {
 		old := &(*cs)[i]
-		if old.rpf == c.rpf && old.ds == c.ds && old.excl == c.excl {
+		if old.rpf == c.rpf && old.any == c.any && old.ds == c.ds && old.excl == c.excl {
 			k.releaseContribLocked(c)
 			return false, false
 		}
@@ -511,7 +521,7 @@ func contributionEqual(a, b Contribution) bool {
 		slices.Sort(s)
 		return slices.Compact(s)
 	}
-	return normIFL(a.RPF) == normIFL(b.RPF) && slices.Equal(norm(a.Downstream), norm(b.Downstream)) &&
+	return normIFL(a.RPF) == normIFL(b.RPF) && a.AnyRPF == b.AnyRPF && slices.Equal(norm(a.Downstream), norm(b.Downstream)) &&
 		slices.Equal(norm(a.Exclude), norm(b.Exclude))
 }
 

@@ -42,6 +42,8 @@ type sgState struct {
 	discard bool  // G.S/64 -> mdiscard 35
 	owner   Owner // the owner that gave the installed entry its RPF
 	rpf     hal.IFLIndex
+	anyRPF  bool // that owner asked for no RPF check (Contribution.AnyRPF)
+	wantAny bool // desiredLocked's answer for anyRPF (scratch)
 	comp    hal.NHID
 	indr    hal.NHID
 	oil     *oilNH
@@ -60,6 +62,9 @@ type sgState struct {
 
 func (st *sgState) route() hal.Route {
 	r := hal.Route{Key: st.key.routeKey(), RPF: st.rpf}
+	if st.anyRPF && !st.discard {
+		r.RPF = 0
+	}
 	if st.discard {
 		r.NH, r.Flags = hal.NHMDiscardID, hal.RouteFlagsMDiscard
 	} else {
@@ -145,16 +150,17 @@ func (k *Kernel) desiredLocked(st *sgState, buf []*iface) (*iface, []*iface, Own
 		return nil, nil, 0, installNoState
 	}
 	rpf, owner := "", Owner(0)
+	st.wantAny = false
 	for i := range st.contribs {
 		if st.contribs[i].rpf != "" {
-			rpf, owner = st.contribs[i].rpf, st.contribs[i].owner
+			rpf, owner, st.wantAny = st.contribs[i].rpf, st.contribs[i].owner, st.contribs[i].any
 			break
 		}
 	}
 	if rpf == "" {
 		for i := range star {
 			if star[i].rpf != "" {
-				rpf, owner = star[i].rpf, star[i].owner
+				rpf, owner, st.wantAny = star[i].rpf, star[i].owner, star[i].any
 				break
 			}
 		}
@@ -306,7 +312,7 @@ func (k *Kernel) installLocked(st *sgState, now time.Time) installResult {
 		k.nDiscard--
 	}
 	st.cached, st.discard, st.owner = true, false, owner
-	st.rpf, st.oil, st.comp, st.indr = up.index, o, comp, indr
+	st.rpf, st.oil, st.comp, st.indr, st.anyRPF = up.index, o, comp, indr, st.wantAny
 	k.markLocked(st)
 	k.nForward++
 	k.newEntryLocked(st, now)
@@ -357,7 +363,7 @@ func (k *Kernel) uninstallLocked(st *sgState, now time.Time) {
 		k.oilUnrefLocked(st.oil, now)
 		k.nForward--
 	}
-	st.cached, st.discard, st.oil, st.comp, st.indr, st.rpf, st.owner = false, false, nil, 0, 0, 0, 0
+	st.cached, st.discard, st.oil, st.comp, st.indr, st.rpf, st.owner, st.anyRPF = false, false, nil, 0, 0, 0, 0, false
 	k.markLocked(st)
 }
 
@@ -405,8 +411,8 @@ func (k *Kernel) resyncLocked(st *sgState, now time.Time) {
 		k.oilUnrefLocked(old, now)
 		k.markLocked(st)
 	}
-	if up.index != st.rpf {
-		st.rpf = up.index
+	if up.index != st.rpf || st.wantAny != st.anyRPF {
+		st.rpf, st.anyRPF = up.index, st.wantAny
 		k.markLocked(st)
 		r := st.route()
 		k.emit(hal.Op{Kind: hal.OpSetRoute, Route: r})
@@ -574,7 +580,7 @@ func (k *Kernel) Prune(source, group netip.Addr, downstream string) error {
 			cuts = append(cuts, cut{o: c.owner})
 			continue
 		}
-		nc := contrib{owner: c.owner, rpf: c.rpf, ds: k.internSetLocked(rest), excl: c.excl}
+		nc := contrib{owner: c.owner, rpf: c.rpf, any: c.any, ds: k.internSetLocked(rest), excl: c.excl}
 		if nc.excl != nil {
 			nc.excl.refs++
 		}

@@ -92,7 +92,7 @@ func (m *pfeModel) applyOne(op hal.Op) error {
 		}
 		switch nh.Type {
 		case hal.NHUnicast:
-			if f, ok := m.ifls[nh.IFL]; !ok || f.Kind != hal.IFLPhysical {
+			if f, ok := m.ifls[nh.IFL]; !ok || (f.Kind != hal.IFLPhysical && f.Kind != hal.IFLEncap) {
 				return fmt.Errorf("ifl %d: %w", nh.IFL, hal.ErrNotFound)
 			}
 		case hal.NHAggregate:

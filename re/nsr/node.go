@@ -132,6 +132,7 @@ type Node struct {
 	masterHello             hello
 
 	kaSent, kaRecv atomic.Uint64
+	lastTick       time.Time // Run's goroutine only
 }
 
 // New returns a node; Start decides its role.
@@ -415,6 +416,9 @@ func (n *Node) runMaster(ctx context.Context, h Handler) error {
 		case <-tick.C:
 			if cur != nil && cur.bulk != nil {
 				cur.keepalive()
+			}
+			if n.stalled() {
+				continue
 			}
 			for _, a := range n.step(evTick{}) {
 				if a, ok := a.(actDropPeer); ok {
@@ -741,6 +745,9 @@ func (n *Node) runBackup(ctx context.Context, h Handler) error {
 			return nil
 		case <-tick.C:
 			p.keepalive()
+			if n.stalled() {
+				continue
+			}
 			for _, a := range n.step(evTick{}) {
 				if a, ok := a.(actTakeover); ok {
 					if !n.waitLock(0) {
@@ -764,6 +771,23 @@ func (n *Node) runBackup(ctx context.Context, h Handler) error {
 }
 
 var errSwitch = errors.New("switch")
+
+// stalled reports whether this process itself was not running for a
+// while (stopped, descheduled, a long pause) since the last tick: the
+// peer's silence is then ours, and it gets a fresh takeover window
+// instead of being declared dead (a backup resumed from SIGSTOP must not
+// fence a healthy master).
+func (n *Node) stalled() bool {
+	now := time.Now()
+	last := n.lastTick
+	n.lastTick = now
+	if last.IsZero() || now.Sub(last) < n.opt.TakeoverAfter/2 {
+		return false
+	}
+	n.note("this routing engine did not run for %v: the peer gets a fresh %v", now.Sub(last).Round(time.Millisecond), n.opt.TakeoverAfter)
+	n.step(evPeerSeen{})
+	return true
+}
 
 // waitLock tries to take the mastership lock for up to d.
 func (n *Node) waitLock(d time.Duration) bool {

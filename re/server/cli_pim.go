@@ -12,6 +12,7 @@ import (
 	"github.com/mxfwd/mxfwd/cli"
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/gir"
 	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 )
 
@@ -35,6 +36,7 @@ func (s *Server) addPIMCommands(t *cli.Tree) {
 	t.Add("clear pim join", "Clear PIM join/prune state", s.cliClearPIMJoin,
 		[]cli.Arg{{Name: "group", Help: "Group address"}})
 	t.Add("clear pim statistics", "Clear PIM statistics", s.cliClearPIMStats, nil)
+	s.addGIRCommands(t)
 }
 
 // pimQuery runs fn on the loop with the engine.
@@ -123,11 +125,12 @@ func (s *Server) cliPIMBootstrap(ctx context.Context, req *cli.Request, w io.Wri
 func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Writer) error {
 	var st pim.Stats
 	var hs any
-	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); hs = s.mc.Stats() }); err != nil {
+	var gs gir.Stats
+	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); hs = s.mc.Stats(); gs = s.mc.GIRStats() }); err != nil {
 		return err
 	}
 	if req.JSON {
-		return cli.WriteJSON(w, map[string]any{"engine": st, "io": hs})
+		return cli.WriteJSON(w, map[string]any{"engine": st, "io": hs, "gir": gs})
 	}
 	pimshow.RenderStatistics(w, st)
 	h := s.mc.Stats()
@@ -144,6 +147,7 @@ func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Wr
 			fmt.Fprintf(w, "    %-40s %d\n", k, h.PIMBad[k])
 		}
 	}
+	renderGIRStats(w, gs)
 	return nil
 }
 

@@ -681,24 +681,46 @@ func (s *Server) TakeOver(reason string, synced, planned bool) error {
 	}
 	b.shadows = map[msdp.ConnID]msdp.ConnID{}
 	b.mu.Unlock()
+	if !s.Config().NonstopRouting {
+		// Graceful switchover alone: the kernel's state is used, the
+		// protocols restart (the replicated PIM state is not).
+		pimOK = false
+	}
+	dropShadows := s.nsrDisabledForMSDP()
 	var changed int
+	kernelOK := mirror != nil
 	err := s.eng.Do(s.runCtx, func() error {
-		if synced && mirror != nil {
+		// The kernel's state as mirrored so far — complete or not, it
+		// is the master's at one point of its change log — keeps the
+		// cards' routes and next-hop ids.
+		if kernelOK {
 			if err := s.kern.Replace(mirror.State()); err != nil {
 				return fmt.Errorf("kernel: %w", err)
 			}
 		}
-		if !synced || !pimOK {
+		if pimOK {
+			changed = s.mc.Takeover()
+		} else {
 			// PIM not replicated: it starts afresh (new generation IDs,
-			// joins relearned), as after a restart; what the old
-			// master's PIM had in the kernel is withdrawn below.
+			// joins relearned from the neighbours and IGMP), as after a
+			// restart. What the old master's PIM had in the kernel stays,
+			// stale, while it relearns, and what it has not relearned
+			// after staleGrace is withdrawn (graceful restart's stale
+			// routes): the cards keep forwarding meanwhile.
 			s.mc.SetReplica(false)
 			s.mc.Reset()
 			if err := s.mc.Configure(s.Config()); err != nil {
 				s.log.Error("nsr: takeover: multicast protocols", "err", err)
 			}
+			if kernelOK {
+				s.eng.AfterFunc(staleGrace, func() {
+					n := s.mc.Reconcile()
+					s.log.Info("nsr: stale PIM routes of the old master withdrawn", "changes", n)
+				})
+			} else {
+				changed = s.mc.Takeover()
+			}
 		}
-		changed = s.mc.Takeover()
 		if s.host != nil {
 			if len(taps) > 0 {
 				if err := s.host.Adopt(taps); err != nil {
@@ -716,6 +738,11 @@ func (s *Server) TakeOver(reason string, synced, planned bool) error {
 	}
 	if t := s.msdp.Transport(); t != nil {
 		for _, id := range shadows {
+			if dropShadows {
+				// Without socket replication the sessions start over.
+				_ = t.Unshadow(id, "msdp non-stop routing disabled")
+				continue
+			}
 			if err := t.Takeover(id); err != nil {
 				s.log.Warn("nsr: msdp session not continued", "err", err)
 			}
@@ -779,6 +806,11 @@ func (s *Server) HandOver(ctx context.Context, p *nsr.Peer) error {
 		return ctx.Err()
 	}
 }
+
+// staleGrace is how long a new master whose PIM state was not replicated
+// keeps the old master's PIM routes while its PIM relearns them: a join
+// refresh period (60 s) and IGMP's query response time, with margin.
+const staleGrace = 90 * time.Second
 
 // backupCursor names the backup's change-log cursor.
 const backupCursor = "backup routing engine"

@@ -8,7 +8,9 @@
 // performs the data-plane side of registers (a packet the pe- interface
 // traps is encapsulated in a Register to the RP; at the RP a Register's
 // packet is injected on pd- to follow the tree), and drives both engines'
-// timers on the owner loop.
+// timers on the owner loop. It also runs graceful insertion and removal
+// (re/pim/gir; gir.go): PFMs in and out, the engine's graceful window, and
+// a make-before-break period after each graceful RPF change (settle.go).
 //
 // Concurrency: everything runs on the routing engine's owner loop
 // (re/engine); nothing here is safe for concurrent use.
@@ -28,6 +30,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/gir"
 	"github.com/mxfwd/mxfwd/re/pim/rpset"
 	"github.com/mxfwd/mxfwd/re/pktio"
 	"github.com/mxfwd/mxfwd/re/rib"
@@ -93,6 +96,17 @@ type Stats struct {
 	EncapNoRoute    uint64            `json:"encap-without-register-route"`
 	KernelErrors    uint64            `json:"kernel-errors"`
 	NotPIMInterface uint64            `json:"pim-on-non-pim-interface"`
+	// PFMOriginated and PFMForwarded count PFM packets sent (one per
+	// interface) that we originated or forwarded (graceful insertion and
+	// removal, gir.go).
+	PFMOriginated uint64 `json:"pfm-originated"`
+	PFMForwarded  uint64 `json:"pfm-forwarded"`
+	// GracefulSettles counts graceful RPF changes whose entry accepted on
+	// any interface for GracefulSettle after the switch (settle.go).
+	GracefulSettles uint64 `json:"graceful-settles"`
+	// HeldMessages counts messages held back GracefulPruneDelay after a
+	// graceful switch (settle.go).
+	HeldMessages uint64 `json:"held-messages"`
 }
 
 // Host hosts PIM and IGMP.
@@ -112,6 +126,15 @@ type Host struct {
 	routes map[pim.SG]pim.Route
 	// members tracks IGMP memberships passed to PIM, to clear what goes.
 	members map[memberKey]igmp.Membership
+
+	// gir is graceful insertion and removal (gir.go); girMaint the
+	// maintenance statement last applied.
+	gir      *gir.Controller
+	girMaint *config.GIRMaintenance
+	// settling are the entries in their make-before-break period after a
+	// graceful RPF change (settle.go).
+	settling map[pim.SG]settlePeriod
+	held     []heldMessage
 
 	timer    *engine.Timer
 	timerAt  time.Time
@@ -157,7 +180,7 @@ func New(env Env) *Host {
 	h := &Host{
 		env: env, log: env.Logger, now: env.Engine.Clock().Now, clock: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
-		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{},
+		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{}, settling: map[pim.SG]settlePeriod{},
 		igmp:         igmp.NewRouter(),
 		warnings:     map[string]time.Time{},
 		localSources: map[pim.SG]localSource{},
@@ -332,8 +355,11 @@ func (h *Host) configure(c *config.Config) error {
 			h.kernelUpdate([]kernel.Change{{Owner: kernel.OwnerPIM, Entry: entryOf(k)}})
 		}
 		clear(h.routes)
+		clear(h.settling)
+		h.held = nil
 		h.pim = nil
 	}
+	errs = append(errs, h.configureGIR(c, now))
 	errs = append(errs, h.configureIGMP(c, now))
 	h.reschedule()
 	return errors.Join(errs...)
@@ -538,6 +564,14 @@ func (h *Host) reschedule() {
 	if t, ok := h.igmp.NextDeadline(); ok && (next.IsZero() || t.Before(next)) {
 		next = t
 	}
+	if h.gir != nil {
+		if t := h.gir.NextDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if t := h.settleDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		next = t
+	}
 	if next.IsZero() {
 		return
 	}
@@ -564,6 +598,10 @@ func (h *Host) advance() {
 		h.run(h.pim.Advance(now))
 	}
 	h.runIGMP(h.igmp.Tick(now))
+	if h.gir != nil {
+		h.runGIR(h.gir.Advance(now))
+	}
+	h.endSettles(now)
 	h.reschedule()
 }
 

@@ -25,15 +25,18 @@ func (h *Host) run(acts []pim.Action) {
 			changes = changes[:0]
 		}
 	}
+	hold := false // a graceful switch holds the batch's messages back (settle.go)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case pim.Route:
 			k := pim.SG{Source: a.Source, Group: a.Group}
+			prev, had := h.routes[k]
 			h.routes[k] = a
 			if k.IsStarG() {
 				h.starChanged(a, false)
 			}
 			c := h.contribution(a)
+			hold = h.settleRoute(k, prev, had, a, &c) || hold
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
@@ -41,6 +44,7 @@ func (h *Host) run(acts []pim.Action) {
 				h.starChanged(r, true)
 			}
 			delete(h.routes, k)
+			delete(h.settling, k)
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k)})
 		case pim.RPSetChanged:
 			if h.env.MSDP != nil && h.pim != nil {
@@ -49,6 +53,10 @@ func (h *Host) run(acts []pim.Action) {
 		default:
 			// Messages go out in order with the routes before them.
 			flush()
+			if hold {
+				h.holdMessage(a)
+				continue
+			}
 			h.send(a)
 		}
 	}
@@ -212,6 +220,8 @@ func (h *Host) onPIM(p *pktio.Packet) {
 		acts = h.pim.Handle(now, pim.RecvBootstrap{If: idx, Src: p.Src, Dst: p.Dst, Msg: bootstrapIn(m)})
 	case *pimmsg.CandidateRPAdv:
 		acts = h.pim.Handle(now, pim.RecvCRPAdv{Src: p.Src, Dst: p.Dst, Msg: crpIn(m)})
+	case *pimmsg.PFM:
+		h.onPFM(now, p, idx, m)
 	default:
 		h.bad(h.stats.PIMBad, "unhandled type "+m.Type().String(), p)
 		return

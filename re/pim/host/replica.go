@@ -12,6 +12,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/gir"
 	"github.com/mxfwd/mxfwd/re/pktio"
 )
 
@@ -39,6 +40,7 @@ const (
 	InConfigure                         // the configuration was (re)applied
 	InClearJoin                         // clear pim join [group]
 	InClearStats                        // clear pim statistics
+	InMaintenance                       // request pim maintenance enable|disable (gir.go)
 )
 
 func (k InputKind) String() string {
@@ -59,6 +61,8 @@ func (k InputKind) String() string {
 		return "clear-join"
 	case InClearStats:
 		return "clear-statistics"
+	case InMaintenance:
+		return "maintenance"
 	}
 	return fmt.Sprintf("input-%d", uint8(k))
 }
@@ -74,6 +78,15 @@ type Input struct {
 	Source   netip.Addr     `json:"source,omitzero"`
 	Group    netip.Addr     `json:"group,omitzero"`
 	RPF      []RPFAnswer    `json:"rpf,omitempty"`
+	// Maintenance is a request pim maintenance (InMaintenance).
+	Maintenance *MaintenanceInput `json:"maintenance,omitempty"`
+}
+
+// MaintenanceInput is `request pim maintenance enable|disable`.
+type MaintenanceInput struct {
+	Enable bool          `json:"enable"`
+	Start  time.Duration `json:"start"`
+	Stop   time.Duration `json:"stop"`
 }
 
 // PacketInput is a received control packet.
@@ -214,6 +227,11 @@ func (h *Host) Replay(in *Input) error {
 		return h.ClearJoin(in.Group)
 	case InClearStats:
 		return h.ClearStatistics()
+	case InMaintenance:
+		if m := in.Maintenance; m != nil {
+			return h.Maintenance(m.Enable, m.Start, m.Stop)
+		}
+		return fmt.Errorf("replay %s: no request", in.Kind)
 	default:
 		return fmt.Errorf("replay: unknown input kind %d", in.Kind)
 	}
@@ -246,6 +264,9 @@ func (h *Host) ClearStatistics() error {
 	}
 	defer h.record(&Input{Kind: InClearStats})()
 	h.pim.ClearStats()
+	if h.gir != nil {
+		h.gir.ClearStats()
+	}
 	return nil
 }
 
@@ -259,6 +280,18 @@ type Snapshot struct {
 	Members      []igmp.MembershipChanged `json:"members,omitempty"`
 	LocalSources []LocalSourceSnapshot    `json:"local-sources,omitempty"`
 	StarJoined   []netip.Addr             `json:"star-joined,omitempty"`
+	// GIR is graceful insertion and removal's state, Settling the entries
+	// in their make-before-break period (gir.go, settle.go).
+	GIR      *gir.Snapshot    `json:"gir,omitempty"`
+	Settling []SettleSnapshot `json:"settling,omitempty"`
+}
+
+// SettleSnapshot is an entry in its make-before-break period.
+type SettleSnapshot struct {
+	Source netip.Addr  `json:"source,omitzero"`
+	Group  netip.Addr  `json:"group"`
+	IIF    pim.IfIndex `json:"iif"`
+	Until  time.Time   `json:"until"`
 }
 
 // LocalSourceSnapshot is a source active at this RP, for MSDP.
@@ -313,6 +346,18 @@ func (h *Host) Snapshot() (*Snapshot, error) {
 		sn.StarJoined = append(sn.StarJoined, g)
 	}
 	slices.SortFunc(sn.StarJoined, netip.Addr.Compare)
+	if h.gir != nil {
+		sn.GIR = h.gir.Export()
+	}
+	for k, s := range h.settling {
+		sn.Settling = append(sn.Settling, SettleSnapshot{Source: k.Source, Group: k.Group, IIF: s.iif, Until: s.until})
+	}
+	slices.SortFunc(sn.Settling, func(a, b SettleSnapshot) int {
+		if c := a.Group.Compare(b.Group); c != 0 {
+			return c
+		}
+		return a.Source.Compare(b.Source)
+	})
 	return sn, nil
 }
 
@@ -364,6 +409,18 @@ func (h *Host) Restore(sn *Snapshot) error {
 	for _, g := range sn.StarJoined {
 		h.starJoined[g] = true
 	}
+	if (sn.GIR != nil) != (h.gir != nil) {
+		return fmt.Errorf("restore: graceful insertion and removal on one routing engine only")
+	}
+	if h.gir != nil {
+		if err := h.gir.Import(sn.GIR); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	clear(h.settling)
+	for _, s := range sn.Settling {
+		h.settling[pim.SG{Source: s.Source, Group: s.Group}] = settlePeriod{iif: s.IIF, until: s.Until}
+	}
 	return nil
 }
 
@@ -387,11 +444,24 @@ func (h *Host) Reset() {
 // and the timers start.
 func (h *Host) Takeover() (changed int) {
 	h.replica = false
+	changed = h.Reconcile()
+	h.refreshInterfaces()
+	h.reschedule()
+	return changed
+}
+
+// Reconcile makes PIM's contributions in the kernel exactly the host's
+// routes: what differs is set, what PIM has no route for is withdrawn. It
+// returns the number of changes.
+func (h *Host) Reconcile() int {
 	have := h.env.Kernel.Contributions(kernel.OwnerPIM)
 	var changes []kernel.Change
 	for k, r := range h.routes {
 		e := entryOf(k)
 		want := h.contribution(r)
+		if s, ok := h.settling[k]; ok && s.iif == r.IIF {
+			want.AnyRPF = want.RPF != ""
+		}
 		if got, ok := have[e]; ok && sameContribution(got, want) {
 			delete(have, e)
 			continue
@@ -411,8 +481,6 @@ func (h *Host) Takeover() (changed int) {
 		})
 		h.kernelUpdate(changes)
 	}
-	h.refreshInterfaces()
-	h.reschedule()
 	return len(changes)
 }
 
@@ -429,7 +497,7 @@ func sameContribution(a, b kernel.Contribution) bool {
 	}
 	an, _ := normName(a.RPF)
 	bn, _ := normName(b.RPF)
-	return an == bn && slices.Equal(norm(a.Downstream), norm(b.Downstream)) && slices.Equal(norm(a.Exclude), norm(b.Exclude))
+	return an == bn && a.AnyRPF == b.AnyRPF && slices.Equal(norm(a.Downstream), norm(b.Downstream)) && slices.Equal(norm(a.Exclude), norm(b.Exclude))
 }
 
 // normName is the kernel's spelling of an interface name (the unit
@@ -450,7 +518,7 @@ func UnmarshalInput(b []byte) (*Input, error) {
 	if err := json.Unmarshal(b, in); err != nil {
 		return nil, fmt.Errorf("pim input: %w", err)
 	}
-	if in.Kind < InPacket || in.Kind > InClearStats {
+	if in.Kind < InPacket || in.Kind > InMaintenance {
 		return nil, fmt.Errorf("pim input: unknown kind %d", in.Kind)
 	}
 	return in, nil

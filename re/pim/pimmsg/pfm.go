@@ -31,14 +31,14 @@ const (
 
 	// DefaultGIRType is the type this implementation gives seed 002's GIR
 	// TLV (draft-raunak-pim-gir-support-00 §8, "Type = TBD") unless
-	// configured otherwise. RFC 8364 §6 creates the "PIM Flooding
-	// Mechanism Message Types" registry with 0 Reserved, 1 Source Group
-	// Holdtime and 2-32767 Unassigned under IETF Review; it sets aside no
-	// Experimental or Private Use range (the registry text could not be
-	// fetched through the search tool; this is from RFC 8364 itself as
-	// remembered, and is the reason the value is configurable). IETF
-	// Review assigns upward from 2, so the default sits at the top of the
-	// 15-bit space, leaving 32767 itself alone: 32766 (0x7ffe).
+	// configured otherwise. RFC 8364's IANA Considerations create the
+	// "PIM Flooding Mechanism Message Types" registry, assignments by
+	// "IETF Review" (RFC 8126), initial content 0 Reserved, 1 Source Group
+	// Holdtime, 2-32767 Unassigned: no Experimental or Private Use range
+	// (checked against the RFC's XML source, 2026-12-05), hence the value
+	// is configurable. IETF Review assigns upward from 2, so the default
+	// sits at the top of the 15-bit space, leaving 32767 itself alone:
+	// 32766 (0x7ffe).
 	DefaultGIRType uint16 = 0x7ffe
 
 	maxTLVType = 0x7fff
