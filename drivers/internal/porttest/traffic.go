@@ -312,7 +312,9 @@ type UDPStats struct {
 func ReadUDPStats(ns string) (UDPStats, error) {
 	var st UDPStats
 	err := netns.Run(netns.Path(ns), func() error {
-		f, err := os.Open("/proc/self/net/snmp")
+		// /proc/self/net is the namespace of the process's main thread;
+		// thread-self is the one Run switched.
+		f, err := os.Open("/proc/thread-self/net/snmp")
 		if err != nil {
 			return err
 		}
