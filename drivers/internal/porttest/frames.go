@@ -154,14 +154,27 @@ func (in *Injector) Close() {
 // (ETHTOOL_SGRO). On a veth, GRO gives the device a NAPI context, which
 // native XDP redirects into it need.
 func SetGRO(ns, ifname string, on bool) error {
+	const ethtoolSGRO = 0x2c
+	return setEthtool(ns, ifname, ethtoolSGRO, "ETHTOOL_SGRO", on)
+}
+
+// SetTxChecksum turns transmit checksum offload of ifname in ns on or off
+// (ETHTOOL_STXCSUM). Off, the sender's stack completes every checksum, so
+// that a capture anywhere on the way can verify it.
+func SetTxChecksum(ns, ifname string, on bool) error {
+	const ethtoolSTXCSUM = 0x17
+	return setEthtool(ns, ifname, ethtoolSTXCSUM, "ETHTOOL_STXCSUM", on)
+}
+
+// setEthtool sends an ethtool_value set command to ifname in ns.
+func setEthtool(ns, ifname string, cmd uint32, name string, on bool) error {
 	return netns.Run(netns.Path(ns), func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		const ethtoolSGRO = 0x2c
-		val := struct{ cmd, data uint32 }{cmd: ethtoolSGRO}
+		val := struct{ cmd, data uint32 }{cmd: cmd}
 		if on {
 			val.data = 1
 		}
@@ -173,7 +186,7 @@ func SetGRO(ns, ifname string, on bool) error {
 		copy(ifr.name[:], ifname)
 		ifr.data = unsafe.Pointer(&val)
 		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
-			return fmt.Errorf("SIOCETHTOOL ETHTOOL_SGRO on %s: %w", ifname, e)
+			return fmt.Errorf("SIOCETHTOOL %s on %s: %w", name, ifname, e)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,8 +48,20 @@ func TestBenchWithoutRouter(t *testing.T) {
 		l.IP("-n", a, "addr", "add", Source.String()+"/24", "dev", "snd0")
 		l.IP("-n", b, "addr", "add", "10.128.1.20/24", "dev", "rcv0")
 
+		// A veth starts with transmit checksum offload on; the sender's
+		// stack completes the checksums with it off.
+		on, err := TxChecksumOffload(a, "snd0")
+		require.NoError(t, err)
+		assert.True(t, on, "veth default")
+		require.NoError(t, SetTxChecksum(a, "snd0", false))
+		on, err = TxChecksumOffload(a, "snd0")
+		require.NoError(t, err)
+		assert.False(t, on)
+
 		col := &Collector{}
 		col.Add(t, b, "rcv0", 42)
+		pcap := filepath.Join(t.TempDir(), "rcv.pcap")
+		stop := Capture(t, b, "rcv0", pcap, "udp")
 		r := Listen(t, b, "rcv0", Group)
 		s := NewSender(t, a, "snd0", Source, Group, 1, []int{12, 100, 1472})
 		r.Expect(s.Run())
@@ -60,6 +73,14 @@ func TestBenchWithoutRouter(t *testing.T) {
 		assert.Equal(t, uint32(n), s.Sent())
 		ok := waitFor(5*time.Second, func() bool { return r.Got() == n })
 		require.True(t, ok, "received %d of %d; missing %v", r.Got(), n, r.Missing(n, 10))
+		require.Zero(t, stop(), "tcpdump dropped packets")
+		lines := Tshark(t, pcap, "udp.dstport == 5000", "ip.src", "ip.dst", "ip.ttl", "ip.checksum.status", "udp.checksum.status")
+		assert.Len(t, lines, n)
+		for _, l := range lines {
+			if !assert.Equal(t, "10.128.1.10,232.0.7.1,1,1,1", l, "tshark: source, group, TTL, IP and UDP checksums good") {
+				break
+			}
+		}
 		assert.Zero(t, r.Dups())
 		assert.Zero(t, r.Bad())
 		assert.Empty(t, r.Missing(n, 10))
