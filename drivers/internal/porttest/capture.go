@@ -71,7 +71,8 @@ func Capture(t testing.TB, ns, ifname, file string, filter ...string) (stop func
 }
 
 // Tshark reads file with tshark and returns one line per packet that
-// matches the display filter, with the fields separated by commas. IP and
+// matches the display filter, with the fields separated by commas (no
+// fields: the frame number). IP and
 // UDP checksums are verified (their .status fields: 1 good, 0 bad). t is
 // skipped without tshark.
 func Tshark(t testing.TB, file, filter string, fields ...string) []string {
@@ -80,12 +81,18 @@ func Tshark(t testing.TB, file, filter string, fields ...string) []string {
 		t.Skip("skipped: needs tshark (apt-get install tshark)")
 	}
 	args := []string{"-r", file, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-Y", filter, "-T", "fields", "-E", "separator=,"}
+	if len(fields) == 0 {
+		fields = []string{"frame.number"}
+	}
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
-	out, err := exec.Command("tshark", args...).Output()
+	var stderr bytes.Buffer
+	cmd := exec.Command("tshark", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("tshark -r %s -Y %q: %v", file, filter, err)
+		t.Fatalf("tshark -r %s -Y %q: %v: %s", file, filter, err, stderr.String())
 	}
 	s := strings.TrimSpace(string(out))
 	if s == "" {
