@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -35,13 +36,14 @@ func main() {
 	ttl := flag.Int("ttl", 64, "multicast TTL")
 	slice := flag.Duration("slice", 100*time.Microsecond, "send what is due, then sleep this long")
 	flag.Parse()
-	if err := run(*ifname, *src, *group, *port, *rate, *count, *payload, *ttl, *slice); err != nil {
+	if err := run(os.Stdout, *ifname, *src, *group, *port, *rate, *count, *payload, *ttl, *slice); err != nil {
 		fmt.Fprintln(os.Stderr, "pace:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ifname, src, group string, port, rate, count, payload, ttl int, slice time.Duration) error {
+// run sends count datagrams and writes the JSON summary line to out.
+func run(out io.Writer, ifname, src, group string, port, rate, count, payload, ttl int, slice time.Duration) error {
 	s, err := netip.ParseAddr(src)
 	if err != nil || !s.Is4() {
 		return fmt.Errorf("-src %q: not an IPv4 address", src)
@@ -94,7 +96,7 @@ func run(ifname, src, group string, port, rate, count, payload, ttl int, slice t
 		time.Sleep(slice)
 	}
 	secs := time.Since(start).Seconds()
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+	return json.NewEncoder(out).Encode(map[string]any{
 		"sent": sent, "seconds": secs, "achieved_pps": float64(sent) / secs, "retries": retries,
 	})
 }
