@@ -1,0 +1,147 @@
+package lab
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mxfwd/mxfwd/lab/topo"
+	"github.com/mxfwd/mxfwd/lab/traffic"
+)
+
+// onXDP runs every mxfwd node's FPCs on the xdp driver.
+func onXDP(top *topo.Topology) {
+	for _, n := range top.Nodes {
+		if n.Kind == topo.KindMxfwd {
+			n.FPCDriver = "xdp"
+		}
+	}
+}
+
+// TestXDPBackToBack is the back-to-back lab with both routers' FPCs on the
+// xdp driver (issue #12's in-kernel data path, with issue #10's host path):
+// every port runs a BPF program; the routers' PIM Hellos go out through
+// the driver's inject and come in through its PIM trap, so each router
+// sees the other as a neighbour; a stream from the source host arrives
+// complete at the receiver (sent with checksum offload on, no checksum
+// error at the receiver); R1's link to R2 down for half a second loses
+// that much traffic, the RE shows the link down and up again (the
+// driver's link state reports) and the stream comes back with the link;
+// with host interfaces, the routers answer each other's ping
+// through the driver's ARP and local traps.
+func TestXDPBackToBack(t *testing.T) {
+	l := startLab(t, "xdpb2b", filepath.Join(exampleDir(t), "b2b.clab.yml"), onXDP)
+	ctx := context.Background()
+	for _, r := range []string{"r1", "r2"} {
+		out, err := l.Vty(ctx, r, 3, "show xdp ports")
+		require.NoError(t, err)
+		for _, port := range []string{"xe-3/0/0", "xe-3/1/0"} {
+			line := ""
+			for _, ln := range strings.Split(out, "\n") {
+				if strings.HasPrefix(ln, port+" ") {
+					line = ln
+				}
+			}
+			assert.Contains(t, line, " tc ", "%s %s runs the tc program (a veth): %s", r, port, out)
+		}
+	}
+
+	t.Run("PIM neighbours through the driver", func(t *testing.T) {
+		for _, c := range []struct{ node, nbr string }{{"r1", "10.0.12.2"}, {"r2", "10.0.12.1"}} {
+			var pim string
+			ok := assert.Eventually(t, func() bool {
+				var err error
+				pim, err = l.CLI(ctx, c.node, "show pim neighbors")
+				return err == nil && strings.Contains(pim, c.nbr)
+			}, 40*time.Second, 250*time.Millisecond, "%s sees %s as a PIM neighbour", c.node, c.nbr)
+			if !ok {
+				t.Logf("%s: show pim neighbors:\n%s", c.node, pim)
+			}
+		}
+		out, err := l.Vty(ctx, "r1", 3, "show xdp ports detail")
+		require.NoError(t, err)
+		t.Logf("r1 fpc3:\n%s", out)
+		assert.Regexp(t, `xe-3/1/0 [^\n]*\n[^\n]*\n\s+rx: [^\n]*punted [1-9]`, out, "r2's hellos punted on r1's xe-3/1/0")
+		assert.Regexp(t, `xe-3/1/0 [^\n]*\n[^\n]*\n[^\n]*\n\s+tx: [^\n]*\([1-9][0-9]* injected\)`, out, "r1's hellos injected on xe-3/1/0")
+	})
+
+	g := netip.MustParseAddr("239.1.1.1")
+	src := netip.MustParseAddr("10.1.0.2")
+	const rate, n = 1000, 3000
+	t.Run("no loss", func(t *testing.T) {
+		csum0 := udpInCsumErrors(t, l, "rcv")
+		wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
+		res := send(t, l, "src", traffic.SendConfig{Group: g, Source: src, Iface: "eth1", Rate: rate, Count: n, Size: 200})
+		rep := wait()
+		t.Logf("sent %d in %.2f s; received %+v", res.Sent, res.Seconds, rep.Streams)
+		require.Equal(t, uint64(n), res.Sent)
+		require.Len(t, rep.Streams, 1, "one stream from %s", src)
+		s := rep.Streams[0]
+		require.True(t, s.EndSeen, "end marker arrived")
+		assert.Equal(t, uint64(n), s.Unique)
+		assert.Zero(t, s.Lost)
+		assert.Zero(t, s.Duplicates)
+		assert.Equal(t, uint64(n*200), s.Bytes)
+		assert.Equal(t, csum0, udpInCsumErrors(t, l, "rcv"), "the receiver's stack dropped datagrams with bad checksums")
+	})
+
+	t.Run("link down loses and comes back", func(t *testing.T) {
+		wait := receive(t, l, "rcv", traffic.RecvConfig{Group: g, Iface: "eth1", Idle: 3 * time.Second})
+		done := make(chan traffic.SendResult)
+		go func() {
+			done <- send(t, l, "src", traffic.SendConfig{Group: g, Source: src, Iface: "eth1", Rate: rate, Count: n, Size: 200})
+		}()
+		// The RE's view of the link, from the driver's reports.
+		link := func(want string) func() bool {
+			return func() bool {
+				out, err := l.CLI(ctx, "r1", "show interfaces terse")
+				if err != nil {
+					return false
+				}
+				for _, ln := range strings.Split(out, "\n") {
+					if f := strings.Fields(ln); len(f) >= 3 && f[0] == "xe-3/1/0.0" {
+						return f[2] == want
+					}
+				}
+				return false
+			}
+		}
+		require.True(t, link("up")(), "xe-3/1/0.0 up on r1 before")
+		time.Sleep(time.Second)
+		out, err := l.Exec(ctx, "r1", "ip", "link", "set", "xe-3-1-0", "down")
+		require.NoError(t, err, "%s", out)
+		downAt := time.Now()
+		assert.Eventually(t, link("down"), 2*time.Second, 20*time.Millisecond, "the RE marks xe-3/1/0.0 link down")
+		time.Sleep(500*time.Millisecond - time.Since(downAt))
+		out, err = l.Exec(ctx, "r1", "ip", "link", "set", "xe-3-1-0", "up")
+		require.NoError(t, err, "%s", out)
+		assert.Eventually(t, link("up"), 2*time.Second, 20*time.Millisecond, "the RE marks xe-3/1/0.0 link up again")
+		res := <-done
+		rep := wait()
+		require.Len(t, rep.Streams, 1)
+		s := rep.Streams[0]
+		t.Logf("link down 500 ms: %+v", s)
+		require.True(t, s.EndSeen, "the stream resumed after the link came back")
+		assert.Equal(t, res.Sent, s.Sent)
+		assert.Greater(t, s.Lost, uint64(rate/5), "at least 200 ms of traffic lost")
+		assert.Less(t, s.Lost, s.Sent/2, "the rest arrived")
+		assert.Equal(t, uint64(n), s.LastSeq, "the tail arrived")
+	})
+
+	t.Run("ping between the routers", func(t *testing.T) {
+		if !HasHostInterfaces(filepath.Join(binDir, "re")) {
+			t.Skip("skipped: `re run` has no --host-interfaces flag (issue #10)")
+		}
+		for _, tc := range []struct{ from, to string }{{"r1", "10.0.12.2"}, {"r2", "10.0.12.1"}} {
+			p, err := l.NetnsPath(tc.from)
+			require.NoError(t, err)
+			require.NoError(t, ping(p, tc.to), "ping %s from %s", tc.to, tc.from)
+		}
+	})
+}
