@@ -849,11 +849,15 @@ func (u *upcalls) OnResolve(req hal.ResolveRequest) {
 	// A packet looked up just before the RE's answer was installed still
 	// hits the Resolve NH; the (S,G) route exists now, so asking again would
 	// only make the RE count a filtered resolve.
-	if _, err := r.drv.Route(hal.SG(req.Source, req.Group)); err == nil {
+	allow, routed := r.throttle.AllowUnrouted(req.Source, req.Group, func() bool {
+		_, err := r.drv.Route(hal.SG(req.Source, req.Group))
+		return err == nil
+	})
+	if routed {
 		r.stats.ResolveStale.Add(1)
 		return
 	}
-	if !r.throttle.Allow(req.Source, req.Group) {
+	if !allow {
 		return
 	}
 	m := &ipc.ResolveRequest{

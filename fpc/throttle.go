@@ -88,6 +88,25 @@ func (t *Throttle) Rate() int {
 func (t *Throttle) Allow(s, g netip.Addr) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.allowLocked(s, g)
+}
+
+// AllowUnrouted is Allow for a packet that missed the (S,G) route: routed
+// reports whether the route exists now, and is asked under the throttle's
+// lock. The applier installs a route before it calls Resolved, so a route
+// installed after the packet's lookup either is seen here (routed: nothing
+// sent, nothing recorded) or still has its request outstanding; without
+// the lock a request answered in between would be sent a second time.
+func (t *Throttle) AllowUnrouted(s, g netip.Addr, routed func() bool) (allow, isRouted bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if routed() {
+		return false, true
+	}
+	return t.allowLocked(s, g), false
+}
+
+func (t *Throttle) allowLocked(s, g netip.Addr) bool {
 	now := t.now()
 	k := sgKey{s, g}
 	if at, ok := t.pending[k]; ok {

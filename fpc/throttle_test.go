@@ -3,6 +3,8 @@ package fpc
 import (
 	"math"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,4 +84,45 @@ func TestThrottleUnlimitedAndBounded(t *testing.T) {
 	require.True(t, th.Allow(s, g))
 	require.Equal(t, 1, th.Pending())
 	require.False(t, math.IsNaN(float64(th.Rate())))
+}
+
+// A packet that missed the route while the RE's answer is being installed
+// never sends a second request: in every interleaving of the applier
+// (route installed, then Resolved) with a burst of upcalls, exactly one
+// request goes out.
+func TestThrottleNoSecondRequestWhileInstalling(t *testing.T) {
+	s, g := sg(7)
+	for round := 0; round < 2000; round++ {
+		clk := &manualClock{t: time.Unix(1_000_000, 0)}
+		th := NewThrottle(0, clk.Now)
+		var routed atomic.Bool
+		isRouted := func() bool { return routed.Load() }
+		var allowed, stale atomic.Int32
+		upcall := func() {
+			ok, r := th.AllowUnrouted(s, g, isRouted)
+			if ok {
+				allowed.Add(1)
+			}
+			if r {
+				stale.Add(1)
+			}
+		}
+		upcall() // the first packet: its request goes out
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { // the applier
+			defer wg.Done()
+			routed.Store(true)
+			th.Resolved(s, g)
+		}()
+		go func() { // packets that looked the route up before it was installed
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				upcall()
+			}
+		}()
+		wg.Wait()
+		require.EqualValues(t, 1, allowed.Load(), "round %d", round)
+		require.Zero(t, th.Pending(), "round %d: nothing outstanding once routed", round)
+	}
 }

@@ -754,6 +754,7 @@ var Grammar = []string{
 	"set protocols pim rp bootstrap family inet priority <0..255>",
 	"set protocols pim spt-threshold infinity",
 	"set protocols pim ssm-groups <prefix>                     (232.0.0.0/8 by default)",
+	"set protocols pim timers register-suppression <3..3600> | register-probe <1..60> | keepalive <1..3600> | bootstrap-period <1..60>   (hidden: short protocol timers for labs and tests)",
 	"set protocols pim graceful-insertion-removal maintenance [start <0..86400 s>] [stop <1..86400 s>]   (in maintenance: announce a removal window, 10/300 s by default)",
 	"set protocols pim graceful-insertion-removal insertion-window <0..86400 s>   (leaving maintenance: start 0, stop N; 300 by default)",
 	"set protocols pim graceful-insertion-removal tlv-type <2..32767>             (the GIR TLV's PFM type; 32766 by default)",

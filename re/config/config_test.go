@@ -219,6 +219,8 @@ set protocols pim rp local address 10.255.0.1 group-ranges 225.0.0.0/8
 set protocols pim rp bootstrap family inet priority 200
 set protocols pim spt-threshold infinity
 set protocols pim ssm-groups 233.0.0.0/8
+set protocols pim timers register-suppression 10 register-probe 2
+set protocols pim timers keepalive 30 bootstrap-period 5
 set protocols igmp interface ae91.0 version 2
 set protocols igmp interface ae91.0 static group 239.1.1.1
 set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
@@ -234,6 +236,7 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 	require.Equal(t, netip.MustParseAddr("10.255.0.1"), c.PIM.RPLocal.Address)
 	require.Equal(t, 200, c.PIM.Bootstrap.Priority)
 	require.True(t, c.PIM.SPTThresholdInfinity)
+	require.Equal(t, PIMTimers{RegisterSuppression: 10, RegisterProbe: 2, Keepalive: 30, BootstrapPeriod: 5, Line: 13}, c.PIM.Timers)
 	require.Len(t, c.IGMP.Static, 2)
 	require.False(t, c.IGMP.Static[0].Source.IsValid(), "(*,G)")
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.255.0.1/32")}, c.LoopbackAddresses())
@@ -250,6 +253,10 @@ set protocols igmp interface ae91.0 static group 232.1.1.1 source 10.0.0.9
 		"set interfaces lo0 unit 0 family inet address 10.1.1.1/24":            "a loopback address is a /32",
 		"set protocols igmp interface ae91.0 version 4":                        "version 2|3",
 		"set protocols pim rp bootstrap family inet6 priority 1":               "inet only",
+		"set protocols pim timers register-probe 5":                            "less than half of register-suppression 10 s",
+		"set protocols pim timers hello 5":                                     "unknown pim timer",
+		"set protocols pim timers keepalive 0":                                 "keepalive",
+		"set protocols pim timers register-suppression":                        "expecting 'pim timers",
 	} {
 		_, err := Parse("bad.conf", strings.NewReader(text+stmt+"\n"))
 		require.ErrorContains(t, err, want, stmt)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -21,8 +22,24 @@ type PIM struct {
 	SPTThresholdInfinity bool
 	// SSMGroups: `ssm-groups P` (232.0.0.0/8 when empty).
 	SSMGroups []netip.Prefix
+	// Timers: hidden `timers register-suppression S | register-probe S |
+	// keepalive S | bootstrap-period S`, shorter protocol timers for labs
+	// and tests (0: the defaults of RFC 7761 §4.11 and RFC 5059 §5: 60 s,
+	// 5 s, 210 s, 60 s).
+	Timers PIMTimers
 	// GIR: `graceful-insertion-removal …` (gir.go).
 	GIR GIR
+}
+
+// PIMTimers are the protocol timers the hidden `timers` statement sets, in
+// seconds.
+type PIMTimers struct {
+	RegisterSuppression int
+	RegisterProbe       int
+	Keepalive           int
+	// BootstrapPeriod is BS_Period; BS_Timeout is 2 x BS_Period + 10 s.
+	BootstrapPeriod int
+	Line            int
 }
 
 // Enabled reports whether PIM is configured on some interface.
@@ -250,6 +267,34 @@ func (c *Config) applyPIM(w []string, line int) error {
 		}
 		c.PIM.SPTThresholdInfinity = true
 		return nil
+	case "timers":
+		if len(w) < 3 || len(w)%2 != 1 {
+			return bad("expecting 'pim timers register-suppression <s> | register-probe <s> | keepalive <s> | bootstrap-period <s>'")
+		}
+		t := &c.PIM.Timers
+		for rest := w[1:]; len(rest) > 0; rest = rest[2:] {
+			var dst *int
+			lo, hi := 1, 3600
+			switch rest[0] {
+			case "register-suppression":
+				dst, lo = &t.RegisterSuppression, 3
+			case "register-probe":
+				dst, hi = &t.RegisterProbe, 60
+			case "keepalive":
+				dst = &t.Keepalive
+			case "bootstrap-period":
+				dst, hi = &t.BootstrapPeriod, 60
+			default:
+				return bad("unknown pim timer %q (expected register-suppression, register-probe, keepalive, bootstrap-period)", rest[0])
+			}
+			n, err := parseUint(rest[1], "pim timers "+rest[0], lo, hi)
+			if err != nil {
+				return err
+			}
+			*dst = n
+		}
+		t.Line = line
+		return nil
 	case "ssm-groups":
 		if len(w) != 2 {
 			return bad("expecting 'pim ssm-groups <prefix>'")
@@ -355,6 +400,18 @@ func (c *Config) multicastStatements(add func(string, ...any)) {
 	for _, p := range c.PIM.SSMGroups {
 		add("set protocols pim ssm-groups %s", p)
 	}
+	if t := c.PIM.Timers; t.RegisterSuppression != 0 {
+		add("set protocols pim timers register-suppression %d", t.RegisterSuppression)
+	}
+	if t := c.PIM.Timers; t.RegisterProbe != 0 {
+		add("set protocols pim timers register-probe %d", t.RegisterProbe)
+	}
+	if t := c.PIM.Timers; t.Keepalive != 0 {
+		add("set protocols pim timers keepalive %d", t.Keepalive)
+	}
+	if t := c.PIM.Timers; t.BootstrapPeriod != 0 {
+		add("set protocols pim timers bootstrap-period %d", t.BootstrapPeriod)
+	}
 	c.girStatements(add)
 	for _, i := range c.IGMP.Interfaces {
 		if i.Version != 0 {
@@ -382,6 +439,15 @@ func (c *Config) validateMulticast() error {
 	for _, i := range c.IGMP.Interfaces {
 		if c.UnitOf(i.Name) == nil {
 			return fmt.Errorf("line %d: %w: igmp interface %s: interface not configured", i.Line, ErrInvalid, i.Name)
+		}
+	}
+	if t := c.PIM.Timers; t.RegisterSuppression != 0 || t.RegisterProbe != 0 {
+		// The Null-Register probe goes Register_Probe_Time before a
+		// deadline drawn from [0.5, 1.5] x Register_Suppression_Time
+		// (RFC 7761 §4.4.1): the probe must fit in the shortest one.
+		supp, probe := cmp.Or(t.RegisterSuppression, 60), cmp.Or(t.RegisterProbe, 5)
+		if 2*probe >= supp {
+			return fmt.Errorf("line %d: %w: pim timers: register-probe %d s must be less than half of register-suppression %d s", t.Line, ErrInvalid, probe, supp)
 		}
 	}
 	if err := c.validateGIR(); err != nil {

@@ -347,6 +347,9 @@ func (k *Kernel) Update(changes []Change) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
+	// Sized on the first op only: a batch of refreshes queues nothing.
+	k.opsHint = 3*len(changes) + 8
+	defer func() { k.opsHint = 0 }()
 	var errs []error
 	for i := range changes {
 		if err := k.updateLocked(&changes[i], now); err != nil {

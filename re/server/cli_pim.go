@@ -13,6 +13,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/pim"
 	"github.com/mxfwd/mxfwd/re/pim/gir"
+	pimhost "github.com/mxfwd/mxfwd/re/pim/host"
 	"github.com/mxfwd/mxfwd/re/pim/pimshow"
 )
 
@@ -124,16 +125,19 @@ func (s *Server) cliPIMBootstrap(ctx context.Context, req *cli.Request, w io.Wri
 
 func (s *Server) cliPIMStatistics(ctx context.Context, req *cli.Request, w io.Writer) error {
 	var st pim.Stats
-	var hs any
+	var h pimhost.Stats
 	var gs gir.Stats
-	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); hs = s.mc.Stats(); gs = s.mc.GIRStats() }); err != nil {
+	if err := s.pimQuery(ctx, func(e *pim.Engine, _ time.Time) { st = e.Stats(); h = s.mc.Stats(); gs = s.mc.GIRStats() }); err != nil {
 		return err
 	}
 	if req.JSON {
-		return cli.WriteJSON(w, map[string]any{"engine": st, "io": hs, "gir": gs})
+		return cli.WriteJSON(w, map[string]any{"engine": st, "io": h, "gir": gs})
 	}
+	// The engine sends the Null-Registers; the data Registers are built
+	// by the host from the packets pe- traps: the Register row counts
+	// both, as the received side does.
+	st.Tx.Register += h.RegistersSent
 	pimshow.RenderStatistics(w, st)
-	h := s.mc.Stats()
 	fmt.Fprintf(w, "\nPIM I/O: received %d, sent %d, send errors %d, registers sent %d, registers decapsulated %d\n",
 		h.PIMReceived, h.PIMSent, h.PIMSendErrors, h.RegistersSent, h.RegistersDecap)
 	if len(h.PIMBad) > 0 {

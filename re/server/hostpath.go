@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -83,11 +84,31 @@ func (s *Server) Inject(ctx context.Context, ifl string, frame []byte, forward b
 	slot := hal.Slot(pfe / 4)
 	s.fpcMu.Lock()
 	f, ok := s.fpcs[slot]
+	var all []*fpcConn
+	if forward && strings.HasPrefix(ifl, "pd-") {
+		// The decapsulation interface is on no card: every card takes
+		// the packet in as received on pd- and replicates it to the
+		// ports it has (the cards share no fabric).
+		for _, c := range s.fpcs {
+			all = append(all, c)
+		}
+	}
 	s.fpcMu.Unlock()
+	if len(all) > 0 {
+		var errs []error
+		for _, c := range all {
+			errs = append(errs, s.injectOn(ctx, c, ifl, idx, frame, forward))
+		}
+		return errors.Join(errs...)
+	}
 	if !ok {
 		s.stats.InjectErrors.Add(1)
 		return fmt.Errorf("inject on %s: FPC %d is not connected", ifl, slot)
 	}
+	return s.injectOn(ctx, f, ifl, idx, frame, forward)
+}
+
+func (s *Server) injectOn(ctx context.Context, f *fpcConn, ifl string, idx hal.IFLIndex, frame []byte, forward bool) error {
 	// On the control lane: ahead of bulk downloads, never blocking the
 	// loop (a full lane is a dropped packet, as on a congested link).
 	if err := f.sess.SendControl(ctx, &ipc.Inject{Egress: idx, Forward: forward, Frame: frame}); err != nil {

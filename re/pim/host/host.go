@@ -124,6 +124,9 @@ type Host struct {
 	// routes are PIM's routes as last handed to the kernel, for the
 	// register data path.
 	routes map[pim.SG]pim.Route
+	// sources indexes the (S,G) routes by group: their kernel exclusions
+	// follow the group's (*,G) route.
+	sources map[netip.Addr]map[netip.Addr]struct{}
 	// members tracks IGMP memberships passed to PIM, to clear what goes.
 	members map[memberKey]igmp.Membership
 
@@ -181,6 +184,7 @@ func New(env Env) *Host {
 		env: env, log: env.Logger, now: env.Engine.Clock().Now, clock: env.Engine.Clock().Now,
 		byName: map[string]hal.IFLIndex{}, byIndex: map[hal.IFLIndex]ifState{},
 		routes: map[pim.SG]pim.Route{}, members: map[memberKey]igmp.Membership{}, settling: map[pim.SG]settlePeriod{},
+		sources:      map[netip.Addr]map[netip.Addr]struct{}{},
 		igmp:         igmp.NewRouter(),
 		warnings:     map[string]time.Time{},
 		localSources: map[pim.SG]localSource{},
@@ -269,6 +273,10 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 		addr := h.routerAddress(c)
 		if addr.IsValid() {
 			pc.BSR = &pim.BSRCandidate{Addr: addr, Priority: uint8(b.Priority)}
+			if p := time.Duration(c.PIM.Timers.BootstrapPeriod) * time.Second; p > 0 {
+				// RFC 5059 §5: BS_Timeout is 2 x BS_Period + 10 s.
+				pc.BSR.BSPeriod, pc.BSR.BSTimeout = p, 2*p+10*time.Second
+			}
 			if r := c.PIM.RPLocal; r != nil {
 				pc.CandidateRP = &pim.CandidateRP{Addr: r.Address, Groups: slices.Clone(r.GroupRanges)}
 			}
@@ -288,6 +296,9 @@ func (h *Host) pimConfig(c *config.Config) pim.Config {
 			}
 		}
 	}
+	pc.Timers.RegisterSuppression = time.Duration(c.PIM.Timers.RegisterSuppression) * time.Second
+	pc.Timers.RegisterProbe = time.Duration(c.PIM.Timers.RegisterProbe) * time.Second
+	pc.Timers.Keepalive = time.Duration(c.PIM.Timers.Keepalive) * time.Second
 	pc.SPTThresholdInfinity = c.PIM.SPTThresholdInfinity
 	pc.SSMRanges = slices.Clone(c.PIM.SSMGroups)
 	return pc
@@ -355,6 +366,7 @@ func (h *Host) configure(c *config.Config) error {
 			h.kernelUpdate([]kernel.Change{{Owner: kernel.OwnerPIM, Entry: entryOf(k)}})
 		}
 		clear(h.routes)
+		clear(h.sources)
 		clear(h.settling)
 		h.held = nil
 		h.pim = nil

@@ -20,6 +20,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/igmp/igmpmsg"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
+	"github.com/mxfwd/mxfwd/re/pim/pimmsg"
 	"github.com/mxfwd/mxfwd/re/pktio"
 	"github.com/mxfwd/mxfwd/re/rib"
 )
@@ -233,4 +234,74 @@ func TestTwoRoutersJoinThroughTheHost(t *testing.T) {
 // pimPacket is a Hello from src, as an IPv4 packet.
 func pimPacket(src netip.Addr) ([]byte, error) {
 	return pimmsgPacket(src)
+}
+
+// deliverPIM hands r a PIM message from src, as received on ifl.
+func deliverPIM(t *testing.T, r *router, ifl string, src netip.Addr, m pimmsg.Message) {
+	t.Helper()
+	pkt, err := pimmsg.Packet(src, pim.AllPIMRouters, m)
+	require.NoError(t, err)
+	frame := append([]byte{0x01, 0x00, 0x5e, 0, 0, 13, 0x02, 0xbb, 0, 0, 0, 2, 0x08, 0x00}, pkt...)
+	r.do(t, func() { r.pkt.Deliver(3, ifl, 1, frame) })
+}
+
+// An (S,G,rpt) prune takes an interface out of PIM's (S,G) route: the
+// kernel, which passes PIM's (*,G) interfaces down to every source of the
+// group, is told to exclude it (and only it), and the exclusion follows
+// the (*,G) route when that changes.
+func TestRptPruneExcludesTheInterfaceInTheKernel(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	n := &network{peers: map[string]endpoint{}, tap: map[string][][]byte{}}
+	r := newRouter(t, clk, n, "r1", `set interfaces xe-3/0/0 unit 0 family inet address 10.7.0.1/30
+set interfaces xe-3/1/0 unit 0 family inet address 10.7.1.1/30
+set interfaces xe-3/1/1 unit 0 family inet address 10.7.2.1/30
+set protocols pim interface xe-3/0/0.0
+set protocols pim interface xe-3/1/0.0
+set protocols pim interface xe-3/1/1.0
+set protocols pim rp static address 10.7.9.9
+set routing-options static route 10.7.9.9/32 next-hop 10.7.0.2
+set routing-options static route 10.7.8.0/24 next-hop 10.7.0.2
+`)
+	a, b := netip.MustParseAddr("10.7.1.2"), netip.MustParseAddr("10.7.2.2")
+	me1, me2 := netip.MustParseAddr("10.7.1.1"), netip.MustParseAddr("10.7.2.1")
+	hello := &pimmsg.Hello{HasHoldtime: true, Holdtime: 105}
+	deliverPIM(t, r, "xe-3/1/0.0", a, hello)
+	deliverPIM(t, r, "xe-3/1/1.0", b, hello)
+	s, g := netip.MustParseAddr("10.7.8.2"), netip.MustParseAddr("239.7.7.7")
+	star := pimmsg.Source{Addr: netip.MustParseAddr("10.7.9.9"), Sparse: true, WC: true, RPT: true}
+	join := func(up netip.Addr, joins, prunes []pimmsg.Source) *pimmsg.JoinPrune {
+		return &pimmsg.JoinPrune{UpstreamNeighbor: up, Holdtime: 210,
+			Groups: []pimmsg.JPGroup{{Group: pimmsg.HostGroup(g), Joins: joins, Prunes: prunes}}}
+	}
+	deliverPIM(t, r, "xe-3/1/0.0", a, join(me1, []pimmsg.Source{star}, nil))
+	deliverPIM(t, r, "xe-3/1/1.0", b, join(me2, []pimmsg.Source{star}, nil))
+	// b prunes S off the RP tree.
+	deliverPIM(t, r, "xe-3/1/1.0", b, join(me2, nil, []pimmsg.Source{{Addr: s, Sparse: true, RPT: true}}))
+	advance(t, clk, 4*time.Second, r) // past the prune-pending time
+
+	var pimC map[kernel.Entry]kernel.Contribution
+	r.do(t, func() { pimC = r.kern.Contributions(kernel.OwnerPIM) })
+	require.ElementsMatch(t, []string{"xe-3/1/0.0", "xe-3/1/1.0"}, pimC[kernel.StarG(g)].Downstream)
+	c, ok := pimC[kernel.SGEntry(s, g)]
+	require.True(t, ok, "PIM has (S,G,rpt) state: %v", pimC)
+	require.Equal(t, []string{"xe-3/1/1.0"}, c.Exclude, "the rpt-pruned interface is not inherited")
+
+	// A packet from S on the RP tree goes to a only.
+	r.do(t, func() {
+		r.kern.Resolve(3, hal.ResolveRequest{Ingress: r.host.index("xe-3/0/0.0"), Source: s, Group: g})
+	})
+	settle(t, r)
+	var routes []kernel.MulticastRoute
+	r.do(t, func() { routes = r.kern.Routes(g) })
+	require.Len(t, routes, 1)
+	require.Equal(t, []string{"xe-3/1/0.0"}, routes[0].Downstream)
+
+	// a leaves the (*,G): nothing of the RP tree is left to exclude from.
+	deliverPIM(t, r, "xe-3/1/0.0", a, join(me1, nil, []pimmsg.Source{star}))
+	advance(t, clk, 4*time.Second, r)
+	r.do(t, func() { pimC = r.kern.Contributions(kernel.OwnerPIM) })
+	require.Equal(t, []string{"xe-3/1/1.0"}, pimC[kernel.StarG(g)].Downstream)
+	if c, ok := pimC[kernel.SGEntry(s, g)]; ok {
+		require.Equal(t, []string{"xe-3/1/1.0"}, c.Exclude)
+	}
 }

@@ -31,20 +31,27 @@ func (h *Host) run(acts []pim.Action) {
 		case pim.Route:
 			k := pim.SG{Source: a.Source, Group: a.Group}
 			prev, had := h.routes[k]
-			h.routes[k] = a
+			h.setRoute(k, a)
 			if k.IsStarG() {
 				h.starChanged(a, false)
+				if !had || !slices.Equal(prev.OIL, a.OIL) {
+					changes = h.reexclude(changes, a.Group)
+				}
 			}
 			c := h.contribution(a)
 			hold = h.settleRoute(k, prev, had, a, &c) || hold
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
 		case pim.RouteDelete:
 			k := pim.SG{Source: a.Source, Group: a.Group}
-			if r, ok := h.routes[k]; ok && k.IsStarG() {
+			r, ok := h.routes[k]
+			if ok && k.IsStarG() {
 				h.starChanged(r, true)
 			}
-			delete(h.routes, k)
+			h.deleteRoute(k)
 			delete(h.settling, k)
+			if ok && k.IsStarG() {
+				changes = h.reexclude(changes, a.Group)
+			}
 			changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k)})
 		case pim.RPSetChanged:
 			if h.env.MSDP != nil && h.pim != nil {
@@ -63,11 +70,75 @@ func (h *Host) run(acts []pim.Action) {
 	flush()
 }
 
+// setRoute records PIM's route for k (and indexes an (S,G) by group).
+func (h *Host) setRoute(k pim.SG, r pim.Route) {
+	h.routes[k] = r
+	if k.IsStarG() {
+		return
+	}
+	ss := h.sources[k.Group]
+	if ss == nil {
+		ss = map[netip.Addr]struct{}{}
+		h.sources[k.Group] = ss
+	}
+	ss[k.Source] = struct{}{}
+}
+
+// deleteRoute forgets PIM's route for k.
+func (h *Host) deleteRoute(k pim.SG) {
+	delete(h.routes, k)
+	if ss := h.sources[k.Group]; ss != nil && !k.IsStarG() {
+		delete(ss, k.Source)
+		if len(ss) == 0 {
+			delete(h.sources, k.Group)
+		}
+	}
+}
+
+// indexRoutes rebuilds the by-group index from h.routes.
+func (h *Host) indexRoutes() {
+	clear(h.sources)
+	for k, r := range h.routes {
+		h.setRoute(k, r)
+	}
+}
+
+// reexclude appends the contributions of PIM's (S,G) routes of group g,
+// whose exclusions follow PIM's (*,G) route, ahead of that route's change.
+func (h *Host) reexclude(changes []kernel.Change, g netip.Addr) []kernel.Change {
+	for s := range h.sources[g] {
+		k := pim.SG{Source: s, Group: g}
+		r := h.routes[k]
+		c := h.contribution(r)
+		if st, ok := h.settling[k]; ok && st.iif == r.IIF && h.now().Before(st.until) {
+			// In its make-before-break period (settle.go).
+			c.AnyRPF = c.RPF != ""
+		}
+		changes = append(changes, kernel.Change{Owner: kernel.OwnerPIM, Entry: entryOf(k), Contribution: &c})
+	}
+	return changes
+}
+
 // contribution is PIM's kernel contribution for a route: its incoming
 // interface (pd- while it decapsulates Registers: the RP's copies enter
-// there) and its outgoing interfaces (pe- when the DR registers).
+// there) and its outgoing interfaces (pe- when the DR registers). An
+// (S,G) route's OIL is the whole of inherited_olist (RFC 7761 §4.2), so
+// the interfaces of PIM's (*,G) route that it lacks (an (S,G,rpt) prune, a
+// prune of the RP tree at the RP) are excluded from what the kernel
+// inherits from (*,G).
 func (h *Host) contribution(r pim.Route) kernel.Contribution {
 	var c kernel.Contribution
+	if r.Source.IsValid() {
+		if star, ok := h.routes[pim.SG{Group: r.Group}]; ok {
+			for _, o := range star.OIL {
+				if !slices.Contains(r.OIL, o) {
+					if n := h.name(o); n != "" {
+						c.Exclude = append(c.Exclude, n)
+					}
+				}
+			}
+		}
+	}
 	if r.Decap {
 		c.RPF = DecapInterface
 	} else if r.IIF != 0 {

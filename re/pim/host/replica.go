@@ -397,6 +397,7 @@ func (h *Host) Restore(sn *Snapshot) error {
 	for _, r := range sn.Routes {
 		h.routes[pim.SG{Source: r.Source, Group: r.Group}] = r
 	}
+	h.indexRoutes()
 	clear(h.members)
 	for _, m := range sn.Members {
 		h.members[memberKey{m.Iface, m.Group}] = m.Membership
@@ -433,6 +434,7 @@ func (h *Host) Reset() {
 	h.pim = nil
 	h.igmp = igmp.NewRouter()
 	clear(h.routes)
+	clear(h.sources)
 	clear(h.members)
 	clear(h.localSources)
 	clear(h.starJoined)
