@@ -2,8 +2,11 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +147,103 @@ func TestXDPBackToBack(t *testing.T) {
 			require.NoError(t, ping(p, tc.to), "ping %s from %s", tc.to, tc.from)
 		}
 	})
+}
+
+// iflRx returns the packets received on IFL ifl of node's card in slot 3
+// (false if the card does not list the IFL).
+func iflRx(t *testing.T, l *Lab, node, ifl string) (uint64, bool) {
+	t.Helper()
+	out, err := l.Vty(context.Background(), node, 3, "show ifl counters | display json")
+	require.NoError(t, err)
+	var cs []struct {
+		Name      string
+		RxPackets uint64
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &cs), out)
+	for _, c := range cs {
+		if c.Name == ifl {
+			return c.RxPackets, true
+		}
+	}
+	return 0, false
+}
+
+// TestXDPPIMTriangle is the PIM triangle lab (three of our routers, the RP
+// in the middle) with every card on the xdp driver: the PIM register path
+// through the driver's encapsulation and decapsulation interfaces. R1's
+// card punts the first packets of an any-source stream on pe- (R1's RE
+// sends them as Registers), R2's RE decapsulates them and injects them on
+// pd-, which R2's card forwards in its tc program down the RP tree; then
+// R3 switches to the shortest path, R1 stops registering, and a converged
+// stream arrives complete.
+func TestXDPPIMTriangle(t *testing.T) {
+	l := startLab(t, "xdppt", filepath.Join(exampleDir(t), "pim-triangle.clab.yml"), onXDP)
+	eventually(t, 15*time.Second, "PIM neighbours", func() error {
+		for _, r := range []string{"r1", "r2", "r3"} {
+			var ns []ourNeighbor
+			if err := ourJSON(l, r, "show pim neighbors", &ns); err != nil {
+				return err
+			}
+			if n := len(slices.DeleteFunc(ns, func(n ourNeighbor) bool { return n.Local })); n != 2 {
+				return fmt.Errorf("%s has %d neighbours: %+v", r, n, ns)
+			}
+		}
+		return nil
+	})
+	warm := receive(t, l, "rcv", traffic.RecvConfig{Group: ptASM, Iface: "eth1", Idle: 4 * time.Second, FirstWait: 10 * time.Second})
+	eventually(t, 5*time.Second, "r3's (*,G) at the RP", func() error {
+		js, err := ourJoins(l, "r2")
+		if err != nil {
+			return err
+		}
+		if j, _ := joinOf(js, netip.Addr{}, ptASM); j.downstream("xe-3/1/1.0", ptR3to2) != "Join/SRW" {
+			return fmt.Errorf("r2's (*,G): %+v", j)
+		}
+		return nil
+	})
+	decap0 := ourStats(t, l, "r2").IO.RegistersDecap
+	pd0, pdListed := iflRx(t, l, "r2", "pd-0/0/0.32768")
+	res := send(t, l, "src", traffic.SendConfig{Group: ptASM, Source: ptSrc, Iface: "eth1", Rate: 500, Count: 1000, Size: 200})
+	require.Equal(t, uint64(1000), res.Sent)
+	eventually(t, 10*time.Second, "shortest path at r3, registers stopped at r1", func() error {
+		js, err := ourJoins(l, "r3")
+		if err != nil {
+			return err
+		}
+		if j, _ := joinOf(js, ptSrc, ptASM); !slices.Contains(j.Flags, "spt") || j.UpstreamInterface != "xe-3/1/0.0" {
+			return fmt.Errorf("r3's (S,G): %+v", j)
+		}
+		js, err = ourJoins(l, "r1")
+		if err != nil {
+			return err
+		}
+		if j, _ := joinOf(js, ptSrc, ptASM); j.Register != "Prune" {
+			return fmt.Errorf("r1's (S,G): %+v (want registers stopped)", j)
+		}
+		return nil
+	})
+	rep := warm()
+	require.Len(t, rep.Streams, 1)
+	t.Logf("while the trees were built: %+v", rep.Streams[0])
+	assert.Positive(t, ourStats(t, l, "r1").IO.RegistersSent, "r1 registered what its card punted on pe-")
+	assert.Greater(t, ourStats(t, l, "r2").IO.RegistersDecap, decap0, "the RP decapsulated registers")
+	if pd, ok := iflRx(t, l, "r2", "pd-0/0/0.32768"); ok && pdListed {
+		t.Logf("r2's card: %d packets in on pd-", pd-pd0)
+		assert.Greater(t, pd, pd0, "r2's card took the decapsulated packets in on pd-")
+	} else {
+		out, _ := l.Vty(context.Background(), "r2", 3, "show ifl counters")
+		t.Logf("r2's card lists no pd- IFL:\n%s", out)
+	}
+
+	converged := receive(t, l, "rcv", traffic.RecvConfig{Group: ptASM, Iface: "eth1", Idle: 3 * time.Second})
+	const n = 3000
+	res = send(t, l, "src", traffic.SendConfig{Group: ptASM, Source: ptSrc, Iface: "eth1", Rate: 1000, Count: n, Size: 200})
+	rep = converged()
+	require.Len(t, rep.Streams, 1)
+	st := rep.Streams[0]
+	t.Logf("converged any-source stream: %+v", st)
+	assert.Equal(t, uint64(n), res.Sent)
+	assert.Equal(t, uint64(n), st.Unique)
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, st.Duplicates)
 }
