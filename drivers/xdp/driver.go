@@ -122,6 +122,7 @@ type driverStats struct {
 	inputErrors  atomic.Uint64
 	graceWaits   atomic.Uint64
 	applyBatches atomic.Uint64
+	puntCsum     atomic.Uint64 // punted frames whose partial L4 checksum was completed
 }
 
 var (

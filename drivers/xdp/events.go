@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/mxfwd/mxfwd/drivers/internal/l4csum"
 	"github.com/mxfwd/mxfwd/hal"
 )
 
@@ -92,6 +93,13 @@ func (d *Driver) dispatch(b []byte) error {
 	case evWrongIf:
 		up.OnWrongInterface(hal.WrongInterface{Ingress: e.ifl, Expected: hal.IFLIndex(e.arg), Source: e.source, Group: e.group})
 	case evPunt:
+		// A local sender's UDP or TCP behind a veth arrives with its
+		// checksum left to the hardware (CHECKSUM_PARTIAL), which the
+		// programs cannot see; the RE's host stack (or a Register's
+		// receivers, for TrapEncap) would drop it. Complete it here.
+		if l4csum.CompletePartial(e.frame) {
+			d.stats.puntCsum.Add(1)
+		}
 		up.OnPunt(e.ifl, hal.TrapID(e.arg), e.frame)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/mxfwd/mxfwd/drivers/internal/l4csum"
 	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/drivers/internal/porttest"
 	"github.com/mxfwd/mxfwd/hal"
@@ -148,6 +150,19 @@ func testUpcalls(t *testing.T, mode Mode) {
 		send(router)
 		assert.True(t, punted(haltest.TrapLocalRouter, func(p haltest.Parsed) bool { return p.Group == router && p.Proto == haltest.ProtoUDP }),
 			"the datagram to the router punted with the local trap")
+		// The sender left its UDP checksum to the hardware (offload on,
+		// the veth default): the RE gets it completed.
+		offload, err := porttest.TxChecksumOffload(n.SenderNS, "snd0")
+		require.NoError(t, err)
+		require.True(t, offload, "the sender's veth has checksum offload on")
+		for _, p := range rec.Punts() {
+			if pp, err := haltest.ParseFrame(p.Frame); err == nil && p.Trap == haltest.TrapLocalRouter && pp.Proto == haltest.ProtoUDP {
+				c := bytes.Clone(p.Frame)
+				require.True(t, l4csum.Complete(c))
+				assert.Equal(t, c, p.Frame, "the punted datagram's UDP checksum is complete")
+			}
+		}
+		assert.Positive(t, d.TableSummary().PuntChecksums)
 		buf := make([]byte, 64)
 		_, _, err = unix.Recvfrom(rfd, buf, 0)
 		assert.Error(t, err, "the namespace's own stack received the datagram: it was passed up, not consumed")
