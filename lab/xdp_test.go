@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mxfwd/mxfwd/lab/netns"
 	"github.com/mxfwd/mxfwd/lab/topo"
 	"github.com/mxfwd/mxfwd/lab/traffic"
 )
@@ -135,6 +138,57 @@ func TestXDPBackToBack(t *testing.T) {
 		assert.Greater(t, s.Lost, uint64(rate/5), "at least 200 ms of traffic lost")
 		assert.Less(t, s.Lost, s.Sent/2, "the rest arrived")
 		assert.Equal(t, uint64(n), s.LastSeq, "the tail arrived")
+	})
+
+	t.Run("TCP to port 639 from the source host", func(t *testing.T) {
+		if !HasHostInterfaces(filepath.Join(binDir, "re")) {
+			t.Skip("skipped: `re run` has no --host-interfaces flag (issue #10)")
+		}
+		r1, err := l.NetnsPath("r1")
+		require.NoError(t, err)
+		var ln net.Listener
+		require.NoError(t, netns.Do(r1, func() error {
+			var err error
+			ln, err = net.Listen("tcp4", "0.0.0.0:639")
+			return err
+		}))
+		defer ln.Close()
+		accepted := make(chan string, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- "accept: " + err.Error()
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 5)
+			_, _ = io.ReadFull(c, buf)
+			accepted <- c.RemoteAddr().String() + " " + string(buf)
+		}()
+		srcNS, err := l.NetnsPath("src")
+		require.NoError(t, err)
+		var conn net.Conn
+		defer func() {
+			if t.Failed() {
+				out, _ := l.Exec(ctx, "r1", "cat", "/proc/net/snmp")
+				t.Logf("r1's /proc/net/snmp (TCP InCsumErrors: segments with unfinished checksums):\n%s", out)
+			}
+		}()
+		require.NoError(t, netns.Do(srcNS, func() error {
+			var err error
+			conn, err = net.DialTimeout("tcp4", "10.1.0.1:639", 5*time.Second)
+			return err
+		}), "TCP handshake with r1's host stack through the xdp card")
+		defer conn.Close()
+		_, err = conn.Write([]byte("hello"))
+		require.NoError(t, err)
+		select {
+		case got := <-accepted:
+			assert.Equal(t, "10.1.0.2:", got[:min(len(got), 9)], got)
+			assert.True(t, strings.HasSuffix(got, " hello"), got)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the listener in r1's namespace accepted nothing")
+		}
 	})
 
 	t.Run("ping between the routers", func(t *testing.T) {
