@@ -85,6 +85,7 @@ type Driver struct {
 
 	events *ringbuf.Reader
 	stats  driverStats
+	segBuf []byte // runEvents': the segment segmentTCP builds (gso.go)
 	ncpu   int
 
 	ctx      context.Context // ends at Close: the link monitor's
@@ -114,15 +115,16 @@ type routeState struct {
 
 // driverStats are the driver's own counters.
 type driverStats struct {
-	oilSwitches  atomic.Uint64 // make-before-break switches of an entry
-	events       atomic.Uint64 // ring buffer records read
-	badEvents    atomic.Uint64 // records that did not decode
-	unknownIFL   atomic.Uint64 // events naming an IFL no longer known
-	inputRuns    atomic.Uint64 // frames Input ran through a program
-	inputErrors  atomic.Uint64
-	graceWaits   atomic.Uint64
-	applyBatches atomic.Uint64
-	puntCsum     atomic.Uint64 // punted frames whose partial L4 checksum was completed
+	oilSwitches   atomic.Uint64 // make-before-break switches of an entry
+	events        atomic.Uint64 // ring buffer records read
+	badEvents     atomic.Uint64 // records that did not decode
+	unknownIFL    atomic.Uint64 // events naming an IFL no longer known
+	inputRuns     atomic.Uint64 // frames Input ran through a program
+	inputErrors   atomic.Uint64
+	graceWaits    atomic.Uint64
+	applyBatches  atomic.Uint64
+	puntCsum      atomic.Uint64 // punted frames whose partial L4 checksum was completed
+	puntSegmented atomic.Uint64 // punted GSO packets cut into TCP segments (gso.go)
 }
 
 var (

@@ -22,6 +22,7 @@ import (
 // context given to New ending).
 func (d *Driver) runEvents() {
 	defer d.wg.Done()
+	d.segBuf = make([]byte, 0, puntMax)
 	var rec ringbuf.Record
 	for {
 		if err := d.events.ReadInto(&rec); err != nil {
@@ -46,6 +47,7 @@ type event struct {
 	arg           uint32
 	source, group netip.Addr
 	frame         []byte // punts: aliases the record
+	gsoSize       uint32 // punts: segment payload of a GSO packet, 0: none
 }
 
 // decodeEvent parses a record written by fwd.c (struct event, then caplen
@@ -75,6 +77,7 @@ func decodeEvent(b []byte) (event, error) {
 			return e, fmt.Errorf("punt: frame of %d bytes truncated to %d", length, caplen)
 		}
 		e.frame = b[eventHdrLen : eventHdrLen+int(caplen)]
+		e.gsoSize = ne.Uint32(b[28:])
 	default:
 		return e, fmt.Errorf("kind %d unknown", e.kind)
 	}
@@ -97,6 +100,12 @@ func (d *Driver) dispatch(b []byte) error {
 		// checksum left to the hardware (CHECKSUM_PARTIAL), which the
 		// programs cannot see; the RE's host stack (or a Register's
 		// receivers, for TrapEncap) would drop it. Complete it here.
+		if e.gsoSize != 0 && segmentTCP(e.frame, int(e.gsoSize), d.segBuf, func(seg []byte) {
+			up.OnPunt(e.ifl, hal.TrapID(e.arg), seg)
+		}) {
+			d.stats.puntSegmented.Add(1)
+			return nil
+		}
 		if l4csum.CompletePartial(e.frame) {
 			d.stats.puntCsum.Add(1)
 		}
@@ -117,6 +126,7 @@ func (e *event) encode() []byte {
 	copy(b[16:20], g[:])
 	ne.PutUint32(b[20:], uint32(len(e.frame)))
 	ne.PutUint32(b[24:], uint32(len(e.frame)))
+	ne.PutUint32(b[28:], e.gsoSize)
 	copy(b[eventHdrLen:], e.frame)
 	return b
 }

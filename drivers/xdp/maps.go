@@ -22,7 +22,7 @@ var fwdObject []byte
 const (
 	maxLegs       = 64
 	maxDown       = 64
-	puntMax       = 9216
+	puntMax       = 65552 // a GSO packet of 64 KiB and its Ethernet header
 	maxGroupTraps = 16
 )
 

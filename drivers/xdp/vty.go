@@ -44,6 +44,7 @@ type Summary struct {
 	BadEvents      uint64 `json:"bad_events"`
 	InputRuns      uint64 `json:"input_runs"`     // frames injected with BPF_PROG_RUN
 	PuntChecksums  uint64 `json:"punt_checksums"` // punts whose partial checksum was completed
+	PuntSegmented  uint64 `json:"punt_segmented"` // punted GSO packets cut into TCP segments
 	Traps          int    `json:"traps"`          // host-path traps programmed
 	TrapAddrs      int    `json:"trap_addresses"`
 	TrapAddrsMax   int    `json:"trap_addresses_max"`
@@ -82,8 +83,8 @@ func (d *Driver) TableSummary() Summary {
 		OILVariants: d.oilAlloc.active(), OILQuarantined: d.oilAlloc.quarantinedCount(), OILMax: d.oilAlloc.size(),
 		IFLs: len(d.ifls), OILSwitches: d.stats.oilSwitches.Load(),
 		Events: d.stats.events.Load(), BadEvents: d.stats.badEvents.Load(), InputRuns: d.stats.inputRuns.Load(),
-		PuntChecksums: d.stats.puntCsum.Load(),
-		Traps:         len(d.core.Traps()), TrapAddrs: len(d.traps.have.addrs), TrapAddrsMax: d.opts.TrapAddrs, TrapSwitches: d.traps.switches,
+		PuntChecksums: d.stats.puntCsum.Load(), PuntSegmented: d.stats.puntSegmented.Load(),
+		Traps: len(d.core.Traps()), TrapAddrs: len(d.traps.have.addrs), TrapAddrsMax: d.opts.TrapAddrs, TrapSwitches: d.traps.switches,
 	}
 	return s
 }
@@ -131,7 +132,7 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 		fmt.Fprintf(w, "OIL variants: %d of %d (%d waiting for a grace period), %d make-before-break switches\n", s.OILVariants, s.OILMax, s.OILQuarantined, s.OILSwitches)
 		fmt.Fprintf(w, "IFLs: %d\n", s.IFLs)
 		fmt.Fprintf(w, "Traps: %d (addresses %d of %d), %d configuration switches\n", s.Traps, s.TrapAddrs, s.TrapAddrsMax, s.TrapSwitches)
-		_, err := fmt.Fprintf(w, "Upcall records: %d (%d bad); punts with a checksum completed: %d; frames injected: %d\n", s.Events, s.BadEvents, s.PuntChecksums, s.InputRuns)
+		_, err := fmt.Fprintf(w, "Upcall records: %d (%d bad); punts with a checksum completed: %d, GSO packets segmented: %d; frames injected: %d\n", s.Events, s.BadEvents, s.PuntChecksums, s.PuntSegmented, s.InputRuns)
 		return true, err
 	}
 	ports := v.([]PortStats)

@@ -281,7 +281,7 @@ static __always_inline void upcall(__u32 kind, __u32 ifl, __u32 arg, __u32 sourc
 	ev->group = group;
 	ev->len = 0;
 	ev->caplen = 0;
-	ev->pad = 0;
+	ev->gso_size = 0;
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -489,7 +489,12 @@ static __always_inline int punt_sized(void *ctx, int tc, const __u32 size, __u32
 	ev->group = 0;
 	ev->len = len;
 	ev->caplen = cap;
-	ev->pad = 0;
+	ev->gso_size = 0;
+	/* A local sender's TCP behind a veth (TSO), or GRO on a NIC, gives
+	 * tc packets of up to 64 KiB: user space cuts them into segments of
+	 * gso_size (XDP never sees such a packet as one). */
+	if (tc && ((struct __sk_buff *)ctx)->gso_segs > 1)
+		ev->gso_size = ((struct __sk_buff *)ctx)->gso_size;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
@@ -497,14 +502,17 @@ static __always_inline int punt_sized(void *ctx, int tc, const __u32 size, __u32
 /* punt hands the frame to hal.Upcalls.OnPunt with trap id trap, in the
  * smallest record class that holds it, so that a ring full of small
  * control frames (ARP, hellos, TCP acknowledgements: 160 bytes a record)
- * holds some 26,000 of them instead of 450 jumbo-sized records. It
- * returns -1 if the ring is full (or the frame could not be read). */
+ * holds some 26,000 of them instead of 450 jumbo-sized or 63 GSO-sized
+ * records. It returns -1 if the ring is full (or the frame could not be
+ * read). */
 static __always_inline int punt(void *ctx, int tc, __u32 ifl, __u32 trap, __u64 len)
 {
 	if (len <= PUNT_SMALL)
 		return punt_sized(ctx, tc, PUNT_SMALL, ifl, trap, len);
 	if (len <= PUNT_MTU)
 		return punt_sized(ctx, tc, PUNT_MTU, ifl, trap, len);
+	if (len <= PUNT_JUMBO)
+		return punt_sized(ctx, tc, PUNT_JUMBO, ifl, trap, len);
 	return punt_sized(ctx, tc, PUNT_MAX, ifl, trap, len);
 }
 

@@ -10,7 +10,10 @@
 /* Sizes. The Go side reads them from the object's map specs. */
 #define MAX_LEGS 64      /* ports one OIL variant replicates to */
 #define MAX_DOWN 64      /* legs of one OIL variant counted as PortDown */
-#define PUNT_MAX 9216    /* bytes of a punted frame carried in an event (jumbo) */
+#define PUNT_JUMBO 9216  /* a jumbo frame */
+#define PUNT_MAX 65552   /* bytes of a punted frame carried in an event: a
+			  * GSO packet (64 KiB, GSO_LEGACY_MAX_SIZE, and its
+			  * Ethernet header), which user space segments */
 #define PUNT_SMALL 128   /* ARP, hellos, TCP acknowledgements: reserve this much */
 #define PUNT_MTU 1536    /* an Ethernet frame of MTU 1500 (with a VLAN tag) */
 #define MAX_GROUP_TRAPS 16 /* group traps: 224.0.0.0/24 and a few more */
@@ -115,7 +118,7 @@ struct event {
 	__u32 group;
 	__u32 len;      /* punt: frame length */
 	__u32 caplen;   /* punt: bytes that follow */
-	__u32 pad;
+	__u32 gso_size; /* punt, tc: the skb's gso_size (segment payload), 0: not GSO */
 };
 
 /* pending: dedup and rate limit of resolve and wrong-interface events. */
