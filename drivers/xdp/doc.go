@@ -84,9 +84,15 @@
 // fails the RPF check a wrong-interface event, each at most once per
 // option upcall-interval (100 ms) per (S,G) (and ingress IFL), so the
 // FPC's throttle sees every flow without a flood. Punts carry the frame in
-// a record of the smallest of three sizes that holds it (128, 1536, 9216
-// bytes). Frames handled in XDP or tc are invisible to packet sockets
-// (tcpdump on a port shows nothing of what the programs forward or punt).
+// a record of the smallest of four sizes that holds it (128, 1536, 9216
+// bytes, and 64 KiB for a GSO packet). Before OnPunt the driver completes
+// the UDP or TCP checksum a local sender behind a veth left to the
+// hardware (drivers/internal/l4csum.CompletePartial: the programs cannot
+// see the skb's CHECKSUM_PARTIAL) and cuts a GSO packet (a TSO sender's,
+// or a NIC's GRO, seen whole by tc) into the TCP segments a wire would
+// carry (gso.go), so that the RE's host stack accepts them. Frames handled
+// in XDP or tc are invisible to packet sockets (tcpdump on a port shows
+// nothing of what the programs forward or punt).
 //
 // # Counters
 //
