@@ -5,7 +5,7 @@ DRIVER  ?= swpfe
 FUZZTIME ?= 20s
 PKGS    := ./...
 
-.PHONY: all build run demo test test-short bench bench-full bench-go bench-afpacket bench-datapath bpf fuzz lint ci clean
+.PHONY: all build run demo test test-short bench bench-full bench-go bench-msdp bench-afpacket bench-datapath bpf fuzz lint ci clean
 
 all: build
 
@@ -44,6 +44,12 @@ bench-full: build
 # The packages' own Go benchmarks.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ipc/ ./drivers/swpfe/ ./drivers/trio/ ./re/kernel/
+
+# MSDP's scale goals (#15): the engine and codec benchmarks, then one run
+# of the RE with 1,000 peers and 1M SAs (about 30 s; see README, MSDP).
+bench-msdp:
+	$(GO) test -run '^$$' -bench . ./re/msdp/ ./re/msdp/msdpmsg/
+	$(GO) test -run '^$$' -bench MSDPScale -benchtime 1x -timeout 20m ./re/server/
 
 # afpacket next to the in-kernel baselines (nft dup and the bridge, ipmr
 # where the kernel has it) on veth pairs (root; about 15 minutes).
