@@ -313,3 +313,39 @@ func TestXDPPIMTriangle(t *testing.T) {
 	assert.Zero(t, st.Lost)
 	assert.Zero(t, st.Duplicates)
 }
+
+// TestXDPMSDPWithFRR is the MSDP lab with FRR 8.4 (msdp-frr) with our
+// router's card on the xdp driver: MSDP's TCP sessions to the router's
+// addresses (one opened by r1, one accepted from FRR2) come through the
+// card's local traps and its inject; SAs of a registered source reach both
+// FRR peers, and an SA FRR1 originates for a source r1 registers to it
+// (Registers through pe-) reaches r1.
+func TestXDPMSDPWithFRR(t *testing.T) {
+	needLab(t)
+	needFRR(t)
+	if !HasHostInterfaces(filepath.Join(binDir, "re")) {
+		t.Skip("skipped: `re run` has no --host-interfaces (issue #10): MSDP runs over the routing engine's host interfaces")
+	}
+	m := msdpLab{t: t, Lab: startLab(t, "xdpml", filepath.Join(exampleDir(t), "msdp-frr.clab.yml"), onXDP)}
+	m.established("r1", "10.61.12.2", "10.61.13.1")
+	m.frrEstablished("frr1", "10.61.12.1")
+	m.frrEstablished("frr2", "10.61.13.2")
+
+	m.cli("r1", "clear msdp peer 10.61.12.2")
+	m.established("r1", "10.61.12.2")
+	m.send("src", "239.1.1.1", "10.61.1.2") // r1: first hop and RP of 239.1/16
+	key := "10.61.1.2,239.1.1.1"
+	assert.True(t, m.hasSA("r1", key).Local, "%s originated by r1", key)
+	for _, f := range []string{"frr1", "frr2"} {
+		assert.Equal(t, "10.61.255.1", m.frrHasSA(f, key).RP, "%s at %s", key, f)
+	}
+
+	m.send("src", "239.2.1.1", "10.61.1.2") // RP of 239.2/16: FRR1
+	key = "10.61.1.2,239.2.1.1"
+	assert.Equal(t, "yes", m.frrHasSA("frr1", key).Local, "FRR1 originated it (Register received from r1)")
+	assert.Equal(t, "10.61.12.2", m.hasSA("r1", key).Peer)
+	out, err := m.Vty(context.Background(), "r1", 3, "show xdp summary")
+	require.NoError(t, err)
+	t.Logf("r1 fpc3: %s", out)
+	assert.Contains(t, out, "(0 bad)")
+}
