@@ -374,13 +374,13 @@ func TestFRRPeerHellos(t *testing.T) {
 	assert.Empty(t, l.Captures(""), "capture record removed")
 }
 
-// needHostInterfaces skips until the RE can mirror its interfaces into its
-// namespace (issue #10).
+// needHostInterfaces skips with an re binary that cannot mirror its
+// interfaces into its namespace (one built before issue #10).
 func needHostInterfaces(t *testing.T) {
 	t.Helper()
 	needLab(t)
 	if !HasHostInterfaces(filepath.Join(binDir, "re")) {
-		t.Skip("skipped: `re run` has no --host-interfaces flag yet (issue #10): an mxfwd node has no IP stack on its ports, so nothing answers ping or TCP on the router's addresses")
+		t.Skip("skipped: this `re` binary has no --host-interfaces flag (rebuild it: make build): an mxfwd node has no IP stack on its ports, so nothing answers ping or TCP on the router's addresses")
 	}
 }
 
