@@ -5,7 +5,7 @@ DRIVER  ?= swpfe
 FUZZTIME ?= 20s
 PKGS    := ./...
 
-.PHONY: all build run demo test test-short bench bench-full bench-go bench-afpacket fuzz lint ci clean
+.PHONY: all build run demo test test-short bench bench-full bench-go bench-msdp bench-afpacket bench-datapath bpf fuzz lint ci clean
 
 all: build
 
@@ -45,8 +45,27 @@ bench-full: build
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./ipc/ ./drivers/swpfe/ ./drivers/trio/ ./re/kernel/
 
+# MSDP's scale goals (#15): the engine and codec benchmarks, then one run
+# of the RE with 1,000 peers and 1M SAs (about 30 s; see README, MSDP).
+bench-msdp:
+	$(GO) test -run '^$$' -bench . ./re/msdp/ ./re/msdp/msdpmsg/
+	$(GO) test -run '^$$' -bench MSDPScale -benchtime 1x -timeout 20m ./re/server/
+
+# afpacket next to the in-kernel baselines (nft dup and the bridge, ipmr
+# where the kernel has it) on veth pairs (root; about 15 minutes).
 bench-afpacket: build
 	./perf/afpacket/bench.sh
+
+# afpacket and xdp side by side with the baselines in one interleaved run:
+# copies/s, router CPU per copy and loss at N = 1..64, 64 and 1518 bytes,
+# the goals of issue #12 and plots (root; about 40 minutes).
+bench-datapath: build
+	./perf/datapath/bench.sh
+
+# Regenerates the xdp driver's BPF object from its C source (needs clang,
+# llvm and libbpf-dev; the object is committed, building needs none of it).
+bpf:
+	$(MAKE) -C drivers/xdp/bpf
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

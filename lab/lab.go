@@ -1,5 +1,6 @@
 // Package lab runs multi-router labs in Linux network namespaces: mxfwd
-// routers (an RE plus one afpacket FPC per slot), FRRouting routers and
+// routers (an RE plus one FPC per slot, on the afpacket or the xdp
+// driver), FRRouting routers and
 // plain hosts, wired by veth pairs as a topology file (package topo)
 // describes.
 //

@@ -32,14 +32,15 @@ import (
 // afpacketRingSurvivesStalls says whether the afpacket driver's default
 // RX ring rides out a worker descheduled for a few hundred milliseconds at
 // 1,000 pps (issue #12: "size RX blocks and timeouts so that a busy
-// machine does not drop at low rates"). The default (16 blocks of 256 KiB,
-// retired after 2 ms) holds about 32 ms of a 1,000 pps stream, and with
-// two CPU hogs on this two-core machine every 3-second run lost 79-493
-// datagrams, all of them RX ring drops; with the same 4 MiB cut into 256
-// blocks of 16 KiB, three runs under the same load lost none. Until the
-// driver's defaults change, the traffic tests give their routers that
-// ring; set this to true when they do.
-const afpacketRingSurvivesStalls = false
+// machine does not drop at low rates"). The old default (16 blocks of
+// 256 KiB, retired after 2 ms) held about 32 ms of a 1,000 pps stream, and
+// with two CPU hogs on this two-core machine every 3-second run lost
+// 79-493 datagrams, all of them RX ring drops; with the same 4 MiB cut into
+// 256 blocks of 16 KiB, three runs under the same load lost none. That is
+// the driver's default since issue #12 (drivers/afpacket/options.go), so
+// the traffic tests run with the defaults; interimRing is kept to put the
+// interim ring back should the default change.
+const afpacketRingSurvivesStalls = true
 
 // interimRing gives a topology's mxfwd nodes the ring above.
 func interimRing(top *topo.Topology) {
@@ -373,13 +374,13 @@ func TestFRRPeerHellos(t *testing.T) {
 	assert.Empty(t, l.Captures(""), "capture record removed")
 }
 
-// needHostInterfaces skips until the RE can mirror its interfaces into its
-// namespace (issue #10).
+// needHostInterfaces skips with an re binary that cannot mirror its
+// interfaces into its namespace (one built before issue #10).
 func needHostInterfaces(t *testing.T) {
 	t.Helper()
 	needLab(t)
 	if !HasHostInterfaces(filepath.Join(binDir, "re")) {
-		t.Skip("skipped: `re run` has no --host-interfaces flag yet (issue #10): an mxfwd node has no IP stack on its ports, so nothing answers ping or TCP on the router's addresses")
+		t.Skip("skipped: this `re` binary has no --host-interfaces flag (rebuild it: make build): an mxfwd node has no IP stack on its ports, so nothing answers ping or TCP on the router's addresses")
 	}
 }
 

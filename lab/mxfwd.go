@@ -115,8 +115,9 @@ func keyArgs(rec *NodeRecord) []string {
 	return []string{"--auth-key-file", rec.AuthKeyFile}
 }
 
-// startMxfwd starts the node's RE, waits for its CLI, then one afpacket
-// FPC per slot, and waits until each is registered.
+// startMxfwd starts the node's RE, waits for its CLI, then one FPC per
+// slot (driver afpacket, or the node's fpc-driver), and waits until each
+// is registered.
 func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 	rec, err := l.Node(n.Name)
 	if err != nil {
@@ -178,7 +179,11 @@ func (l *Lab) startMxfwd(ctx context.Context, n *topo.Node, b bins) error {
 		}
 	}
 	for _, slot := range rec.Slots {
-		args := []string{b.fpc, "run", "--slot", strconv.Itoa(slot), "--driver", "afpacket",
+		driver := n.FPCDriver
+		if driver == "" {
+			driver = "afpacket"
+		}
+		args := []string{b.fpc, "run", "--slot", strconv.Itoa(slot), "--driver", driver,
 			"--re", reListen, "--vty-socket", fpcSocket(rec.Dir, slot)}
 		args = append(args, keyArgs(&rec)...)
 		for _, p := range rec.Ports {

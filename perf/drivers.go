@@ -9,6 +9,7 @@ import (
 	"github.com/mxfwd/mxfwd/drivers/afpacket"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/drivers/trio"
+	"github.com/mxfwd/mxfwd/drivers/xdp"
 	"github.com/mxfwd/mxfwd/hal"
 )
 
@@ -25,8 +26,13 @@ type DriverSpec struct {
 	RealPorts bool
 	// MaxPorts bounds the egress ports of one mem-tier point (0: no bound).
 	MaxPorts int
-	// KernelTier: the driver also runs in the kernel tier, next to ipmr.
+	// KernelTier: the driver also runs in the kernel tier, next to the
+	// kernel's own replicators (ipmr, nft dup, the bridge).
 	KernelTier bool
+	// KernelOnly: the driver forwards in the kernel on real ports, so the
+	// mem tier (Input back to back) would time BPF_PROG_RUN system calls,
+	// not forwarding; it runs in the kernel tier only.
+	KernelOnly bool
 	// Sized returns options that size the driver's tables for a topology
 	// (applied before the user's options, which win) and a note saying
 	// what was changed from the driver's defaults.
@@ -51,9 +57,10 @@ func DefaultDrivers() map[string]DriverSpec {
 		afpacket.Name: {New: afpacket.New, NeedsRoot: true, RealPorts: true, MaxPorts: afpRigMaxPorts, KernelTier: true,
 			Sized: func(*topoSpec) (map[string]string, string) {
 				// The rig's ports never receive: keep their RX rings small
-				// (2 x 128 KiB instead of 16 x 256 KiB per port).
+				// (2 x 128 KiB instead of 256 x 16 KiB per port).
 				return map[string]string{"rx-blocks": "2", "rx-block-size": "131072"}, "rx rings 2x128KiB (ports only transmit)"
 			}},
+		xdp.Name: {New: xdp.New, NeedsRoot: true, RealPorts: true, KernelTier: true, KernelOnly: true},
 	}
 }
 

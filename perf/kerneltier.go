@@ -102,66 +102,97 @@ func kernelBusy() string {
 	return ""
 }
 
-// runKernel runs the kernel tier: kbase.sh's sweep over the workload's
-// fan-outs and sizes with the kernel's ipmr, and with an RE + afpacket FPC
-// alternately (perf/afpacket/bench.sh) when afpacket is among the drivers.
+// mrouteMissing says, in one line, why this kernel cannot be the ipmr
+// baseline ("" when it can): kernels built without CONFIG_IP_MROUTE have
+// no /proc/net/ip_mr_vif and refuse MRT_INIT.
+func mrouteMissing() string {
+	if fileExists("/proc/net/ip_mr_vif") {
+		return ""
+	}
+	return "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE off, no /proc/net/ip_mr_vif): no ipmr baseline; the kernel tier compares against nft dup and the bridge"
+}
+
+// runKernel runs the kernel tier: one interleaved kbase sweep
+// (perf/datapath/bench.sh) over the workload's fan-outs and sizes with the
+// kernel's own replicators - ipmr where the kernel has it, nft dup and the
+// bridge - and an RE + FPC on every selected real-port driver.
 func (r *Runner) runKernel(ctx context.Context) {
 	w := &r.W
-	routers := []string{"kernel"}
-	afpNote := ""
-	if slices.Contains(w.Drivers, "afpacket") && r.Drivers["afpacket"].KernelTier {
-		switch {
-		case !fileExists(r.AFPBench):
-			afpNote = fmt.Sprintf("afpacket kernel-tier wrapper %s not found", r.AFPBench)
-		case !fileExists(filepath.Join(r.BinDir, "re")) || !fileExists(filepath.Join(r.BinDir, "fpc")):
-			afpNote = fmt.Sprintf("%s/re and %s/fpc missing: run make build", r.BinDir, r.BinDir)
-		default:
-			routers = append(routers, "afpacket")
+	var drivers []string
+	var drvNote string
+	for _, d := range w.Drivers {
+		if spec, ok := r.Drivers[d]; ok && spec.KernelTier {
+			drivers = append(drivers, d)
 		}
 	}
-	tierSkip := func(status, note string) {
-		r.addPoint(Point{Tier: TierKernel, Driver: "kernel", Status: status, Note: note})
+	if len(drivers) > 0 {
+		switch {
+		case !fileExists(r.DatapathBench):
+			drvNote = fmt.Sprintf("kernel-tier wrapper %s not found", r.DatapathBench)
+		case !fileExists(filepath.Join(r.BinDir, "re")) || !fileExists(filepath.Join(r.BinDir, "fpc")):
+			drvNote = fmt.Sprintf("%s/re and %s/fpc missing: run make build", r.BinDir, r.BinDir)
+		}
 	}
-	if afpNote != "" {
-		r.addPoint(Point{Tier: TierKernel, Driver: "afpacket", Status: StatusSkipped, Note: afpNote})
+	if drvNote != "" {
+		for _, d := range drivers {
+			r.addPoint(Point{Tier: TierKernel, Driver: d, Status: StatusSkipped, Note: drvNote})
+		}
+		drivers = nil
+	}
+	baselines := []string{"kernel", "nftdup", "bridge"}
+	noMroute := mrouteMissing()
+	if noMroute != "" {
+		r.logf("kernel tier: %s", noMroute)
+		r.note("%s", noMroute)
+		baselines = baselines[1:]
+	}
+	routers := append(slices.Clone(baselines), drivers...)
+	tierSkip := func(status, note string) {
+		for _, rt := range routers {
+			r.addPoint(Point{Tier: TierKernel, Driver: rt, Status: status, Note: note})
+		}
 	}
 	if !r.IsRoot {
-		tierSkip(StatusSkipped, "the kernel tier needs root (network namespaces, trafgen, tc)")
+		tierSkip(StatusSkipped, "the kernel tier needs root (network namespaces, trafgen, tc, BPF)")
 		return
 	}
 	if !fileExists(r.KBase) {
 		tierSkip(StatusSkipped, fmt.Sprintf("kbase.sh not found at %s (--kbase)", r.KBase))
 		return
 	}
-	for _, tool := range []string{"trafgen", "tcpdump", "python3", "gcc", "tc", "ip", "taskset"} {
+	if !fileExists(r.DatapathBench) {
+		tierSkip(StatusSkipped, fmt.Sprintf("kernel-tier wrapper %s not found (--datapath-bench)", r.DatapathBench))
+		return
+	}
+	for _, tool := range []string{"trafgen", "tcpdump", "python3", "gcc", "tc", "ip", "taskset", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			hint := ""
-			if tool == "trafgen" {
+			switch tool {
+			case "trafgen":
 				hint = " (apt-get install netsniff-ng)"
+			case "nft":
+				hint = " (apt-get install nftables)"
 			}
 			tierSkip(StatusSkipped, fmt.Sprintf("%s not found%s", tool, hint))
 			return
 		}
 	}
-	var fanouts []int
-	want := w.KernelFanouts
-	if len(want) == 0 {
-		want = w.Fanouts
-	}
-	for _, f := range want {
-		if f > KernelMaxFanout {
-			for _, rt := range routers {
-				for _, size := range w.Sizes {
-					r.addPoint(Point{Tier: TierKernel, Driver: rt, Fanout: f, Size: size, Status: StatusError,
-						Note: fmt.Sprintf("impossible in the kernel tier: the kernel's ipmr has %d VIFs (MAXVIFS) and the input takes one, so fan-out is at most %d; this point needs %d", KernelMaxFanout+1, KernelMaxFanout, f)})
-				}
-			}
-			continue
-		}
-		fanouts = append(fanouts, f)
+	fanouts := w.KernelFanouts
+	if len(fanouts) == 0 {
+		fanouts = w.Fanouts
 	}
 	if len(fanouts) == 0 {
 		return
+	}
+	if slices.Contains(routers, "kernel") {
+		for _, f := range fanouts {
+			if f > KernelMaxFanout {
+				for _, size := range w.Sizes {
+					r.addPoint(Point{Tier: TierKernel, Driver: "kernel", Fanout: f, Size: size, Status: StatusError,
+						Note: fmt.Sprintf("impossible for ipmr: it has %d VIFs (MAXVIFS) and the input takes one, so fan-out is at most %d; this point needs %d", KernelMaxFanout+1, KernelMaxFanout, f)})
+				}
+			}
+		}
 	}
 	// Wait for another run to finish, never break into it.
 	if busy := kernelBusy(); busy != "" {
@@ -194,19 +225,13 @@ func (r *Runner) runKernel(ctx context.Context) {
 		"OUTDIR="+dir, "RUNDIR="+tmp, "KBASE="+r.KBase, "BIN="+r.BinDir,
 		"FANOUTS="+joinInts(fanouts, " "), "SIZES="+joinInts(w.Sizes, " "),
 		fmt.Sprintf("REPS=%d", w.KernelReps), fmt.Sprintf("DUR=%g", w.KernelDuration.Seconds()),
-		"WARM=1", fmt.Sprintf("MAXN=%d", maxN), "NSP="+kernelNSPrefix)
-	var args []string
-	if slices.Contains(routers, "afpacket") {
-		args = []string{"bash", r.AFPBench}
-	} else {
-		q := shellQuote(r.KBase)
-		args = []string{"bash", "-c", "bash " + q + " setup && bash " + q + " sweep; rc=$?; bash " + q + " teardown; exit $rc"}
-		env = append(env, "ROUTERS=kernel")
-	}
+		"WARM=1", fmt.Sprintf("MAXN=%d", maxN), "NSP="+kernelNSPrefix,
+		"DRIVERS="+strings.Join(drivers, " "), "BASELINES="+strings.Join(baselines, " "), "LOSS_ROUTERS=")
+	args := []string{"bash", r.DatapathBench}
 	points := len(w.Sizes)*w.KernelReps + len(w.Sizes)*len(fanouts)*w.KernelReps*len(routers)
 	perPoint := w.KernelDuration + 6*time.Second
-	if len(routers) > 1 {
-		perPoint += 5 * time.Second // the RE and the FPC start for every afpacket point
+	if len(drivers) > 0 {
+		perPoint += 5 * time.Second // the RE and the FPC start for every point of ours
 	}
 	timeout := 3*time.Minute + 2*time.Duration(points)*perPoint
 	r.logf("kernel tier: %s (routers %s, fan-outs %v, sizes %v, %d reps, ~%d points, timeout %v); log in %s",
@@ -328,6 +353,9 @@ func (r *Runner) kernelPoints(dir string, routers []string, fanouts []int, runEr
 	for _, rt := range routers {
 		for _, size := range w.Sizes {
 			for _, f := range fanouts {
+				if rt == "kernel" && f > KernelMaxFanout {
+					continue // reported as impossible
+				}
 				if _, ok := groups[key{rt, f, size}]; !ok {
 					r.addPoint(Point{Tier: TierKernel, Driver: rt, Fanout: f, Size: size, Status: StatusError, Note: why})
 				}

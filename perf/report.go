@@ -317,13 +317,14 @@ func writeKernel(w io.Writer, h string, res *Results) {
 		"pps is a joint limit of both CPUs and the figures that transfer are the router CPU's ns per packet and per copy "+
 		"(busy ticks / packets; /proc/stat ticks). \"trafgen-ceiling\" is the generator alone (nothing forwards). "+
 		"copies/pkt is the fan-out actually delivered (below N: copies lost). "+
-		"Ratios over the kernel's at the same point: output copies/s (forwarding rate) and router CPU per copy.")
+		"Ratios over the kernel's ipmr at the same point (over nft dup on a kernel without ipmr): output copies/s (forwarding rate) and router CPU per copy.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| router | fan-out | size | in Mpps | copies/s | copies/pkt | router ns/pkt | router ns/copy | router CPU % | other CPU % | out drops/s | Gbit/s out | copies/s ratio | CPU/copy ratio | note |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	kern := map[pointKey]*Point{}
+	base := kernelBaseline(res)
 	for _, p := range ps {
-		if p.Driver == "kernel" {
+		if p.Driver == base {
 			kern[p.key()] = p
 		}
 	}

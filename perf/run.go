@@ -26,9 +26,9 @@ type Runner struct {
 	Env Env
 	// IsRoot gates afpacket and the kernel tier (tests override it).
 	IsRoot bool
-	// Kernel tier: kbase.sh, the afpacket wrapper (perf/afpacket/bench.sh)
+	// Kernel tier: kbase.sh, the sweep wrapper (perf/datapath/bench.sh)
 	// and the directory with the re and fpc binaries it starts.
-	KBase, AFPBench, BinDir string
+	KBase, DatapathBench, BinDir string
 
 	veth        *vethRig
 	maxRigPorts int
@@ -201,6 +201,11 @@ func (r *Runner) runMem(ctx context.Context) {
 		case !ok:
 			r.addPoint(Point{Tier: TierMem, Driver: name, Status: StatusError,
 				Note: fmt.Sprintf("unknown driver %q (have %s); its points were not run", name, driverNames(r.Drivers))})
+		case spec.KernelOnly:
+			if slices.Contains(w.Tiers, TierMem) {
+				r.addPoint(Point{Tier: TierMem, Driver: name, Status: StatusSkipped,
+					Note: fmt.Sprintf("%s forwards in the kernel on real ports: measured in the kernel tier only", name)})
+			}
 		case spec.NeedsRoot && !r.IsRoot:
 			r.addPoint(Point{Tier: TierMem, Driver: name, Status: StatusSkipped,
 				Note: fmt.Sprintf("%s needs root (packet sockets, network namespaces); run perf as root for its points", name)})
@@ -382,7 +387,7 @@ func computeRatios(res *Results) {
 		name := base
 		switch {
 		case p.Tier == TierKernel:
-			name = "kernel"
+			name = kernelBaseline(res)
 			b = idx[name][p.key()]
 		case base == "kernel":
 			k := p.key()
@@ -423,6 +428,16 @@ func WriteAll(dir string, res *Results) error {
 		errs = append(errs, fmt.Errorf("plots: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// kernelBaseline is the router the kernel tier's ratios are against: the
+// kernel's ipmr, or on a kernel without it nft dup (the in-kernel
+// replicator that does a router's work).
+func kernelBaseline(res *Results) string {
+	if hasPoint(res, TierKernel, "kernel") || !hasPoint(res, TierKernel, "nftdup") {
+		return "kernel"
+	}
+	return "nftdup"
 }
 
 // hasPoint reports whether the results hold an OK point of driver.

@@ -112,7 +112,7 @@ var profiles = map[string]Workload{
 	},
 	"short": {
 		Tiers:   []string{TierMem, TierKernel, TierControl},
-		Drivers: []string{"swpfe", "trio", "afpacket"}, Fanouts: []int{1, 4, 8, 16, 64}, Flows: []int{1, 100000},
+		Drivers: []string{"swpfe", "trio", "afpacket", "xdp"}, Fanouts: []int{1, 4, 8, 16, 64}, Flows: []int{1, 100000},
 		LAGs: []int{0}, Sizes: []int{64, 1518}, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
 		Reps: 3, Batch: 32, PFEs: 8, Chain: ChainPerFlow, Baseline: "swpfe",
 		KernelFanouts: []int{1, 4, 8}, KernelDuration: 2 * time.Second, KernelReps: 1, KernelWait: 3 * time.Minute,
@@ -121,7 +121,7 @@ var profiles = map[string]Workload{
 	},
 	"full": {
 		Tiers:   []string{TierMem, TierKernel, TierControl},
-		Drivers: []string{"swpfe", "trio", "afpacket"}, Fanouts: []int{1, 2, 4, 8, 16, 64}, Flows: []int{1, 1000, 100000},
+		Drivers: []string{"swpfe", "trio", "afpacket", "xdp"}, Fanouts: []int{1, 2, 4, 8, 16, 64}, Flows: []int{1, 1000, 100000},
 		LAGs: []int{0, 2}, Sizes: []int{64, 512, 1518}, Duration: time.Second, Warmup: 200 * time.Millisecond,
 		Reps: 5, Batch: 32, PFEs: 8, Chain: ChainPerFlow, Baseline: "swpfe",
 		KernelFanouts: []int{1, 2, 4, 8, 16}, KernelDuration: 5 * time.Second, KernelReps: 3, KernelWait: 30 * time.Minute,

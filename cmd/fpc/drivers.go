@@ -10,6 +10,7 @@ import (
 	"github.com/mxfwd/mxfwd/drivers/afpacket"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/drivers/trio"
+	"github.com/mxfwd/mxfwd/drivers/xdp"
 	"github.com/mxfwd/mxfwd/hal"
 )
 
@@ -21,6 +22,7 @@ var drivers = map[string]struct {
 	"swpfe":    {swpfe.New, "fast software PFE, in-memory ports (default, no root)"},
 	"trio":     {trio.New, "functional model of the Trio chipset: sublists, binary/unary trees, fabric"},
 	"afpacket": {afpacket.New, "real Linux ports through AF_PACKET rings (root)"},
+	"xdp":      {xdp.New, "real Linux ports, forwarding in the kernel: XDP or tc BPF programs fed from BPF maps (root)"},
 }
 
 func driverNames() string {

@@ -18,7 +18,7 @@ func TestParseKV(t *testing.T) {
 }
 
 func TestDriversTable(t *testing.T) {
-	for _, n := range []string{"swpfe", "trio", "afpacket"} {
+	for _, n := range []string{"swpfe", "trio", "afpacket", "xdp"} {
 		require.NotNil(t, drivers[n].new, n)
 	}
 	var b bytes.Buffer
@@ -26,7 +26,7 @@ func TestDriversTable(t *testing.T) {
 	c.SetOut(&b)
 	require.NoError(t, c.Execute())
 	require.Contains(t, b.String(), "swpfe")
-	require.Equal(t, "afpacket, swpfe, trio", driverNames())
+	require.Equal(t, "afpacket, swpfe, trio, xdp", driverNames())
 }
 
 func TestRunRejectsUnknownDriver(t *testing.T) {
@@ -35,5 +35,5 @@ func TestRunRejectsUnknownDriver(t *testing.T) {
 	c.SetArgs([]string{"--slot", "3", "--driver", "bogus"})
 	c.SetOut(&bytes.Buffer{})
 	c.SetErr(&bytes.Buffer{})
-	require.ErrorContains(t, c.Execute(), `unknown driver "bogus" (available: afpacket, swpfe, trio)`)
+	require.ErrorContains(t, c.Execute(), `unknown driver "bogus" (available: afpacket, swpfe, trio, xdp)`)
 }

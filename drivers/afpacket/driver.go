@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mxfwd/mxfwd/drivers/internal/linkmon"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/hal"
 )
@@ -50,7 +51,7 @@ type Driver struct {
 
 	noPort atomic.Uint64 // frames forwarded to an IFL without a local port
 
-	links *linkMonitor // the ports' operational state (link.go)
+	links *linkmon.Monitor // the ports' operational state (link.go); nil until New starts it
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +92,6 @@ func newDriver(ctx context.Context, cfg hal.Config) (*Driver, error) {
 		opts:   o,
 		byPhys: make(map[string]*port),
 		ifls:   make(map[hal.IFLIndex]string),
-		links:  newLinkMonitor(),
 	}
 	d.egress.Store(&map[hal.IFLIndex]*binding{})
 	if err := checkPrivileges(netnsPath(o.Netns)); err != nil {
@@ -424,6 +424,9 @@ func (d *Driver) Close() error {
 		p.rx.wake()
 	}
 	d.wg.Wait()
+	if d.links != nil {
+		d.links.Wait()
+	}
 	d.closePorts()
 	err := d.core.Close()
 	d.log.Info("afpacket: closed")

@@ -11,8 +11,8 @@ import (
 // Defaults of the ring and batch settings; see the package comment for the
 // arithmetic behind each.
 const (
-	defaultRXBlockSize = 256 << 10
-	defaultRXBlocks    = 16
+	defaultRXBlockSize = 16 << 10 // holds a 9000-byte jumbo frame
+	defaultRXBlocks    = 256      // x 2 ms: 512 ms of worker stall at low rates
 	defaultRXTimeoutMS = 2
 	defaultTXFrames    = 1024
 	defaultBatch       = 64

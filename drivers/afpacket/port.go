@@ -36,6 +36,7 @@ type portCounters struct {
 	rxCsumCompleted    atomic.Uint64
 	rxUnbound          atomic.Uint64
 	rxWaits            atomic.Uint64
+	rxBacklogMax       atomic.Uint64 // written by the RX worker only
 	txPackets, txBytes atomic.Uint64
 	txRingFull         atomic.Uint64
 	txTooBig           atomic.Uint64

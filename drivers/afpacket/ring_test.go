@@ -135,3 +135,23 @@ func TestKeepWanted(t *testing.T) {
 	assert.Nil(t, frames[2], "references past the kept frames are cleared")
 	assert.Zero(t, testing.AllocsPerRun(100, func() { keepWanted(frames[:0]) }))
 }
+
+// TestRingReadyAtRelease: the worker takes several ready blocks ahead and
+// gives them back in ring order, wrapping around.
+func TestRingReadyAtRelease(t *testing.T) {
+	const bs, nr = 4096, 4
+	r := &rxRing{mem: make([]byte, bs*nr), blockSize: bs, blockNr: nr}
+	status := func(i int) uint32 { return binary.NativeEndian.Uint32(r.blockAt(i)[blkStatusOff:]) }
+	setUser := func(i int) { binary.NativeEndian.PutUint32(r.blockAt(i)[blkStatusOff:], unix.TP_STATUS_USER) }
+	r.cur = 3
+	setUser(3)
+	setUser(0)
+	assert.NotNil(t, r.readyAt(0))
+	assert.NotNil(t, r.readyAt(1), "wraps to block 0")
+	assert.Nil(t, r.readyAt(2))
+	r.release(2)
+	assert.Equal(t, 1, r.cur)
+	assert.Equal(t, uint32(unix.TP_STATUS_KERNEL), status(3))
+	assert.Equal(t, uint32(unix.TP_STATUS_KERNEL), status(0))
+	assert.Nil(t, r.readyAt(0))
+}

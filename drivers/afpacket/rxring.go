@@ -174,22 +174,30 @@ func (r *rxRing) ready() bool {
 	return atomic.LoadUint32(r.statusPtr(r.blockAt(r.cur)))&unix.TP_STATUS_USER != 0
 }
 
-// next returns the next user-owned block, or nil if the kernel still owns
-// it. The caller walks it with blockPackets and hands it back with release.
-func (r *rxRing) next() []byte {
-	blk := r.blockAt(r.cur)
+// readyAt returns the block k positions after the next one to process if
+// user space owns it, else nil. The caller walks it with blockPackets and
+// hands it back with release.
+func (r *rxRing) readyAt(k int) []byte {
+	i := r.cur + k
+	if i >= r.blockNr {
+		i -= r.blockNr
+	}
+	blk := r.blockAt(i)
 	if atomic.LoadUint32(r.statusPtr(blk))&unix.TP_STATUS_USER == 0 {
 		return nil
 	}
 	return blk
 }
 
-// release gives the current block back to the kernel and advances.
-func (r *rxRing) release(blk []byte) {
-	atomic.StoreUint32(r.statusPtr(blk), unix.TP_STATUS_KERNEL)
-	r.cur++
-	if r.cur == r.blockNr {
-		r.cur = 0
+// release gives the next n blocks back to the kernel, in ring order, and
+// advances past them.
+func (r *rxRing) release(n int) {
+	for ; n > 0; n-- {
+		atomic.StoreUint32(r.statusPtr(r.blockAt(r.cur)), unix.TP_STATUS_KERNEL)
+		r.cur++
+		if r.cur == r.blockNr {
+			r.cur = 0
+		}
 	}
 }
 

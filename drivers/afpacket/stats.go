@@ -26,9 +26,14 @@ type PortStats struct {
 	// checksum left to the hardware (TP_STATUS_CSUMNOTREADY: a sender on
 	// this host behind a veth or tap) whose checksum the driver completed.
 	RxCsumCompleted uint64 `json:"rx_csum_completed"`
-	TxPackets       uint64 `json:"tx_packets"`
-	TxBytes         uint64 `json:"tx_bytes"`
-	Injected        uint64 `json:"tx_injected"` // of TxPackets, sent by Transmit (RE control traffic)
+	// RxBacklogMax is the most ring blocks the worker ever found ready at
+	// once: how close the ring came to overflowing (at RxBlocks it was full
+	// and the kernel dropped).
+	RxBacklogMax uint64 `json:"rx_backlog_max"`
+	RxBlocks     int    `json:"rx_blocks"` // blocks in the ring
+	TxPackets    uint64 `json:"tx_packets"`
+	TxBytes      uint64 `json:"tx_bytes"`
+	Injected     uint64 `json:"tx_injected"` // of TxPackets, sent by Transmit (RE control traffic)
 
 	// Drops by reason.
 	RxRingDrops    uint64 `json:"rx_ring_drops"`    // kernel: ring full (PACKET_STATISTICS tp_drops)
@@ -60,8 +65,8 @@ func (d *Driver) Stats() Stats {
 		s.Ports = append(s.Ports, PortStats{
 			Port: p.phys, Interface: p.ifname, IFL: p.boundIFL(),
 			RxPackets: p.st.rxPackets.Load(), RxBytes: p.st.rxBytes.Load(), RxBatches: p.st.rxBatches.Load(), RxWaits: p.st.rxWaits.Load(),
-			RxCsumCompleted: p.st.rxCsumCompleted.Load(),
-			TxPackets:       p.st.txPackets.Load(), TxBytes: p.st.txBytes.Load(), Injected: p.st.injected.Load(),
+			RxCsumCompleted: p.st.rxCsumCompleted.Load(), RxBacklogMax: p.st.rxBacklogMax.Load(), RxBlocks: p.rx.blockNr,
+			TxPackets: p.st.txPackets.Load(), TxBytes: p.st.txBytes.Load(), Injected: p.st.injected.Load(),
 			RxRingDrops: drops, RxQueueFreezes: freezes,
 			RxTruncated: p.st.rxTruncated.Load(), RxUnbound: p.st.rxUnbound.Load(),
 			TxRingFull: p.st.txRingFull.Load(), TxTooBig: p.st.txTooBig.Load(), TxRefused: p.st.txRefused.Load(), TxErrors: p.st.txErrors.Load(),
@@ -104,6 +109,7 @@ func (d *Driver) HandleVty(args []string, w io.Writer) (bool, error) {
 		for _, p := range s.Ports {
 			fmt.Fprintf(w, "%s (%s), IFL %d\n", p.Port, p.Interface, p.IFL)
 			fmt.Fprintf(w, "  rx: %d packets, %d bytes, %d batches, %d waits, %d checksums completed\n", p.RxPackets, p.RxBytes, p.RxBatches, p.RxWaits, p.RxCsumCompleted)
+			fmt.Fprintf(w, "  rx ring: %d blocks, most ready at once %d\n", p.RxBlocks, p.RxBacklogMax)
 			fmt.Fprintf(w, "  rx drops: ring %d, queue freezes %d, truncated %d, unbound %d\n", p.RxRingDrops, p.RxQueueFreezes, p.RxTruncated, p.RxUnbound)
 			fmt.Fprintf(w, "  tx: %d packets, %d bytes (%d injected)\n", p.TxPackets, p.TxBytes, p.Injected)
 			fmt.Fprintf(w, "  tx drops: ring full %d, refused %d, too big %d, errors %d\n", p.TxRingFull, p.TxRefused, p.TxTooBig, p.TxErrors)

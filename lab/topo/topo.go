@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,10 @@ const (
 	maxNodes     = 256
 	maxLinks     = 1024
 )
+
+// FPCDrivers are the drivers an mxfwd node's FPCs may run in a lab: those
+// with real Linux ports (cmd/fpc's table).
+var FPCDrivers = []string{"afpacket", "xdp"}
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid topology")
@@ -96,6 +101,9 @@ type Node struct {
 	HostInterfaces *bool
 	// FPCOptions (mxfwd) are extra driver options (KEY=VALUE) for every FPC.
 	FPCOptions []string
+	// FPCDriver (mxfwd) is the driver of every FPC (`fpc run --driver`):
+	// one of FPCDrivers; "" is afpacket.
+	FPCDriver string
 	// Interfaces are the node's link ends, in link order.
 	Interfaces []*Interface
 }
@@ -176,6 +184,7 @@ type rawNode struct {
 	Sysctls        map[string]string `yaml:"sysctls"`
 	HostInterfaces *bool             `yaml:"host-interfaces"`
 	FPCOptions     []string          `yaml:"fpc-options"`
+	FPCDriver      string            `yaml:"fpc-driver"`
 
 	// containerlab fields that have no meaning here
 	Type                 any `yaml:"type"`
@@ -418,6 +427,9 @@ func merge(node, kind, def *rawNode) rawNode {
 		if src.FPCOptions != nil {
 			out.FPCOptions = src.FPCOptions
 		}
+		if src.FPCDriver != "" {
+			out.FPCDriver = src.FPCDriver
+		}
 		for k, v := range src.Env {
 			if out.Env == nil {
 				out.Env = map[string]string{}
@@ -501,9 +513,13 @@ func buildNode(name string, rn, def *rawNode, kinds map[string]*rawNode, dir str
 			return nil, fmt.Errorf("%s.sysctls: bad key %q: %w", where, k, ErrInvalid)
 		}
 	}
-	if kind != KindMxfwd && (r.HostInterfaces != nil || r.FPCOptions != nil) {
-		return nil, fmt.Errorf("%s: host-interfaces and fpc-options are for mxfwd nodes: %w", where, ErrInvalid)
+	if kind != KindMxfwd && (r.HostInterfaces != nil || r.FPCOptions != nil || r.FPCDriver != "") {
+		return nil, fmt.Errorf("%s: host-interfaces, fpc-options and fpc-driver are for mxfwd nodes: %w", where, ErrInvalid)
 	}
+	if r.FPCDriver != "" && !slices.Contains(FPCDrivers, r.FPCDriver) {
+		return nil, fmt.Errorf("%s.fpc-driver: %q: want one of %s: %w", where, r.FPCDriver, strings.Join(FPCDrivers, ", "), ErrInvalid)
+	}
+	n.FPCDriver = r.FPCDriver
 	n.HostInterfaces = r.HostInterfaces
 	for _, o := range r.FPCOptions {
 		if k, v, ok := strings.Cut(o, "="); !ok || k == "" || v == "" {
@@ -588,6 +604,7 @@ func (t *Topology) Encode() ([]byte, error) {
 		Sysctls        map[string]string `yaml:"sysctls,omitempty"`
 		HostInterfaces *bool             `yaml:"host-interfaces,omitempty"`
 		FPCOptions     []string          `yaml:"fpc-options,omitempty"`
+		FPCDriver      string            `yaml:"fpc-driver,omitempty"`
 	}
 	type link struct {
 		Endpoints []string `yaml:"endpoints,flow"`
@@ -608,7 +625,7 @@ func (t *Topology) Encode() ([]byte, error) {
 			cfg += "\n" // inline configurations are told from paths by their newlines
 		}
 		out.Topology.Nodes[n.Name] = node{Kind: string(n.Kind), Image: n.Image, StartupConfig: cfg, Exec: n.Exec,
-			Env: n.Env, Sysctls: n.Sysctls, HostInterfaces: n.HostInterfaces, FPCOptions: n.FPCOptions}
+			Env: n.Env, Sysctls: n.Sysctls, HostInterfaces: n.HostInterfaces, FPCOptions: n.FPCOptions, FPCDriver: n.FPCDriver}
 	}
 	for _, l := range t.Links {
 		out.Topology.Links = append(out.Topology.Links, link{Endpoints: []string{l.A.String(), l.B.String()}, MTU: l.MTU})

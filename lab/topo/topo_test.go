@@ -128,6 +128,7 @@ topology:
     r2:
       env: {B: "2"}
       host-interfaces: false
+      fpc-driver: xdp
       startup-config: |
         set system host-name r2
   links:
@@ -138,6 +139,13 @@ topology:
 	r1, r2 := top.Node("r1"), top.Node("r2")
 	assert.Equal(t, KindMxfwd, r1.Kind)
 	assert.Equal(t, []string{"batch=32"}, r1.FPCOptions)
+	assert.Equal(t, "", r1.FPCDriver, "afpacket")
+	assert.Equal(t, "xdp", r2.FPCDriver)
+	enc, err := top.Encode()
+	require.NoError(t, err)
+	back, err := Parse(enc, t.TempDir())
+	require.NoError(t, err, "%s", enc)
+	assert.Equal(t, "xdp", back.Node("r2").FPCDriver, "fpc-driver survives Encode")
 	assert.Equal(t, map[string]string{"A": "1"}, r1.Env)
 	assert.Equal(t, map[string]string{"A": "1", "B": "2"}, r2.Env)
 	assert.Nil(t, r1.HostInterfaces)
@@ -208,6 +216,8 @@ func TestParseErrors(t *testing.T) {
 		{"config and startup-config", "name: e\ntopology:\n  nodes:\n    r: {kind: mxfwd, startup-config: a, config: b}\n", "not both"},
 		{"host-interfaces on a host", node("      host-interfaces: true\n"), "for mxfwd nodes"},
 		{"bad fpc option", "name: e\ntopology:\n  nodes:\n    r: {kind: mxfwd, fpc-options: [batch]}\n", "KEY=VALUE"},
+		{"unknown fpc driver", "name: e\ntopology:\n  nodes:\n    r: {kind: mxfwd, fpc-driver: swpfe}\n", "fpc-driver"},
+		{"fpc driver on a host", node("      fpc-driver: xdp\n"), "for mxfwd nodes"},
 		{"empty exec line", node("      exec: [\"  \"]\n"), "empty command"},
 		{"bad sysctl key", node("      sysctls: {\"../x\": \"1\"}\n"), "bad key"},
 		{"not yaml", "name: [", "invalid topology"},
@@ -259,6 +269,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("name: a\ntopology:\n  nodes:\n    r: {kind: mxfwd, startup-config: \"set x\\n\"}\n    h: {kind: linux}\n  links:\n    - endpoints: [r:xe-1/2/3, h:e0]\n"))
+	f.Add([]byte("name: a\ntopology:\n  nodes:\n    r: {kind: mxfwd, fpc-driver: xdp}\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		t1, err := Parse(data, dir)

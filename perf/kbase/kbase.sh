@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# perf/kbase/kbase.sh: a copy of ../shared/perf/kbase.sh (the kernel
-# baseline harness) adapted for perf run, changed in two places only:
-#   NSP [kb-]    prefix of the namespaces (perf uses "mxp-", so that its
+# perf/kbase/kbase.sh: the project's copy of the kernel baseline harness
+# (shared/perf/kbase.sh at the time of issue #12), with its helpers
+# (kb_*.py, kb_*.c, routers/*.sh) beside it so that nothing outside the
+# repository is needed at run time. Changed from the original:
+#   NSP [kb-]    prefix of the namespaces (perf run uses "mxp-", so that its
 #                runs never delete or reuse the kb- namespaces of someone
 #                running kbase.sh by hand; setup/teardown only touch NSP*)
-#   KB_LIB [../shared/perf]  where the python/C helpers (kb_*.py, *.c) are:
-#                they are used from there, not copied
-# Everything else (topology, method, measurement) is the original's; keep
-# them in sync (diff -u ../shared/perf/kbase.sh perf/kbase/kbase.sh).
+#   KB_LIB [this directory]  where the helpers are
+#   ipmr         on a kernel without multicast routing (CONFIG_IP_MROUTE
+#                off: no /proc/net/ip_mr_vif) the router "kernel" is
+#                dropped from ROUTERS with one line saying so; "kernel" is
+#                skipped at fan-outs above 31 (MAXVIFS 32, one is the input)
+#   mroute       subcommand: prints "yes" or the one-line reason for "no"
+#   sweep        a point that fails (a router that cannot start) is logged
+#                and skipped; the sweep goes on
 #
 # kbase.sh - Linux kernel IPv4 multicast forwarding (ipmr) baseline over veth
 # pairs in network namespaces, driven by trafgen (AF_PACKET TX_RING).
@@ -26,6 +32,7 @@
 #   profile R N SIZE perf cpu-clock profile of the router CPU during a point
 #   afxdp-check      can an AF_XDP socket be created / bound / used on a veth?
 #   status           list kb- namespaces and our background process groups
+#   mroute           does this kernel have ipmr? ("yes" or "no: why")
 #   teardown         delete all kb- namespaces, stop our background processes
 #
 # Environment parameters (defaults in brackets):
@@ -65,7 +72,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NSP=${NSP:-kb-}
-KB_LIB=${KB_LIB:-$(cd "$HERE/../../../shared/perf" 2>/dev/null && pwd || echo "$HERE")}
+KB_LIB=${KB_LIB:-$HERE}
 PY=${PY:-python3}
 MAXN=${MAXN:-8}
 FANOUTS=${FANOUTS:-"1 4 8"}
@@ -98,6 +105,13 @@ log() { echo "[kbase] $*" >&2; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 kb_namespaces() { ip netns list | awk '{print $1}' | grep -E "^${NSP}" || true; }
+
+# mroute_missing prints why the kernel cannot forward multicast itself
+# (empty when it can).
+mroute_missing() {
+    [ -e /proc/net/ip_mr_vif ] && return 0
+    echo "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE off, no /proc/net/ip_mr_vif): no ipmr baseline; comparing against the in-kernel replicators it has (nft dup, the bridge)"
+}
 
 teardown() {
     stop_bg
@@ -234,7 +248,17 @@ start_router() {  # start_router KIND N SIZE
         wait_ready "$ready" "$ROUTER_WARM" || true
         kill -0 "$ROUTER_PID" 2>/dev/null || { log "router cmd died:"; cat "$RUNDIR/router.log" >&2; return 1; }
         ;;
-    *) log "unknown router kind $kind"; return 1 ;;
+    *)  # any other name K runs the shell string in $RCMD_K
+        # exactly like "cmd" (same env, netns, pinning, process group).
+        local var=RCMD_$kind
+        [ -n "${!var:-}" ] || { log "unknown router kind $kind (no RCMD_$kind)"; return 1; }
+        ROUTER_PID=$(start_bg "$RUNDIR/router.log" env KB_IN=rin KB_OUTS="$outs" \
+            KB_SRC=$SRC KB_GRP="$GRP" KB_N="$n" KB_SIZE="$size" \
+            KB_RTR_CPU=$RTR_CPU KB_GEN_CPU=$GEN_CPU KB_READY_FILE="$ready" \
+            ip netns exec $NS_RTR taskset -c $RTR_CPU bash -c "${!var}")
+        wait_ready "$ready" "$ROUTER_WARM" || true
+        kill -0 "$ROUTER_PID" 2>/dev/null || { log "router $kind died:"; cat "$RUNDIR/router.log" >&2; return 1; }
+        ;;
     esac
 }
 wait_ready() { local f=$1 t=$2 i; for i in $(seq 1 $((t * 20))); do [ -f "$f" ] && return 0; sleep 0.05; done; return 1; }
@@ -255,6 +279,7 @@ point() {  # point KIND N SIZE [REP] -> one JSON line on stdout
     label=$(printf '{"router":"%s","n":%d,"size":%d,"rep":%d,"layout":"%s","sink":"%s","sink_cpu":"%s","rin_drop":%d,"frame_on_veth":%d,"other_netns":%d}' \
         "$name" "$n" "$size" "$rep" "$LAYOUT" "$SINK" "$SINK_CPU" "$RIN_DROP" $((size - 4)) \
         "$(ip netns list | grep -vc "^${NSP}" || true)")
+    [ -n "${ROUTER_LOGDIR:-}" ] && echo "$(date +%T) $name n=$n size=$size rep=$rep load=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$ROUTER_LOGDIR/load.txt"
     $PY "$KB_LIB/kb_measure.py" --warm "$WARM" --dur "$DUR" --gen-cpu $GEN_CPU \
         --rtr-cpu $RTR_CPU --snd $NS_SND:snd0 --rtr $NS_RTR:rin \
         --outs "$(outs_list "$n" | tr ' ' ,)" "${rcvargs[@]}" \
@@ -263,6 +288,7 @@ point() {  # point KIND N SIZE [REP] -> one JSON line on stdout
     stop_pg "$tg" INT
     [ -n "$ROUTER_PID" ] && stop_pg "$ROUTER_PID" TERM
     ROUTER_PID=
+    [ -n "${ROUTER_LOGDIR:-}" ] && [ -f "$RUNDIR/router.log" ] && cp "$RUNDIR/router.log" "$ROUTER_LOGDIR/router-$name-n$n-s$size-r$rep.log"
     sleep 0.5
 }
 
@@ -277,6 +303,12 @@ sweep() {
         echo "other netns: $(ip netns list | grep -v "^${NSP}" | awk '{print $1}' | tr '\n' ' ')"
     } > "$OUTDIR/env.txt"
     log "results -> $res"
+    local why routers=""
+    why=$(mroute_missing)
+    for r in $ROUTERS; do
+        if [ "$r" = kernel ] && [ -n "$why" ]; then log "$why"; continue; fi
+        routers="$routers $r"
+    done
     # 1) generator ceiling: nothing forwards, count at router input
     for size in $SIZES; do
         for rep in $(seq 1 "$REPS"); do
@@ -288,10 +320,12 @@ sweep() {
     for size in $SIZES; do
         for n in $FANOUTS; do
             for rep in $(seq 1 "$REPS"); do
-                for r in $ROUTERS; do
+                for r in $routers; do
                     [ "$r" = off ] && continue
+                    [ "$r" = kernel ] && [ "$n" -gt 31 ] && continue # MAXVIFS
                     log "router=$r n=$n size=$size rep=$rep"
-                    point "$r" "$n" "$size" "$rep" | tee -a "$res" | summ
+                    point "$r" "$n" "$size" "$rep" | tee -a "$res" | summ ||
+                        { log "router=$r n=$n size=$size rep=$rep failed; the sweep goes on"; stop_bg; }
                 done
             done
         done
@@ -392,6 +426,7 @@ teardown) teardown ;;
 verify) verify "$@" ;;
 point) point "$@" ;;
 sweep) trap 'stop_bg' EXIT; sweep ;;
+mroute) why=$(mroute_missing); if [ -z "$why" ]; then echo yes; else echo "no: $why"; fi ;;
 report) $PY "$KB_LIB/kb_report.py" "$1/results.jsonl" | tee "$1/table.md" ;;
 afxdp-check) afxdp_check ;;
 profile) profile "$@" ;;

@@ -21,7 +21,10 @@ func (a *app) driversCmd() *cobra.Command {
 			for _, name := range slices.Sorted(maps.Keys(ds)) {
 				d := ds[name]
 				extra := "in-memory ports"
-				if d.RealPorts {
+				switch {
+				case d.KernelOnly:
+					extra = "real ports, forwarding in the kernel (kernel tier only)"
+				case d.RealPorts:
 					extra = "real ports (veth rig in the mem tier)"
 				}
 				if d.NeedsRoot {
@@ -31,11 +34,13 @@ func (a *app) driversCmd() *cobra.Command {
 					extra += fmt.Sprintf(", at most %d egress ports", d.MaxPorts)
 				}
 				if d.KernelTier {
-					extra += fmt.Sprintf(", kernel tier next to ipmr (fan-out <= %d)", perf.KernelMaxFanout)
+					extra += ", kernel tier next to the kernel's replicators"
 				}
 				fmt.Fprintf(w, "%-10s %s\n", name, extra)
 			}
-			fmt.Fprintf(w, "%-10s the Linux kernel's ipmr on veth (kernel tier, fan-out <= %d, root)\n", "kernel", perf.KernelMaxFanout)
+			fmt.Fprintf(w, "%-10s the Linux kernel's ipmr on veth (kernel tier, fan-out <= %d, root; only on kernels with CONFIG_IP_MROUTE)\n", "kernel", perf.KernelMaxFanout)
+			fmt.Fprintf(w, "%-10s nftables netdev ingress: (S,G) match, TTL, MAC rewrite, dup to every port (kernel tier)\n", "nftdup")
+			fmt.Fprintf(w, "%-10s a Linux bridge flooding the input to the outputs: layer 2 only (kernel tier)\n", "bridge")
 		},
 	}
 }

@@ -23,7 +23,7 @@ type runFlags struct {
 	duration, warmup, kernelDur, kernelWait, pointTimeout                 time.Duration
 	reps, batch, pfes, kernelReps, resolves, resolveRate, ipcMsgs         int
 	opts                                                                  []string
-	out, kbase, afpBench, bin, readme                                     string
+	out, kbase, datapathBench, bin, readme                                string
 	jsonOut, quiet                                                        bool
 }
 
@@ -76,7 +76,7 @@ is written), 0 otherwise (skips included).`,
 	fl.DurationVar(&f.pointTimeout, "point-timeout", 0, "give up on a point after this long (0: from the duration)")
 	fl.StringVar(&f.out, "out", "", "results directory (default perf/results/<date>)")
 	fl.StringVar(&f.kbase, "kbase", "perf/kbase/kbase.sh", "the kernel baseline harness (a copy of ../shared/perf/kbase.sh with its own namespace prefix)")
-	fl.StringVar(&f.afpBench, "afp-bench", "perf/afpacket/bench.sh", "afpacket's kernel-tier wrapper")
+	fl.StringVar(&f.datapathBench, "datapath-bench", "perf/datapath/bench.sh", "the kernel tier's sweep: real-port drivers next to the in-kernel baselines")
 	fl.StringVar(&f.bin, "bin", "bin", "directory holding the re and fpc binaries (make build)")
 	fl.StringVar(&f.readme, "readme", "", "update the latest-results section of this README")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout instead of the table")
@@ -201,13 +201,13 @@ func (a *app) run(cmd *cobra.Command, f *runFlags) error {
 	ctx, _, stop := daemon.SignalContext(parent)
 	defer stop()
 	r := &perf.Runner{
-		W:        w,
-		Out:      out,
-		Env:      perf.CaptureEnv(commandLine(os.Args)),
-		IsRoot:   os.Geteuid() == 0,
-		KBase:    absOrEmpty(f.kbase),
-		AFPBench: absOrEmpty(f.afpBench),
-		BinDir:   absOrEmpty(f.bin),
+		W:             w,
+		Out:           out,
+		Env:           perf.CaptureEnv(commandLine(os.Args)),
+		IsRoot:        os.Geteuid() == 0,
+		KBase:         absOrEmpty(f.kbase),
+		DatapathBench: absOrEmpty(f.datapathBench),
+		BinDir:        absOrEmpty(f.bin),
 	}
 	if !f.quiet {
 		r.Log = cmd.ErrOrStderr()

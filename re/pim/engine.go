@@ -186,6 +186,10 @@ func (e *Engine) Handle(now time.Time, ev Event) []Action {
 		if f := e.ifs[ev.If]; f != nil {
 			e.ifaceDown(f)
 		}
+	case HelloLost:
+		if f := e.ifs[ev.If]; f != nil && f.up {
+			e.triggerHello(f)
+		}
 	case RPFChange:
 		e.setRPF(ev.Addr, ev.RPF)
 	case RIBChange:

@@ -38,6 +38,23 @@ func TestHelloAndNeighbors(t *testing.T) {
 		require.Empty(t, hellos(e.Advance(next.Add(29*time.Second)), 1))
 		require.Len(t, hellos(e.Advance(next.Add(30*time.Second)), 1), 1)
 	})
+	t.Run("hello: lost (no line card yet) -> triggered Hello within Triggered_Hello_Delay, not after Hello_Period", func(t *testing.T) {
+		e, _ := up(t)
+		first := e.NextDeadline()
+		require.Len(t, hellos(e.Advance(first), 1), 1) // sent, but went nowhere
+		now := first.Add(2 * time.Second)
+		require.Empty(t, hellos(e.Handle(now, HelloLost{If: 1}), 1), "not at once")
+		next := e.NextDeadline()
+		require.True(t, !next.Before(now) && next.Before(now.Add(5*time.Second)), "%v", next.Sub(now))
+		h := hellos(e.Advance(next), 1)
+		require.Len(t, h, 1)
+		require.Equal(t, e.ifs[1].genID, h[0].GenID, "the same generation: nothing restarted")
+		require.Len(t, hellos(e.Advance(next.Add(30*time.Second)), 1), 1, "then every Hello_Period again")
+		// On an interface that is down (or unknown) it does nothing.
+		e.Handle(next.Add(31*time.Second), InterfaceDown{If: 1})
+		require.Empty(t, e.Handle(next.Add(32*time.Second), HelloLost{If: 1}))
+		require.Empty(t, e.Handle(next.Add(32*time.Second), HelloLost{If: 9}))
+	})
 	t.Run("hello: hello-interval 10 -> holdtime 35", func(t *testing.T) {
 		c := cfg
 		c.Interfaces = []InterfaceConfig{{Index: 1, Name: "x", HelloInterval: 10 * time.Second}}

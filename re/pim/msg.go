@@ -110,6 +110,14 @@ type InterfaceUp struct {
 	Prefixes []netip.Prefix `json:"prefixes,omitempty"`
 }
 
+// HelloLost: the Hellos sent on an up interface went nowhere (its line
+// card was not connected yet); the engine schedules a triggered Hello,
+// within rand(0, Triggered_Hello_Delay) as when PIM starts on an interface
+// (§4.3.1), instead of leaving the neighbours to wait a Hello_Period.
+type HelloLost struct {
+	If IfIndex `json:"if"`
+}
+
 // InterfaceDown: the interface went down.
 type InterfaceDown struct {
 	If IfIndex `json:"if"`
@@ -257,6 +265,7 @@ type ClearJoin struct {
 
 func (InterfaceUp) isEvent()      {}
 func (InterfaceDown) isEvent()    {}
+func (HelloLost) isEvent()        {}
 func (RPFChange) isEvent()        {}
 func (RIBChange) isEvent()        {}
 func (NewSource) isEvent()        {}

@@ -35,6 +35,11 @@ import (
 // that has no address.
 var ErrNoInterface = errors.New("no such interface")
 
+// ErrNoCard is wrapped by a send on an interface whose line card is not
+// connected (yet): the packet went nowhere; a protocol that must be heard
+// (a PIM Hello) sends again when the card comes (see pim/host).
+var ErrNoCard = errors.New("line card not connected")
+
 // Packet is a received IPv4 packet.
 type Packet struct {
 	// Interface is the ingress IFL (the aggregate for a LAG member).

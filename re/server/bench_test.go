@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/ipc"
 	"github.com/mxfwd/mxfwd/re/config"
 	"github.com/mxfwd/mxfwd/re/nsr"
@@ -47,9 +50,18 @@ func BenchmarkInstallThroughChangeLog(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				for f4.Driver().Summary().Routes < base+n {
+				// The log is applied in order: the last join's route on
+				// the card means all of them are (polling Summary would
+				// walk every NH under the driver's lock and slow the
+				// applier it measures).
+				last := hal.SG(joins[n-1].Source, joins[n-1].Group)
+				for {
+					if _, err := f4.Driver().Route(last); err == nil {
+						break
+					}
 					time.Sleep(time.Millisecond)
 				}
+				require.GreaterOrEqual(b, f4.Driver().Summary().Routes, base+n)
 				b.ReportMetric(float64(n)/time.Since(start).Seconds(), "routes/s")
 				b.StopTimer()
 				stop()
@@ -155,9 +167,18 @@ func BenchmarkInstallWithBackup(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				for f4.Driver().Summary().Routes < base+n {
+				// The log is applied in order: the last join's route on
+				// the card means all of them are (polling Summary would
+				// walk every NH under the driver's lock and slow the
+				// applier it measures).
+				last := hal.SG(joins[n-1].Source, joins[n-1].Group)
+				for {
+					if _, err := f4.Driver().Route(last); err == nil {
+						break
+					}
 					time.Sleep(time.Millisecond)
 				}
+				require.GreaterOrEqual(b, f4.Driver().Summary().Routes, base+n)
 				card := time.Since(start)
 				if bk != nil {
 					for mirrored() < base2+n {

@@ -103,7 +103,7 @@ func (s *Server) Inject(ctx context.Context, ifl string, frame []byte, forward b
 	}
 	if !ok {
 		s.stats.InjectErrors.Add(1)
-		return fmt.Errorf("inject on %s: FPC %d is not connected", ifl, slot)
+		return fmt.Errorf("inject on %s: FPC %d: %w", ifl, slot, pktio.ErrNoCard)
 	}
 	return s.injectOn(ctx, f, ifl, idx, frame, forward)
 }

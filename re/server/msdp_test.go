@@ -14,7 +14,7 @@ import (
 	"github.com/mxfwd/mxfwd/re/config"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -22,7 +22,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startServerWith(t *testing.T, text string, opt Options) *Server {
+func startServerWith(t testing.TB, text string, opt Options) *Server {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "re.conf")
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))

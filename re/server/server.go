@@ -855,6 +855,11 @@ func (s *Server) feed(ctx context.Context, f *fpcConn) error {
 		return lagged(err)
 	}
 	f.synced.Store(true)
+	// The card can carry the RE's packets now: Hellos lost while it was
+	// away go out again (on the loop; this goroutine only feeds the card).
+	go func() {
+		_ = s.eng.Do(ctx, func() error { s.mc.CardConnected(); return nil })
+	}()
 	for {
 		es, err := cur.Next(ctx)
 		if err != nil {

@@ -1,8 +1,12 @@
 package porttest
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 
@@ -278,7 +282,7 @@ func TestDelivery(t *testing.T, start StartFunc) {
 	if !on {
 		t.Fatal("the sender's veth has checksum offload off: the test would not exercise CHECKSUM_PARTIAL senders")
 	}
-	d := start(t, n.Router, n.Ports, nopUpcalls{})
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
 	n.Program(t, d)
 	n.WaitForwarding(t, 20*time.Second)
 	s := n.Sender(t, 18, 19, 100, 333, 1000, 1471, 1472)
@@ -294,10 +298,151 @@ func TestDelivery(t *testing.T, start StartFunc) {
 	n.Check(t, got, s)
 }
 
-// nopUpcalls discards upcalls (the receivers' IGMP reports are punted).
-type nopUpcalls struct{}
+// NopUpcalls discards upcalls (the receivers' IGMP reports are punted).
+type NopUpcalls struct{}
 
-func (nopUpcalls) OnResolve(hal.ResolveRequest)            {}
-func (nopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
-func (nopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
-func (nopUpcalls) OnLinkState(hal.LinkState)               {}
+func (NopUpcalls) OnResolve(hal.ResolveRequest)            {}
+func (NopUpcalls) OnWrongInterface(hal.WrongInterface)     {}
+func (NopUpcalls) OnPunt(hal.IFLIndex, hal.TrapID, []byte) {}
+func (NopUpcalls) OnLinkState(hal.LinkState)               {}
+
+// Burn keeps every CPU busy with one shell loop per CPU (normal priority,
+// like any other job on a shared machine) until the test ends or stop is
+// called.
+func Burn(t testing.TB) (stop func()) {
+	t.Helper()
+	var cmds []*exec.Cmd
+	for i := 0; i < runtime.NumCPU(); i++ {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatalf("CPU burner: %v", err)
+		}
+		cmds = append(cmds, c)
+	}
+	stop = func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+		cmds = nil
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestLoaded is the low-rate test under load (issue #12): rate datagrams
+// per second of 100-byte payloads for dur while one CPU burner per CPU
+// runs; every datagram must reach every receiver's socket. It returns what
+// arrived so that the driver's test can add its own counters.
+func TestLoaded(t *testing.T, start StartFunc, rate int, dur time.Duration) Delivery {
+	n := NewNet(t, 3)
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
+	n.Program(t, d)
+	n.WaitForwarding(t, 20*time.Second)
+	s := n.Sender(t, 100)
+	n.Expect(s)
+	base := n.CsumBaseline(t)
+	stop := Burn(t)
+	achieved, err := s.SendAt(rate, dur)
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := n.Collect(t, s, base, 2*time.Second)
+	t.Logf("loaded: sent %d datagrams at %.0f/s (asked %d/s) with %d CPU burners; receivers got %v", got.Sent, achieved, rate, runtime.NumCPU(), got.Got)
+	n.Check(t, got, s)
+	return got
+}
+
+// TestMakeBeforeBreak changes the forwarding state under traffic (issue
+// #12): while datagrams flow at 5 kpps, the route's composite alternates
+// between {r1, r2} and {r1, r2, r3}, the route alternates between two
+// Indirect next hops, and r1's IFL is set again, hundreds of times. Every
+// change keeps r1 and r2 in the OIL, so they must receive every datagram;
+// r3 receives some (it is in the OIL half of the time). check, if not nil,
+// runs after the traffic with the number of changes applied.
+func TestMakeBeforeBreak(t *testing.T, start StartFunc, check func(t *testing.T, d hal.Driver, changes int)) {
+	n := NewNet(t, 3)
+	d := start(t, n.Router, n.Ports, NopUpcalls{})
+	n.Program(t, d)
+	n.WaitForwarding(t, 20*time.Second)
+	const indirect2 = NHIndirect + 1
+	apply := func(ops ...hal.Op) {
+		t.Helper()
+		if k, err := d.Apply(t.Context(), ops); err != nil || k != len(ops) {
+			t.Fatalf("apply: %d of %d: %v", k, len(ops), err)
+		}
+	}
+	apply(hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: indirect2, Type: hal.NHIndirect, Target: NHComposite}})
+	comp := func(k int) hal.Op {
+		var m []hal.NHID
+		for i := 0; i < k; i++ {
+			m = append(m, NHUnicastBase+hal.NHID(i))
+		}
+		return hal.Op{Kind: hal.OpSetNH, NH: hal.NextHop{ID: NHComposite, Type: hal.NHComposite, Members: m}}
+	}
+	route := func(nh hal.NHID) hal.Op {
+		return hal.Op{Kind: hal.OpSetRoute, Route: hal.Route{Key: hal.SG(Source, Group), NH: nh, RPF: IFLIn, Flags: hal.RouteFlagsSG}}
+	}
+	r1 := hal.Op{Kind: hal.OpSetIFL, IFL: hal.IFL{Index: IFLOutBase + 1, Name: n.names[IFLOutBase+1], Kind: hal.IFLPhysical, PFE: hal.PFEOf(3, 0), MTU: 1500, Up: true}}
+	apply(comp(2))
+	s := n.Sender(t, 64)
+	n.Expect(s)
+	base := n.CsumBaseline(t)
+	done := make(chan int)
+	go func() {
+		changes := 0
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				done <- changes
+				return
+			default:
+			}
+			ops := []hal.Op{comp(2 + i%2)}
+			if i%3 == 0 {
+				nh := NHIndirect
+				if (i/3)%2 == 0 {
+					nh = indirect2
+				}
+				ops = append(ops, route(nh))
+			}
+			if i%5 == 0 {
+				mac := net.HardwareAddr{0x02, 0x6d, 0x78, 0, 0, byte(i)}
+				r := r1
+				r.IFL.MAC = mac
+				ops = append(ops, r)
+			}
+			if k, err := d.Apply(context.Background(), ops); err != nil || k != len(ops) {
+				t.Errorf("apply under traffic: %d of %d: %v", k, len(ops), err)
+				<-done
+				done <- changes
+				return
+			}
+			changes += len(ops)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	if _, err := s.SendAt(5000, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	done <- 0
+	changes := <-done
+	got := n.Collect(t, s, base, 2*time.Second)
+	third := n.Receivers[2].Got()
+	t.Logf("%d changes applied while %d datagrams were sent; r1, r2 got %v; r3 (in the OIL half of the time) got %d", changes, got.Sent, got.Got[:2], third)
+	for i := 0; i < 2; i++ {
+		if got.Got[i] != int64(got.Sent) {
+			t.Errorf("receiver %d, in the OIL throughout, got %d of %d datagrams; first missing: %v", i+1, got.Got[i], got.Sent, n.Receivers[i].Missing(s.Sent(), 10))
+		}
+	}
+	if third == 0 || third >= int64(got.Sent) {
+		t.Errorf("receiver 3 got %d of %d: the OIL did not alternate", third, got.Sent)
+	}
+	if got.Dups != 0 || got.Bad != 0 || got.CsumErrs != 0 || got.Outsider != 0 {
+		t.Errorf("dups %d, corrupt %d, checksum errors %d, outsider %d", got.Dups, got.Bad, got.CsumErrs, got.Outsider)
+	}
+	if check != nil {
+		check(t, d, changes)
+	}
+}

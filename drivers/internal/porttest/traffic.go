@@ -252,6 +252,13 @@ func (r *Receiver) loop() {
 			continue
 		}
 		r.mu.Lock()
+		if binary.BigEndian.Uint32(b[4:]) != r.run.Load() {
+			// Expect switched runs while this one was checked: a straggler
+			// of the previous run must not land in the new run's map.
+			r.mu.Unlock()
+			r.others.Add(1)
+			continue
+		}
 		if r.seen[seq] {
 			r.dups.Add(1)
 		} else {
@@ -305,7 +312,9 @@ type UDPStats struct {
 func ReadUDPStats(ns string) (UDPStats, error) {
 	var st UDPStats
 	err := netns.Run(netns.Path(ns), func() error {
-		f, err := os.Open("/proc/self/net/snmp")
+		// /proc/self/net is the namespace of the process's main thread;
+		// thread-self is the one Run switched.
+		f, err := os.Open("/proc/thread-self/net/snmp")
 		if err != nil {
 			return err
 		}

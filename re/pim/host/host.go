@@ -150,6 +150,10 @@ type Host struct {
 	starJoined   map[netip.Addr]bool
 	sweep        *engine.Timer
 
+	// helloLost are the interfaces whose last Hello went nowhere because
+	// their line card was not connected (CardConnected).
+	helloLost map[hal.IFLIndex]struct{}
+
 	// Non-stop routing (replica.go): the master records every input; a
 	// replica replays them and neither sends nor touches the kernel.
 	clock     func() time.Time
@@ -189,6 +193,7 @@ func New(env Env) *Host {
 		warnings:     map[string]time.Time{},
 		localSources: map[pim.SG]localSource{},
 		starJoined:   map[netip.Addr]bool{},
+		helloLost:    map[hal.IFLIndex]struct{}{},
 	}
 	h.stats.PIMBad, h.stats.IGMPBad = map[string]uint64{}, map[string]uint64{}
 	env.Packets.Register(protoPIM, h.onPIM)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -46,6 +47,9 @@ type network struct {
 	mu    sync.Mutex
 	peers map[string]endpoint // "r1/xe-3/1/0.0" -> other end
 	tap   map[string][][]byte // frames sent on an unconnected interface
+	// absent are interfaces whose line card is not connected: a send
+	// there fails with pktio.ErrNoCard, as the server's inject does.
+	absent map[string]bool
 }
 
 type endpoint struct {
@@ -76,6 +80,10 @@ func (t *transport) Interface(ifl string) (pktio.Interface, bool) {
 func (t *transport) Inject(ifl string, frame []byte) error {
 	n := t.net
 	n.mu.Lock()
+	if n.absent[t.name+"/"+ifl] {
+		n.mu.Unlock()
+		return fmt.Errorf("inject on %s: %w", ifl, pktio.ErrNoCard)
+	}
 	peer, ok := n.peers[t.name+"/"+ifl]
 	if !ok {
 		n.tap[t.name+"/"+ifl] = append(n.tap[t.name+"/"+ifl], append([]byte(nil), frame...))
@@ -229,6 +237,47 @@ func TestTwoRoutersJoinThroughTheHost(t *testing.T) {
 	r1.do(t, func() { st = r1.host.Stats() })
 	require.EqualValues(t, 1, st.PIMBad["bad checksum"])
 	_ = hal.TrapEncap
+}
+
+// Hellos sent while the line card of an interface is not connected go
+// nowhere; once a card connects (CardConnected) they go out again within
+// the triggered-Hello delay, not a Hello_Period (30 s) later.
+func TestHelloLostBeforeTheCardIsResent(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	n := &network{peers: map[string]endpoint{}, tap: map[string][][]byte{}, absent: map[string]bool{"r1/xe-3/1/0.0": true}}
+	r1 := newRouter(t, clk, n, "r1", r1Conf)
+	r2 := newRouter(t, clk, n, "r2", r2Conf)
+	n.connect(r1, "xe-3/1/0.0", r2, "xe-3/0/0.0")
+	r2Knows := func() bool {
+		var ok bool
+		r2.do(t, func() {
+			for _, nb := range r2.host.Engine().ShowNeighbors(clk.Now()) {
+				ok = ok || nb.Addr == netip.MustParseAddr("10.0.12.1")
+			}
+		})
+		return ok
+	}
+	advance(t, clk, 6*time.Second, r1, r2)
+	require.False(t, r2Knows(), "r1's first Hello went nowhere")
+	var st Stats
+	r1.do(t, func() { st = r1.host.Stats() })
+	require.NotZero(t, st.PIMSendErrors)
+
+	// The card comes; the next periodic Hello would be ~30 s away.
+	n.mu.Lock()
+	delete(n.absent, "r1/xe-3/1/0.0")
+	n.mu.Unlock()
+	advance(t, clk, 2*time.Second, r1, r2)
+	require.False(t, r2Knows(), "nothing until the card is reported")
+	r1.do(t, func() { r1.host.CardConnected() })
+	advance(t, clk, 5*time.Second, r1, r2)
+	require.True(t, r2Knows(), "a Hello within Triggered_Hello_Delay of the card")
+
+	// Nothing lost any more: a second card changes nothing.
+	r1.do(t, func() {
+		require.Empty(t, r1.host.helloLost)
+		r1.host.CardConnected()
+	})
 }
 
 // pimPacket is a Hello from src, as an IPv4 packet.

@@ -208,6 +208,9 @@ func (h *Host) send(a pim.Action) {
 		return
 	}
 	if err := h.sendPIM(ifl, src, dst, m); err != nil {
+		if hello, ok := a.(pim.SendHello); ok && errors.Is(err, pktio.ErrNoCard) {
+			h.helloLost[hal.IFLIndex(hello.If)] = struct{}{}
+		}
 		h.stats.PIMSendErrors++
 		h.warn("send:"+ifl+dst.String(), "PIM send failed", "interface", ifl, "dst", dst, "err", err)
 		return

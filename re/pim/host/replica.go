@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/re/igmp"
 	"github.com/mxfwd/mxfwd/re/kernel"
 	"github.com/mxfwd/mxfwd/re/pim"
@@ -41,6 +43,7 @@ const (
 	InClearJoin                         // clear pim join [group]
 	InClearStats                        // clear pim statistics
 	InMaintenance                       // request pim maintenance enable|disable (gir.go)
+	InHelloLost                         // a line card connected: Hellos lost before it are sent again
 )
 
 func (k InputKind) String() string {
@@ -63,6 +66,8 @@ func (k InputKind) String() string {
 		return "clear-statistics"
 	case InMaintenance:
 		return "maintenance"
+	case InHelloLost:
+		return "hello-lost"
 	}
 	return fmt.Sprintf("input-%d", uint8(k))
 }
@@ -80,6 +85,8 @@ type Input struct {
 	RPF      []RPFAnswer    `json:"rpf,omitempty"`
 	// Maintenance is a request pim maintenance (InMaintenance).
 	Maintenance *MaintenanceInput `json:"maintenance,omitempty"`
+	// Interfaces are the interfaces whose Hellos were lost (InHelloLost).
+	Interfaces []hal.IFLIndex `json:"interfaces,omitempty"`
 }
 
 // MaintenanceInput is `request pim maintenance enable|disable`.
@@ -223,6 +230,10 @@ func (h *Host) Replay(in *Input) error {
 			return fmt.Errorf("replay %s: no configuration", in.Kind)
 		}
 		return h.configure(h.cfg)
+	case InHelloLost:
+		if h.pim != nil {
+			h.helloLostOn(in.Interfaces)
+		}
 	case InClearJoin:
 		return h.ClearJoin(in.Group)
 	case InClearStats:
@@ -236,6 +247,30 @@ func (h *Host) Replay(in *Input) error {
 		return fmt.Errorf("replay: unknown input kind %d", in.Kind)
 	}
 	return nil
+}
+
+// CardConnected is called once a line card has registered and received
+// its state. The Hellos sent before, on interfaces whose card was not
+// there, went nowhere: they are sent again within the triggered-Hello
+// delay (pim.HelloLost) instead of a Hello_Period later, so neighbours
+// form as soon as the cards are up. Not on a replica (it replays the
+// master's).
+func (h *Host) CardConnected() {
+	if h.pim == nil || h.ignored() || len(h.helloLost) == 0 {
+		return
+	}
+	ifs := slices.Sorted(maps.Keys(h.helloLost))
+	clear(h.helloLost)
+	defer h.record(&Input{Kind: InHelloLost, Interfaces: ifs})()
+	h.helloLostOn(ifs)
+}
+
+func (h *Host) helloLostOn(ifs []hal.IFLIndex) {
+	now := h.now()
+	for _, i := range ifs {
+		h.run(h.pim.Handle(now, pim.HelloLost{If: pim.IfIndex(i)}))
+	}
+	h.reschedule()
 }
 
 // ClearJoin clears the join state of group (all groups when invalid):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# router.sh - the ROUTER_CMD that perf/afpacket/bench.sh hands to
-# shared/perf/kbase.sh: an RE plus one afpacket FPC (slot 3) forwarding
-# (KB_SRC, KB_GRP) from KB_IN to every interface of KB_OUTS.
+# router.sh - a router command for perf/kbase/kbase.sh (RCMD_<name>, see
+# perf/datapath/bench.sh): an RE plus one FPC (slot 3) on driver
+# FPC_DRIVER (afpacket, default, or xdp) forwarding (KB_SRC, KB_GRP) from
+# KB_IN to every interface of KB_OUTS.
 #
 # kbase.sh starts it inside netns kb-rtr, pinned to the router CPU with
 # taskset (the RE and the FPC inherit the pinning, so GOMAXPROCS is 1), in
@@ -14,9 +15,10 @@
 # route to the FPC, exactly as for a PIM join (seed 003).
 #
 # Environment (from kbase.sh): KB_IN KB_OUTS KB_SRC KB_GRP KB_READY_FILE.
-# Optional: BIN (default <repo>/bin), AFP_OPTS (extra "--opt k=v" flags for
-# the driver, e.g. "--opt busy-poll=50us"), AFP_LOG_LEVEL (info),
-# AFP_KERNEL_DROP (1: while the FPC runs, the kernel stack drops what
+# Optional: BIN (default <repo>/bin), FPC_DRIVER (afpacket), AFP_OPTS
+# (extra "--opt k=v" flags for the driver, e.g. "--opt busy-poll=50us" or
+# "--opt mode=generic"), AFP_LOG_LEVEL (info),
+# AFP_KERNEL_DROP (afpacket only; 1: while the FPC runs, the kernel stack drops what
 # arrives on KB_IN at tc ingress, after the FPC's packet socket has seen
 # it, as a user-space dataplane that owns the port would arrange; the
 # kernel router never runs with it: kbase.sh clears rin's tc state before
@@ -24,7 +26,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${BIN:-$(cd "$HERE/../.." && pwd)/bin}
-RUN=$(mktemp -d /tmp/afp-router.XXXXXX)
+RUN=$(mktemp -d /tmp/mx-router.XXXXXX)
+DRIVER=${FPC_DRIVER:-afpacket}
+[ "$DRIVER" = afpacket ] || AFP_KERNEL_DROP=0 # xdp: nothing it forwards reaches the stack
 PORT=${AFP_RE_PORT:-16234}
 : "${KB_IN:?} ${KB_OUTS:?} ${KB_SRC:?} ${KB_GRP:?}"
 
@@ -40,7 +44,7 @@ trap 'exit 0' TERM INT
 
 cfg=$RUN/re.conf
 {
-    echo "set system host-name kb-afpacket"
+    echo "set system host-name kb-$DRIVER"
     echo "set interfaces xe-3/0/0 unit 0 family inet address 10.98.0.254/24"
     echo "set protocols pim interface xe-3/0/0.0"
     i=1
@@ -70,7 +74,7 @@ for _ in $(seq 1 100); do
 done
 
 # shellcheck disable=SC2086 # AFP_OPTS is a list of flags
-"$BIN/fpc" run --slot 3 --driver afpacket --re "127.0.0.1:$PORT" --metrics "" \
+"$BIN/fpc" run --slot 3 --driver "$DRIVER" --re "127.0.0.1:$PORT" --metrics "" \
     --vty-socket "$RUN/fpc3.sock" --log-level "${AFP_LOG_LEVEL:-info}" \
     "${ports[@]}" ${AFP_OPTS:-} > "$RUN/fpc.log" 2>&1 &
 pids+=($!)
@@ -92,11 +96,11 @@ else
     tail -20 "$RUN/re.log" "$RUN/fpc.log" >&2
     exit 1
 fi
-# AFP_STATS_OUT: keep the FPC's port counters (`show afpacket ports`),
+# AFP_STATS_OUT: keep the FPC's port counters (`show DRIVER ports`),
 # refreshed every second, for the record (costs one vty call per second).
 if [ -n "${AFP_STATS_OUT:-}" ]; then
     while kill -0 "${pids[1]}" 2> /dev/null; do
-        "$BIN/fpc" vty --vty-socket "$RUN/fpc3.sock" "show afpacket ports" > "$AFP_STATS_OUT.tmp" 2>&1 &&
+        "$BIN/fpc" vty --vty-socket "$RUN/fpc3.sock" "show $DRIVER ports" > "$AFP_STATS_OUT.tmp" 2>&1 &&
             mv "$AFP_STATS_OUT.tmp" "$AFP_STATS_OUT"
         sleep 1
     done &
