@@ -10,12 +10,14 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/mxfwd/mxfwd/internal/unixsock"
 )
 
 // Wire protocol on the Unix socket: the client writes one request line,
@@ -112,36 +114,22 @@ func Listen(path string, tree *Tree, log *slog.Logger, cfg ServerConfig) (*Serve
 		}
 		gid = g
 	}
-	if err := checkSocketDir(dirOf(path)); err != nil {
-		return nil, err
+	if err := unixsock.CheckDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("cli: %w", err)
 	}
 	if socketInUse(path) {
 		return nil, fmt.Errorf("cli: socket %s is in use by a running process", path)
 	}
-	// Bind under a temporary name, set mode and group, then move it into
+	// Bound under a temporary name, given mode and group, then moved into
 	// place: the socket is never reachable with the umask's mode.
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	_ = os.Remove(tmp)
-	ln, err := net.Listen("unix", tmp)
+	ln, err := unixsock.Listen(path, SocketMode, gid)
 	if err != nil {
-		return nil, fmt.Errorf("cli: listen %s: %w", path, err)
+		return nil, fmt.Errorf("cli: %w", err)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	fail := func(err error) (*Server, error) {
 		ln.Close()
-		_ = os.Remove(tmp)
+		_ = os.Remove(path)
 		return nil, err
-	}
-	if err := os.Chmod(tmp, SocketMode); err != nil {
-		return fail(fmt.Errorf("cli: socket mode: %w", err))
-	}
-	if gid >= 0 {
-		if err := os.Chown(tmp, -1, gid); err != nil {
-			return fail(fmt.Errorf("cli: socket group %s: %w", cfg.Group, err))
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fail(fmt.Errorf("cli: socket %s: %w", path, err))
 	}
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -190,49 +178,6 @@ func lookupGroup(name string) (int, error) {
 		return 0, fmt.Errorf("cli: socket group %q: gid %q: %w", name, g.Gid, err)
 	}
 	return n, nil
-}
-
-// checkSocketDir makes dir (0755) if it is missing, and refuses one that
-// another user owns or that group or others may write: whoever can write
-// the directory can replace the socket and receive the operator's
-// commands.
-func checkSocketDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("cli: socket directory: %w", err)
-		}
-		fi, err = os.Lstat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("cli: socket directory: %w", err)
-	}
-	if fi.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("cli: socket directory %s is a symbolic link: refusing (give the real directory)", dir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("cli: socket directory %s is not a directory", dir)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := os.Geteuid(); int(st.Uid) != uid {
-			return fmt.Errorf("cli: socket directory %s belongs to uid %d, not to this process (uid %d): refusing, another user could replace the socket; use a directory of your own (--cli-socket, --vty-socket or MXFWD_RUN_DIR)", dir, st.Uid, uid)
-		}
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("cli: socket directory %s has mode %04o: refusing, group or others may write it and replace the socket; chmod go-w %s or use another directory", dir, perm, dir)
-	}
-	return nil
-}
-
-func dirOf(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i < 0 {
-		return "."
-	}
-	if i == 0 {
-		return "/"
-	}
-	return p[:i]
 }
 
 // Serve accepts connections until ctx is done; it returns after every

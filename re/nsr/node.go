@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mxfwd/mxfwd/internal/ratelog"
+	"github.com/mxfwd/mxfwd/internal/unixsock"
 )
 
 // Client is a mirror client (seed 000 §6.a II, mirror_registry_entry): a
@@ -210,6 +213,10 @@ func (n *Node) dial(ctx context.Context, kind string, session uint64) (*conn, he
 	if err != nil {
 		return nil, hello{}, err
 	}
+	if err := unixsock.SamePeer(c.(*net.UnixConn)); err != nil {
+		c.Close()
+		return nil, hello{}, fmt.Errorf("nsr: %s: %w", n.opt.Path, err)
+	}
 	cc := newConn(c.(*net.UnixConn))
 	h := hello{RE: n.opt.REID, PID: os.Getpid(), Role: RoleBackup.String(), Kind: kind, Session: session}
 	b, _ := json.Marshal(h)
@@ -332,23 +339,31 @@ func (n *Node) Switch(ctx context.Context) error {
 // runMaster listens for a backup and serves it; it returns to Run only
 // on ctx's end or a hand-over.
 func (n *Node) runMaster(ctx context.Context, h Handler) error {
-	_ = os.Remove(n.opt.Path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: n.opt.Path, Net: "unix"})
+	// Only this user's processes may connect (0600 in a directory of our
+	// own, and the peer's credentials checked): the channel carries the
+	// router's whole state and its sessions' sockets.
+	ln, err := unixsock.Listen(n.opt.Path, 0o600, -1)
 	if err != nil {
-		return fmt.Errorf("nsr: listen on %s: %w", n.opt.Path, err)
+		return fmt.Errorf("nsr: mirror channel: %w", err)
 	}
-	ln.SetUnlinkOnClose(false)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel: the accept loop ends with the listener
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { <-ctx.Done(); ln.Close() }()
 	conns := make(chan *conn)
+	// Whoever connects decides how often the refusal is logged.
+	refused := ratelog.New(n.log, ratelog.Config{})
 	wg.Go(func() {
 		for {
 			c, err := ln.AcceptUnix()
 			if err != nil {
 				return
+			}
+			if err := unixsock.SamePeer(c); err != nil {
+				refused.Warn("foreign", "mirror channel connection refused", "err", err)
+				c.Close()
+				continue
 			}
 			select {
 			case conns <- newConn(c):
