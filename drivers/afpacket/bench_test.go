@@ -8,6 +8,7 @@ import (
 
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // benchRig is a driver with one input port and n output ports over veths,
@@ -49,7 +50,7 @@ func newBenchRigT(b testing.TB, n int) *benchRig {
 	b.Cleanup(func() { _ = d.Close() })
 	apply(b, d, oilOps(iflIn, outs, names)...)
 	r := &benchRig{d: d, outs: outs}
-	err = inNetns(netnsPath(snd), func() error {
+	err = netns.Run(netns.Path(snd), func() error {
 		var err error
 		ifi, err := interfaceIndex("snd0")
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/mxfwd/mxfwd/drivers/internal/linkmon"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Name is the driver name used by `fpc run --driver`.
@@ -94,7 +95,7 @@ func newDriver(ctx context.Context, cfg hal.Config) (*Driver, error) {
 		ifls:   make(map[hal.IFLIndex]string),
 	}
 	d.egress.Store(&map[hal.IFLIndex]*binding{})
-	if err := checkPrivileges(netnsPath(o.Netns)); err != nil {
+	if err := checkPrivileges(netns.Path(o.Netns)); err != nil {
 		return nil, err
 	}
 	if err := d.openPorts(); err != nil {
@@ -122,7 +123,7 @@ func newDriver(ctx context.Context, cfg hal.Config) (*Driver, error) {
 // checkPrivileges opens and closes one packet socket so that a missing
 // privilege is reported as such, before any port is looked at.
 func checkPrivileges(ns string) error {
-	return inNetns(ns, func() error {
+	return netns.Run(ns, func() error {
 		fd, err := openPacketSocket()
 		if err != nil {
 			if errors.Is(err, errPermission) {
@@ -150,14 +151,14 @@ func (d *Driver) openPorts() error {
 		}
 	}
 	warn := func(msg string, args ...any) { d.log.Warn(msg, args...) }
-	ns := netnsPath(d.opts.Netns)
+	ns := netns.Path(d.opts.Netns)
 	ports := make([]*port, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, phys := range names {
 		wg.Go(func() {
 			ifname := d.cfg.Ports[phys]
-			errs[i] = inNetns(ns, func() error {
+			errs[i] = netns.Run(ns, func() error {
 				var err error
 				ports[i], err = openPort(phys, ifname, d.opts, warn)
 				return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Addresses of the scenario tests (seed 003's flow).
@@ -455,7 +456,7 @@ func TestNewErrors(t *testing.T) {
 func kernelMroute(t *testing.T, ns, ifname string) (stop func()) {
 	t.Helper()
 	var fd int
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		var err error
 		fd, err = mrouteSocket(ifname)
 		return err
@@ -484,8 +485,8 @@ func TestOptions(t *testing.T) {
 	o, err = parseOptions(map[string]string{"busy-poll": "20us", "netns": "x"})
 	require.NoError(t, err)
 	assert.Equal(t, 20*time.Microsecond, o.BusyPoll)
-	assert.Equal(t, "/run/netns/x", netnsPath(o.Netns))
-	assert.Equal(t, "/proc/1/ns/net", netnsPath("/proc/1/ns/net"))
+	assert.Equal(t, "/run/netns/x", netns.Path(o.Netns))
+	assert.Equal(t, "/proc/1/ns/net", netns.Path("/proc/1/ns/net"))
 }
 
 func TestVifListed(t *testing.T) {

@@ -3,6 +3,7 @@ package afpacket
 import (
 	"github.com/mxfwd/mxfwd/drivers/internal/linkmon"
 	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Link state: the driver follows the kernel's operational state of its
@@ -22,7 +23,7 @@ func (d *Driver) startLinks() error {
 		byIndex[p.ifindex] = p
 	}
 	m, err := linkmon.Start(d.ctx, linkmon.Config{
-		Netns: netnsPath(d.opts.Netns), Ports: ports, Logger: d.log, Driver: "afpacket",
+		Netns: netns.Path(d.opts.Netns), Ports: ports, Logger: d.log, Driver: "afpacket",
 		Bound: func(ifindex int) hal.IFLIndex {
 			if p := byIndex[ifindex]; p != nil {
 				return p.boundIFL()

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // This file is the namespace test bench: every test that moves real frames
@@ -99,7 +100,7 @@ func (b *bench) ipBatch(ns string, lines []string) {
 
 func (b *bench) sysctl(ns, key, val string) {
 	b.t.Helper()
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		return os.WriteFile("/proc/sys/"+key, []byte(val), 0)
 	})
 	if err != nil {
@@ -141,7 +142,7 @@ func (b *bench) addr(ns, ifname, cidr string) {
 func (b *bench) mac(ns, ifname string) net.HardwareAddr {
 	b.t.Helper()
 	var hw net.HardwareAddr
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err == nil {
 			hw = ifi.HardwareAddr
@@ -159,7 +160,7 @@ func (b *bench) mac(ns, ifname string) net.HardwareAddr {
 // The payload starts with tag so that receivers can tell test phases apart.
 func sendUDP(t testing.TB, ns, ifname string, src, group netip.Addr, ttl, n int, tag string) {
 	t.Helper()
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -199,7 +200,7 @@ func sendUDP(t testing.TB, ns, ifname string, src, group netip.Addr, ttl, n int,
 // sendFrames writes raw Ethernet frames out of ifname in ns.
 func sendFrames(t testing.TB, ns, ifname string, frames ...[]byte) {
 	t.Helper()
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -256,7 +257,7 @@ func captureOn(t testing.TB, ns, ifname string, group netip.Addr, keep int) *cap
 func openCapture(t testing.TB, ns, ifname string) *os.File {
 	t.Helper()
 	var f *os.File
-	err := inNetns(netnsPath(ns), func() error {
+	err := netns.Run(netns.Path(ns), func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

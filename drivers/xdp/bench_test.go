@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/drivers/internal/porttest"
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // BenchmarkProgram measures the data path programs' own cost per packet on

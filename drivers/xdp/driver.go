@@ -21,9 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mxfwd/mxfwd/drivers/internal/linkmon"
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/drivers/swpfe"
 	"github.com/mxfwd/mxfwd/hal"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Name is the driver name used by `fpc run --driver`.

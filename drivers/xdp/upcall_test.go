@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mxfwd/mxfwd/drivers/internal/l4csum"
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/drivers/internal/porttest"
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // TestUpcallsRealTraffic: with real senders, a miss raises one resolve per

@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
 	"github.com/mxfwd/mxfwd/hal"
 	"github.com/mxfwd/mxfwd/hal/haltest"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Prefix starts the name of every namespace made here.

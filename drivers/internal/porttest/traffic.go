@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mxfwd/mxfwd/drivers/internal/netns"
+	"github.com/mxfwd/mxfwd/internal/netns"
 )
 
 // Datagram payloads: magic, run id, sequence number, then a fill pattern

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -99,55 +96,4 @@ func withFD(sc syscall.Conn, fn func(fd int) error) error {
 func refuse(c *net.TCPConn) {
 	_ = c.SetLinger(0)
 	_ = c.Close()
-}
-
-// netnsPath turns a namespace name into a path: a bare name is looked up
-// under /run/netns (`ip netns add`), a path is used as is, "" means the
-// caller's namespace.
-func netnsPath(name string) string {
-	if name == "" || strings.ContainsRune(name, '/') {
-		return name
-	}
-	return filepath.Join("/run/netns", name)
-}
-
-// inNetns runs fn on an OS thread switched into the network namespace at
-// path, then switches back. Sockets fn creates belong to that namespace
-// for life and may be used from any thread. If switching back fails the
-// thread stays locked and dies with its goroutine.
-func inNetns(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own netns: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open netns %s: %w", path, err)
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leave netns %s: %w (after: %v)", path, err, ferr)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mxfwd/mxfwd/internal/netns"
 	"github.com/mxfwd/mxfwd/re/msdp"
 )
 
@@ -319,7 +320,7 @@ func (t *Transport) listen(peer, local netip.Addr, key string) error {
 	l := t.listeners[local]
 	if l == nil {
 		var err error
-		err = inNetns(netnsPath(t.opt.Netns), func() error {
+		err = netns.Run(netns.Path(t.opt.Netns), func() error {
 			lc := net.ListenConfig{Control: control(netip.Addr{}, "")}
 			// Plain TCP: Go listens with MPTCP by default where the kernel
 			// has it, and MPTCP sockets refuse TCP_MD5SIG (ENOPROTOOPT).
@@ -432,7 +433,7 @@ func (t *Transport) connect(peer, local netip.Addr, key string) {
 		defer t.wg.Done()
 		defer cancel()
 		var c *net.TCPConn
-		err := inNetns(netnsPath(t.opt.Netns), func() error {
+		err := netns.Run(netns.Path(t.opt.Netns), func() error {
 			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0)), Control: control(peer, key)}
 			d.SetMultipathTCP(false)
 			nc, derr := d.DialContext(ctx, "tcp4", t.addrPort(peer))

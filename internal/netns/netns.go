@@ -1,5 +1,6 @@
-// Package netns runs code inside another Linux network namespace, for the
-// drivers whose ports live in one (option "netns") and for their tests.
+// Package netns runs code inside another Linux network namespace: for the
+// drivers whose ports live in one (option "netns"), MSDP's sockets in a
+// lab node's namespace, and their tests.
 //
 // Concurrency: Run may be called from any goroutine; fn runs on a fresh
 // goroutine whose OS thread is locked and switched into the namespace, so
