@@ -65,6 +65,16 @@ type Sink interface {
 	Download(ops []hal.Op)
 }
 
+// A BorrowingSink only reads the ops during Download (it encodes or
+// copies what it keeps; the slices inside the ops may still be kept, they
+// are never written): the kernel then reuses the slice for the next batch
+// instead of allocating one per batch. The RE's change-log sink is one; a
+// batch of 1,000 new (S,G) is a megabyte of ops.
+type BorrowingSink interface {
+	Sink
+	BorrowsOps()
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ops []hal.Op)
 
@@ -142,6 +152,10 @@ type Kernel struct {
 
 	journal journal
 	pending []hal.Op
+	// spare is the last batch's slice, kept for the next when the Sink
+	// only borrows it (BorrowingSink) and the batch's ops were not handed
+	// to the caller.
+	spare []hal.Op
 	// opsHint sizes pending when the first op of a batch is queued: a
 	// batch of n changes that creates routes costs about 3n ops, and
 	// growing a slice of 336-byte ops by doubling copies it and feeds
@@ -257,12 +271,23 @@ func defaultRoute() hal.Route {
 // emit queues one op for the current download.
 func (k *Kernel) emit(op hal.Op) {
 	if k.pending == nil && k.opsHint > 0 {
-		k.pending = make([]hal.Op, 0, k.opsHint)
+		k.reserveLocked(k.opsHint)
 	}
 	k.pending = append(k.pending, op)
 }
 
-// flushLocked hands the queued ops to the Sink.
+// reserveLocked starts the batch's ops with room for n, from the spare
+// slice when it is large enough.
+func (k *Kernel) reserveLocked(n int) {
+	if cap(k.spare) >= n {
+		k.pending, k.spare = k.spare[:0], nil
+		return
+	}
+	k.pending = make([]hal.Op, 0, n)
+}
+
+// flushLocked hands the queued ops to the Sink and returns them (the
+// caller's to keep).
 func (k *Kernel) flushLocked() []hal.Op {
 	ops := k.pending
 	k.pending = nil
@@ -271,6 +296,15 @@ func (k *Kernel) flushLocked() []hal.Op {
 	}
 	k.deltaLocked()
 	return ops
+}
+
+// flushReuseLocked is flushLocked for callers that drop the ops: with a
+// BorrowingSink the slice is kept for the next batch.
+func (k *Kernel) flushReuseLocked() {
+	ops := k.flushLocked()
+	if _, ok := k.sink.(BorrowingSink); ok && cap(ops) > cap(k.spare) {
+		k.spare = ops[:0]
+	}
 }
 
 // SetCacheTimeout sets the forwarding-cache lifetime. The configuration

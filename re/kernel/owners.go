@@ -356,7 +356,7 @@ func (k *Kernel) Update(changes []Change) error {
 			errs = append(errs, err)
 		}
 	}
-	k.flushLocked()
+	k.flushReuseLocked()
 	return errors.Join(errs...)
 }
 

@@ -473,14 +473,14 @@ func (k *Kernel) JoinBatch(joins []Join) error {
 	now := k.now()
 	// A new (S,G) costs composite, indirect and route ops (plus one per new
 	// OIL): size the download once instead of growing it.
-	k.pending = make([]hal.Op, 0, 3*len(joins)+8)
+	k.reserveLocked(3*len(joins) + 8)
 	var errs []error
 	for _, j := range joins {
 		if err := k.joinLocked(j, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	k.flushLocked()
+	k.flushReuseLocked()
 	return errors.Join(errs...)
 }
 

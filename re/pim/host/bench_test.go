@@ -50,6 +50,9 @@ type benchSink struct{ ops int }
 
 func (s *benchSink) Download(ops []hal.Op) { s.ops += len(ops) }
 
+// BorrowsOps: like the RE's change-log sink, it keeps nothing of the ops.
+func (s *benchSink) BorrowsOps() {}
+
 // benchPorts is the dispatcher's transport: it drops what is sent and
 // records when our Hellos leave.
 type benchPorts struct {
