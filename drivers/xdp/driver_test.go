@@ -64,8 +64,13 @@ func TestHitsAndVty(t *testing.T) {
 	n.WaitForwarding(t, 20*time.Second)
 	clock.Advance(time.Minute)
 	since := clock.Now()
+	// Only (S,G) routes: a stray packet from the namespaces (the
+	// receivers' IGMP reports) may hit the 224/4 resolve route.
 	var hits []hal.RouteKey
 	d.WalkHits(since, func(r hal.Route, st hal.RouteStat) bool {
+		if !r.Key.IsSG() {
+			return true
+		}
 		hits = append(hits, r.Key)
 		assert.Equal(t, since, st.LastUsed, "stamped by the driver clock at the walk that saw it grow")
 		assert.NotZero(t, st.Counters.Packets)
@@ -74,7 +79,12 @@ func TestHitsAndVty(t *testing.T) {
 	assert.Equal(t, []hal.RouteKey{hal.SG(porttest.Source, porttest.Group)}, hits, "only the route that forwarded")
 	clock.Advance(time.Minute)
 	hits = nil
-	d.WalkHits(clock.Now().Add(-time.Second), func(r hal.Route, _ hal.RouteStat) bool { hits = append(hits, r.Key); return true })
+	d.WalkHits(clock.Now().Add(-time.Second), func(r hal.Route, _ hal.RouteStat) bool {
+		if r.Key.IsSG() {
+			hits = append(hits, r.Key)
+		}
+		return true
+	})
 	assert.Empty(t, hits, "nothing forwarded since")
 
 	var b bytes.Buffer
