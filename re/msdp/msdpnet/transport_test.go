@@ -2,10 +2,10 @@ package msdpnet_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -118,7 +118,15 @@ func TestGarbageResetsThatPeerOnly(t *testing.T) {
 		reset bool
 		field string
 	}{
-		{"random bytes", func(int) []byte { b := make([]byte, 64<<10); _, _ = rand.Read(b); return b }, true, ""},
+		// Seeded: random bytes are a stream of TLV headers, mostly of
+		// unknown types that are skipped; with fresh randomness a run in a
+		// few hundred found no malformed known type in 10 MB and was never
+		// reset. These bytes are reset within the first chunks.
+		{"random bytes", func(i int) []byte {
+			b := make([]byte, 64<<10)
+			_, _ = mrand.NewChaCha8([32]byte{byte(i), 1}).Read(b)
+			return b
+		}, true, ""},
 		{"entry count overrunning the length", func(int) []byte {
 			return []byte{1, 0, 20, 200, 10, 0, 0, 1, 0, 0, 0, 32, 239, 1, 1, 1, 10, 1, 1, 1}
 		}, true, "entry count"},
