@@ -168,7 +168,9 @@ func TestBackupResyncsWhenOnlyTheChannelBreaks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mirror.sock")
 	a := startNode(t, path, 0, RoleMaster)
 	b := startNode(t, path, 1, RoleBackup)
-	eventually(t, "sync", func() bool { return b.n.Status().Peer == "Steady State" })
+	// Both sides: the backup sees the end of the initial replication
+	// before the master has counted it.
+	eventually(t, "sync", func() bool { return b.n.Status().Peer == "Steady State" && a.n.Status().Syncs == 1 })
 	// Cut the channel from the master's side; the master stays alive and
 	// keeps its lock.
 	a.n.mu.Lock()
